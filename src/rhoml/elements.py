@@ -1,0 +1,37 @@
+"""Element symbols and atomic numbers (Z = 1..118)."""
+
+from __future__ import annotations
+
+from rhoml.errors import UnknownElementError
+
+SYMBOLS: tuple[str, ...] = (
+    "X", "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
+    "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge",
+    "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd",
+    "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd",
+    "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt", "Au", "Hg",
+    "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am", "Cm",
+    "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn",
+    "Nh", "Fl", "Mc", "Lv", "Ts", "Og",
+)  # fmt: skip
+_BY_SYMBOL = {s.lower(): z for z, s in enumerate(SYMBOLS) if z > 0}
+
+
+def atomic_number(symbol: str | int, where: str = "") -> int:
+    """Atomic number of an element symbol (case-insensitive) or a number-like string."""
+    if isinstance(symbol, int | float) or str(symbol).strip().isdigit():
+        z = int(symbol)
+        if 1 <= z < len(SYMBOLS):
+            return z
+        raise UnknownElementError(f"{where}unknown atomic number {symbol!r}")
+    key = str(symbol).strip().lower()
+    if key in _BY_SYMBOL:
+        return _BY_SYMBOL[key]
+    raise UnknownElementError(f"{where}unknown element {symbol!r}")
+
+
+def symbol(z: int) -> str:
+    """Element symbol of atomic number ``z``."""
+    if not 1 <= int(z) < len(SYMBOLS):
+        raise UnknownElementError(f"unknown atomic number {z!r}")
+    return SYMBOLS[int(z)]

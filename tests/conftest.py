@@ -1,0 +1,40 @@
+"""Shared fixtures: small molecules generated in code, and the location of ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rhoml import Molecule
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared, or skip the test with a clear reason when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data folder beside the repository)")
+    return path
+
+
+@pytest.fixture
+def water() -> Molecule:
+    return Molecule.from_symbols(
+        ["O", "H", "H"], [[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]],
+        id="water",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ethanol() -> Molecule:
+    pos = np.array(
+        [
+            [-0.0493, 0.5578, 0.0000], [1.3899, 0.1220, 0.0000], [-0.9196, -0.5352, 0.0000],
+            [-0.3154, 1.1560, 0.8737], [-0.3154, 1.1560, -0.8737], [1.6576, -0.4768, 0.8820],
+            [1.6576, -0.4768, -0.8820], [2.0119, 1.0245, 0.0000], [-1.8298, -0.2330, 0.0000],
+        ]
+    )  # fmt: skip
+    return Molecule.from_symbols(["C", "C", "O", "H", "H", "H", "H", "H", "H"], pos, id="ethanol")
