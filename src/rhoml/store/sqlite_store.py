@@ -1,0 +1,421 @@
+"""The dataset store: one SQLite database (WAL mode) holding molecules, labels, density records
+and derived arrays. See docs/store.md for the design and why SQLite.
+
+Layout: a directory ``NAME/`` with ``rhoml.sqlite``. Every record is written in its own
+transaction, so a batch killed at any point keeps everything that finished; any number of
+processes may read and write at once (SQLite serialises writers, ``busy_timeout`` waits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rhoml.errors import StoreError
+from rhoml.molecule import Molecule
+from rhoml.store import keys
+
+FORMAT_VERSION = 1
+DB_NAME = "rhoml.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS molecules (
+    idx INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    numbers BLOB NOT NULL,
+    positions BLOB NOT NULL,
+    charge INTEGER NOT NULL,
+    multiplicity INTEGER NOT NULL,
+    groups BLOB,
+    labels TEXT NOT NULL,
+    label_units TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bases (hash TEXT PRIMARY KEY, basis TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    molecule INTEGER NOT NULL REFERENCES molecules(idx),
+    method TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    level TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    kind TEXT,
+    basis TEXT REFERENCES bases(hash),
+    data BLOB,
+    nao INTEGER,
+    nuclear_charges BLOB,
+    valence INTEGER,
+    properties TEXT,
+    property_units TEXT,
+    provenance TEXT,
+    seconds REAL,
+    created REAL NOT NULL,
+    UNIQUE (molecule, method)
+);
+CREATE INDEX IF NOT EXISTS records_method ON records(method, status);
+CREATE TABLE IF NOT EXISTS arrays (
+    molecule INTEGER NOT NULL REFERENCES molecules(idx),
+    name TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    data BLOB NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (molecule, name)
+);
+"""
+
+
+def _to_json(obj: Any) -> str:
+    def default(o):
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, np.generic):
+            return o.item()
+        raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+    return json.dumps(obj, default=default, sort_keys=True)
+
+
+def _blob(a: np.ndarray, dtype) -> bytes:
+    return np.ascontiguousarray(a, dtype=dtype).tobytes()
+
+
+class Store:
+    """A rhoml dataset store. Open with :meth:`open` (existing) or :meth:`create`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool) -> None:
+        self.path = path
+        self._conn = conn
+        self.readonly = readonly
+
+    # -- opening -----------------------------------------------------------------------------
+    @staticmethod
+    def _connect(db: Path, readonly: bool) -> sqlite3.Connection:
+        uri = f"file:{db}?mode={'ro' if readonly else 'rwc'}"
+        conn = sqlite3.connect(uri, uri=True, timeout=120.0, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=120000")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @classmethod
+    def create(cls, path) -> Store:
+        """Create a store at ``path`` (a directory), or open it if it is already a store."""
+        path = Path(path)
+        if path.exists() and not (path / DB_NAME).exists():
+            if path.is_file() or any(path.iterdir()):
+                raise StoreError(f"{path}: exists and is not a rhoml store")
+        path.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path / DB_NAME, readonly=False)
+        with _transaction(conn):
+            for stmt in _SCHEMA.strip().split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),)
+            )
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (str(time.time()),))
+            from rhoml import __version__
+
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('rhoml_version', ?)", (__version__,))
+        store = cls(path, conn, readonly=False)
+        store._check_version()
+        return store
+
+    @classmethod
+    def open(cls, path, *, readonly: bool = False) -> Store:
+        """Open an existing store; raise :class:`StoreError` if missing or incompatible."""
+        path = Path(path)
+        db = path / DB_NAME
+        if not db.exists():
+            raise StoreError(f"{path}: not a rhoml store (no {DB_NAME})")
+        try:
+            conn = cls._connect(db, readonly)
+            store = cls(path, conn, readonly)
+            store._check_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: unreadable store: {exc}") from None
+        return store
+
+    def _check_version(self) -> None:
+        try:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key='format_version'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: unreadable store: {exc}") from None
+        if row is None:
+            raise StoreError(f"{self.path}: store has no format version")
+        if int(row[0]) != FORMAT_VERSION:
+            raise StoreError(
+                f"{self.path}: store format {row[0]} was written by an incompatible rhoml "
+                f"(this version reads format {FORMAT_VERSION})"
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- molecules ---------------------------------------------------------------------------
+    def add_molecules(self, molecules: Iterable[Molecule]) -> list[int]:
+        """Add molecules (idempotent by ``id``); returns their store indices in input order."""
+        out = []
+        with _transaction(self._conn):
+            for m in molecules:
+                row = self._conn.execute(
+                    "SELECT idx, numbers FROM molecules WHERE name=?", (m.id,)
+                ).fetchone()
+                if row is not None:
+                    if not np.array_equal(np.frombuffer(row[1], dtype=np.int64), m.numbers):
+                        raise StoreError(
+                            f"{m.source or m.id}: id {m.id!r} is already in {self.path} "
+                            "with different atoms; ids must be unique"
+                        )
+                    out.append(int(row[0]))
+                    continue
+                new = self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM molecules")
+                idx = int(new.fetchone()[0])
+                self._conn.execute(
+                    "INSERT INTO molecules (idx, name, numbers, positions, charge, multiplicity,"
+                    " groups, labels, label_units, source) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        idx,
+                        m.id,
+                        _blob(m.numbers, np.int64),
+                        _blob(m.positions, np.float64),
+                        m.charge,
+                        m.multiplicity,
+                        None if m.groups is None else _blob(m.groups, np.int64),
+                        _to_json(m.labels),
+                        _to_json(m.label_units),
+                        m.source,
+                    ),
+                )
+                out.append(idx)
+        return out
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM molecules").fetchone()[0])
+
+    def indices(self) -> list[int]:
+        return [r[0] for r in self._conn.execute("SELECT idx FROM molecules ORDER BY idx")]
+
+    def molecule(self, idx: int) -> Molecule:
+        """The molecule stored at index ``idx`` (positions in Å)."""
+        row = self._conn.execute(
+            "SELECT name, numbers, positions, charge, multiplicity, groups, labels, label_units,"
+            " source FROM molecules WHERE idx=?",
+            (int(idx),),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"{self.path}: no molecule with index {idx}")
+        name, numbers, positions, charge, mult, groups, labels, units, source = row
+        labels = json.loads(labels)
+        return Molecule(
+            np.frombuffer(numbers, dtype=np.int64).copy(),
+            np.frombuffer(positions, dtype=np.float64).reshape(-1, 3).copy(),
+            charge, mult, name, labels, json.loads(units),
+            None if groups is None else np.frombuffer(groups, dtype=np.int64).copy(), source,
+        )  # fmt: skip
+
+    def molecules(self) -> Iterator[tuple[int, Molecule]]:
+        for idx in self.indices():
+            yield idx, self.molecule(idx)
+
+    # -- density records ---------------------------------------------------------------------
+    def _basis_hash(self, basis: dict) -> str:
+        text = _to_json(basis)
+        h = hashlib.sha1(text.encode()).hexdigest()[:16]
+        self._conn.execute("INSERT OR IGNORE INTO bases VALUES (?, ?)", (h, text))
+        return h
+
+    def put_density(self, idx: int, method: str, density, seconds: float | None = None) -> None:
+        """Store ``density`` for molecule ``idx`` under ``method`` (replaces a failure)."""
+        if density.kind == "density_matrix":
+            nao = density.data.shape[0]
+            data = _blob(density.data[np.tril_indices(nao)], np.float64)
+        else:
+            nao = density.data.shape[0]
+            data = _blob(density.data, np.float64)
+        with _transaction(self._conn):
+            bh = self._basis_hash(density.basis)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO records (molecule, method, engine, level, status, reason,"
+                " kind, basis, data, nao, nuclear_charges, valence, properties, property_units,"
+                " provenance, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    int(idx), method, density.engine, density.level, keys.STATUS_OK, None,
+                    density.kind, bh, data, nao, _blob(density.nuclear_charges, np.float64),
+                    int(density.valence), _to_json(density.properties),
+                    _to_json(density.property_units), _to_json(density.provenance),
+                    seconds, time.time(),
+                ),
+            )  # fmt: skip
+
+    def put_failure(
+        self, idx: int, method: str, engine: str, level: str, reason: str, seconds=None
+    ) -> None:
+        """Record that ``method`` failed on molecule ``idx`` with a one-line ``reason``."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO records (molecule, method, engine, level, status, reason,"
+                " seconds, created) VALUES (?,?,?,?,?,?,?,?)",
+                (int(idx), method, engine, level, keys.STATUS_FAILED, reason, seconds, time.time()),
+            )
+
+    def finished(self, method: str, *, include_failed: bool = True) -> set[int]:
+        """Indices of molecules with a record for ``method`` (ok, and failed unless excluded)."""
+        q = "SELECT molecule FROM records WHERE method=?"
+        if not include_failed:
+            q += " AND status='ok'"
+        return {r[0] for r in self._conn.execute(q, (method,))}
+
+    def methods(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT method FROM records")]
+
+    def failures(self, method: str | None = None) -> list[tuple[int, str, str]]:
+        """(molecule index, method, reason) of every failed record."""
+        q = "SELECT molecule, method, reason FROM records WHERE status='failed'"
+        args: tuple = ()
+        if method:
+            q += " AND method=?"
+            args = (method,)
+        return [tuple(r) for r in self._conn.execute(q + " ORDER BY molecule", args)]
+
+    def density(self, idx: int, method: str | None = None):
+        """The stored :class:`~rhoml.density.base.Density` of molecule ``idx``.
+
+        ``method`` may be omitted when the store holds a single method."""
+        from rhoml.density.base import Density
+
+        if method is None:
+            methods = self.methods()
+            if len(methods) != 1:
+                raise StoreError(
+                    f"{self.path}: choose a method, the store has {', '.join(methods) or 'none'}"
+                )
+            method = methods[0]
+        row = self._conn.execute(
+            "SELECT status, reason, engine, level, kind, basis, data, nao, nuclear_charges,"
+            " valence, properties, property_units, provenance FROM records"
+            " WHERE molecule=? AND method=?",
+            (int(idx), method),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"{self.path}: no {method} record for molecule {idx}")
+        status, reason, engine, level, kind, bh, data, nao, zs, val, props, punits, prov = row
+        if status != keys.STATUS_OK:
+            raise StoreError(f"{self.path}: molecule {idx} failed for {method}: {reason}")
+        basis = json.loads(
+            self._conn.execute("SELECT basis FROM bases WHERE hash=?", (bh,)).fetchone()[0]
+        )
+        flat = np.frombuffer(data, dtype=np.float64)
+        if kind == "density_matrix":
+            mat = np.zeros((nao, nao))
+            mat[np.tril_indices(nao)] = flat
+            mat = mat + mat.T - np.diag(np.diag(mat))
+        else:
+            mat = flat.copy()
+        props = json.loads(props)
+        units = json.loads(punits)
+        for k, v in props.items():
+            if isinstance(v, list):
+                props[k] = np.asarray(v)
+        return Density(
+            self.molecule(idx), basis, kind, mat, np.frombuffer(zs, dtype=np.float64).copy(),
+            engine, level, bool(val), props, units, json.loads(prov),
+        )  # fmt: skip
+
+    def record_properties(self, method: str) -> dict[int, dict]:
+        """{molecule index: properties} of the ok records of ``method`` (no arrays loaded)."""
+        rows = self._conn.execute(
+            "SELECT molecule, properties FROM records WHERE method=? AND status='ok'", (method,)
+        )
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per method and status, timings, and store metadata (for ``rhoml info``)."""
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        methods = {}
+        for method, engine, level, status, n, secs in self._conn.execute(
+            "SELECT method, engine, level, status, COUNT(*), AVG(seconds) FROM records"
+            " GROUP BY method, status"
+        ):
+            entry = methods.setdefault(
+                method, {"engine": engine, "level": level, "ok": 0, "failed": 0}
+            )
+            entry[status] = n
+            if status == keys.STATUS_OK:
+                entry["mean_seconds"] = secs
+        arrays = dict(
+            self._conn.execute("SELECT name, COUNT(*) FROM arrays GROUP BY name").fetchall()
+        )
+        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return {
+            "path": str(self.path),
+            "format_version": int(meta.get("format_version", 0)),
+            "rhoml_version": meta.get("rhoml_version"),
+            "molecules": len(self),
+            "methods": methods,
+            "arrays": arrays,
+            "bytes": size,
+        }
+
+    # -- derived arrays ----------------------------------------------------------------------
+    def put_array(self, idx: int, name: str, array: np.ndarray, unit: str, **meta) -> None:
+        """Store a derived array (voxels, images...) for molecule ``idx`` with its unit."""
+        a = np.ascontiguousarray(array)
+        with _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO arrays VALUES (?,?,?,?,?,?,?)",
+                (int(idx), name, a.dtype.str, _to_json(list(a.shape)), unit, a.tobytes(),
+                 _to_json(meta)),
+            )  # fmt: skip
+
+    def get_array(self, idx: int, name: str, *, unit: str | None = None) -> np.ndarray:
+        """A derived array; with ``unit``, raise :class:`~rhoml.errors.UnitError` on mismatch."""
+        from rhoml.units import check_unit
+
+        row = self._conn.execute(
+            "SELECT dtype, shape, unit, data FROM arrays WHERE molecule=? AND name=?",
+            (int(idx), name),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"{self.path}: no array {name!r} for molecule {idx}")
+        dtype, shape, stored_unit, data = row
+        if unit is not None:
+            check_unit(stored_unit, unit, f"{self.path}: array {name!r} of molecule {idx}")
+        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
+
+    def has_array(self, idx: int, name: str) -> bool:
+        q = "SELECT 1 FROM arrays WHERE molecule=? AND name=?"
+        return self._conn.execute(q, (int(idx), name)).fetchone() is not None
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection):
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
