@@ -1,0 +1,79 @@
+"""Grid evaluation: agreement with PySCF's evaluator, invariance, ESP, gradients."""
+
+import numpy as np
+import pytest
+from pyscf import gto, scf
+from pyscf.dft import numint
+
+from rhoml.density.base import Density
+from rhoml.density.basis import mol_basis_dict
+from rhoml.grid import Grid, evaluate_on_grid
+from rhoml.units import ANGSTROM_IN_BOHR
+
+
+def _rhf_density(molecule, basis="6-31g*"):
+    mol = gto.M(atom=molecule.to_pyscf_atom(), basis=basis, verbose=0)
+    mf = scf.RHF(mol).run()
+    return Density(molecule, mol_basis_dict(mol), "density_matrix", mf.make_rdm1(),
+                   molecule.numbers, "test", "RHF"), mol, mf  # fmt: skip
+
+
+def _random_rotation(rng):
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_matches_pyscf_eval_rho_with_gradient(water):
+    d, mol, mf = _rhf_density(water)
+    pts = np.random.default_rng(1).uniform(-3, 3, size=(3000, 3))
+    ref = numint.eval_rho(
+        mol, numint.eval_ao(mol, pts * ANGSTROM_IN_BOHR, deriv=1), mf.make_rdm1(), xctype="GGA"
+    )
+    np.testing.assert_allclose(d.evaluate(pts, gradient=True), ref.T, atol=1e-10)
+
+
+def test_grid_density_invariant_under_rotation_and_translation(ethanol):
+    d, _, _ = _rhf_density(ethanol, "sto-3g")
+    rng = np.random.default_rng(7)
+    rot, shift = _random_rotation(rng), rng.normal(size=3) * 3
+    moved = ethanol.transformed(rot, shift)
+    d2, _, _ = _rhf_density(moved, "sto-3g")
+    grid = Grid.around(ethanol, spacing=0.4, margin=2.0)
+    pts = grid.points()
+    a = evaluate_on_grid(d, grid).ravel()
+    b = d2.evaluate(pts @ rot.T + shift)
+    np.testing.assert_allclose(a, b, atol=1e-7)
+    ga = d.gradient_norm(pts)
+    gb = d2.gradient_norm(pts @ rot.T + shift)
+    np.testing.assert_allclose(ga, gb, atol=1e-6)
+    np.testing.assert_allclose(d2.dipole(), rot @ d.dipole(), atol=1e-6)
+
+
+def test_gradient_matches_finite_differences(water):
+    d, _, _ = _rhf_density(water)
+    p = np.array([[0.3, -0.4, 0.9]])
+    h = 1e-4  # Å
+    fd = [
+        (d.evaluate(p + h * e) - d.evaluate(p - h * e))[0] / (2 * h * ANGSTROM_IN_BOHR)
+        for e in np.eye(3)
+    ]
+    np.testing.assert_allclose(d.evaluate(p, gradient=True)[0, 1:], fd, rtol=1e-5)
+
+
+def test_esp_far_field_is_dipolar(water):
+    d, _, _ = _rhf_density(water)
+    mu = d.dipole() / 2.541746473  # e·Bohr
+    r = np.array([[0.0, 0.0, 30.0]])  # Å
+    rb = r[0] * ANGSTROM_IN_BOHR
+    expected = mu @ rb / np.linalg.norm(rb) ** 3
+    assert d.esp(r)[0] == pytest.approx(expected, rel=0.02)
+
+
+def test_grid_tiles_cover_every_point_once(water):
+    g = Grid.around(water, spacing=0.5, margin=1.0)
+    count = np.zeros(g.shape, dtype=int)
+    for sl, pts in g.tiles(5):
+        count[sl] += 1
+        np.testing.assert_allclose(pts, g.points(*sl))
+    assert np.all(count == 1)
