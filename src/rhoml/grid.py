@@ -48,7 +48,7 @@ class Grid:
     # -- constructors ------------------------------------------------------------------------
     @classmethod
     def around(cls, molecule: Molecule, spacing: float = 0.2, margin: float = 4.0) -> Grid:
-        """Axis-aligned grid covering the atoms plus ``margin`` Å on each side, step ``spacing`` Å."""
+        """Axis-aligned grid over the atoms plus ``margin`` Å per side, step ``spacing`` Å."""
         lo = molecule.positions.min(axis=0) - margin
         hi = molecule.positions.max(axis=0) + margin
         shape = np.floor((hi - lo) / spacing).astype(int) + 1
@@ -116,25 +116,21 @@ class Grid:
         return cls(d["origin"], d["axes"], tuple(d["shape"]), d.get("unit", "angstrom"))
 
 
-def evaluate_on_grid(density, grid: Grid, quantity: str = "density", *, tile: int = 16):
+def evaluate_on_grid(density, grid: Grid, quantity: str = "density", *, block: int = 14336):
     """Evaluate ``quantity`` of a density (anything with ``evaluate``/``esp``) on ``grid``.
 
     Returns an array of shape ``grid.shape`` (``grid.shape + (3,)`` for ``gradient``), in the
-    unit ``QUANTITY_UNITS[quantity]``. Work is done tile by tile so screening stays effective
-    and memory stays bounded.
+    unit ``QUANTITY_UNITS[quantity]``. The density's evaluator orders the points spatially and
+    works in blocks of ``block`` points, so memory stays bounded.
     """
     if quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {quantity!r}; choose from {', '.join(QUANTITIES)}")
-    shape = grid.shape + ((3,) if quantity == "gradient" else ())
-    out = np.empty(shape)
-    for sl, pts in grid.tiles(tile):
-        sub = tuple(s.stop - s.start for s in sl)
-        if quantity == "density":
-            vals = density.evaluate(pts, block=len(pts))
-        elif quantity == "esp":
-            vals = density.esp(pts)
-        else:
-            g = density.evaluate(pts, gradient=True, block=len(pts))[:, 1:]
-            vals = g if quantity == "gradient" else np.linalg.norm(g, axis=1)
-        out[sl] = vals.reshape(sub + shape[3:])
-    return out
+    pts = grid.points()
+    if quantity == "density":
+        vals = density.evaluate(pts, block=block)
+    elif quantity == "esp":
+        vals = density.esp(pts)
+    else:
+        g = density.evaluate(pts, gradient=True, block=block)[:, 1:]
+        vals = g if quantity == "gradient" else np.linalg.norm(g, axis=1)
+    return vals.reshape(grid.shape + ((3,) if quantity == "gradient" else ()))

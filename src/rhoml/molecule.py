@@ -118,7 +118,9 @@ class Molecule:
 
     def to_pyscf_atom(self) -> list[tuple[str, tuple[float, float, float]]]:
         """PySCF ``atom`` list (symbols, positions in Å)."""
-        return [(s, tuple(map(float, p))) for s, p in zip(self.symbols, self.positions, strict=True)]
+        return [
+            (s, tuple(map(float, p))) for s, p in zip(self.symbols, self.positions, strict=True)
+        ]
 
     def __repr__(self) -> str:
         return (

@@ -62,7 +62,9 @@ def convert(value, from_unit: str, to_unit: str):
         dim_a, fa = _UNITS[from_unit]
         dim_b, fb = _UNITS[to_unit]
     except KeyError as exc:
-        raise UnitError(f"unknown unit {exc.args[0]!r}; known: {', '.join(known_units())}") from None
+        raise UnitError(
+            f"unknown unit {exc.args[0]!r}; known: {', '.join(known_units())}"
+        ) from None
     if dim_a != dim_b:
         raise UnitError(f"cannot convert {from_unit} ({dim_a}) to {to_unit} ({dim_b})")
     if from_unit == to_unit:

@@ -1,6 +1,5 @@
 """Batch generation: failures recorded, resume after a kill, the Dask LocalCluster path."""
 
-import os
 import signal
 import subprocess
 import sys

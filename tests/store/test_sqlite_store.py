@@ -91,7 +91,9 @@ def test_incompatible_or_foreign_store_is_refused(tmp_path):
 def _writer(path, worker, n):
     with Store.open(path) as st:
         mols = [
-            Molecule.from_symbols(["H", "H"], [[0, 0, 0], [0, 0, 0.7 + 0.01 * k]], id=f"w{worker}-{k}")
+            Molecule.from_symbols(
+                ["H", "H"], [[0, 0, 0], [0, 0, 0.7 + 0.01 * k]], id=f"w{worker}-{k}"
+            )
             for k in range(n)
         ]
         for i in st.add_molecules(mols):

@@ -24,7 +24,9 @@ def get_engine(name: str) -> Callable:
     try:
         target = ENGINES[name]
     except KeyError:
-        raise RhomlError(f"unknown density engine {name!r}; choose from {', '.join(ENGINES)}") from None
+        raise RhomlError(
+            f"unknown density engine {name!r}; choose from {', '.join(ENGINES)}"
+        ) from None
     module, func = target.split(":")
     return getattr(import_module(module), func)
 

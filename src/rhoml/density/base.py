@@ -82,7 +82,7 @@ class Density:
         return float(q @ self.data)
 
     def dipole(self) -> np.ndarray:
-        """Dipole moment (3,) in Debye: Σ_A Z_A R_A − ∫ r ρ(r) dr, origin-independent when neutral."""
+        """Dipole moment (3,) in Debye: Σ_A Z_A R_A − ∫ r ρ(r) dr (origin-free when neutral)."""
         coords = self.mol.atom_coords()  # Bohr
         nuclear = self.nuclear_charges @ coords
         if self.kind == "density_matrix":

@@ -44,7 +44,9 @@ class SampledDensity:
         With ``gradient`` returns (N, 4) with a finite-difference gradient per Å converted
         to per Bohr."""
         frac = self.grid.fractional(points).T
-        vals = ndimage.map_coordinates(self.values, frac, order=1, mode="constant", cval=self.outside)
+        vals = ndimage.map_coordinates(
+            self.values, frac, order=1, mode="constant", cval=self.outside
+        )
         if not gradient:
             return vals
         from rhoml.units import BOHR_IN_ANGSTROM

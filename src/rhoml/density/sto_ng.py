@@ -20,7 +20,9 @@ Three details make the rebuilt basis reproduce tblite's overlap matrix to ~1e-11
 * **Order.** tblite orders a p shell as m = −1, 0, 1, i.e. (y, z, x); PySCF as (x, y, z). d (and
   higher) shells use the same real-harmonic order m = −l..l in both (dxy, dyz, dz², dxz,
   dx²−y²), with the same signs (checked against tblite's overlap matrix, including S and Cl d
-  shells). Atoms and shells come in the same order in both.
+  shells). Atoms come in the same order in both, but PySCF sorts each element's shells by l
+  while tblite keeps the parameter order (3d before 4s for the transition metals);
+  :func:`gfn2_basis` returns the shells already sorted, and :func:`tblite_order` maps the AOs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -119,11 +121,13 @@ def _expand(n: int, l: int, zeta: float, ngauss: int) -> tuple[np.ndarray, np.nd
     try:
         entry = tables[ngauss][key]
     except KeyError:
-        raise KeyError(f"no STO-{ngauss}G expansion for a {key} shell in stewart1970.json") from None
+        raise KeyError(
+            f"no STO-{ngauss}G expansion for a {key} shell in stewart1970.json"
+        ) from None
     return np.asarray(entry["alpha"]) * zeta**2, np.asarray(entry["coeff"], dtype=float)
 
 
-@lru_cache(maxsize=None)
+@cache
 def element_shells(z: int, method: str = "GFN2-xTB") -> tuple[Shell, ...]:
     """The shells of element ``z`` in tblite's order, as Gaussian contractions."""
     z = _check_z(z, method)
@@ -154,10 +158,12 @@ def element_shells(z: int, method: str = "GFN2-xTB") -> tuple[Shell, ...]:
 
 
 def basis(elements: Iterable[int], method: str = "GFN2-xTB") -> dict:
-    """Per-element basis (keys element symbols) in PySCF's format for an xTB ``method``."""
+    """Per-element basis (keys element symbols) in PySCF's format for an xTB ``method``, shells
+    sorted by l as PySCF would sort them (so the stored basis lists functions in AO order)."""
     out = {}
     for z in sorted({int(z) for z in elements}):
-        out[symbol(_check_z(z, method))] = [sh.pyscf() for sh in element_shells(z, method)]
+        shells = element_shells(_check_z(z, method), method)
+        out[symbol(z)] = [shells[k].pyscf() for k in _pyscf_order(shells)]
     return out
 
 
@@ -184,35 +190,44 @@ def valence_electrons(z: int, method: str = "GFN2-xTB") -> int:
     return int(round(sum(reference_occupation(z, method))))
 
 
-def _shell_list(numbers: Iterable[int], method: str) -> list[tuple[int, Shell]]:
-    return [(a, sh) for a, z in enumerate(numbers) for sh in element_shells(int(z), method)]
+def _pyscf_order(shells: tuple[Shell, ...]) -> list[int]:
+    """PySCF sorts an element's shells by l (stable); tblite keeps the parameter order
+    (3d before 4s for the transition metals)."""
+    return sorted(range(len(shells)), key=lambda k: shells[k].l)
 
 
 def n_functions(numbers: Iterable[int], method: str = "GFN2-xTB") -> int:
     """Number of (spherical) basis functions of a molecule."""
-    return sum(2 * sh.l + 1 for _, sh in _shell_list(numbers, method))
+    return sum(2 * sh.l + 1 for z in numbers for sh in element_shells(int(z), method))
 
 
 def tblite_order(numbers: Iterable[int], method: str = "GFN2-xTB") -> np.ndarray:
     """Index array ``idx`` with ``pyscf_ao[k] = tblite_ao[idx[k]]`` for a molecule.
 
-    Only p shells are permuted: tblite (y, z, x) → PySCF (x, y, z). Signs are all +1.
+    Atoms keep their order; within an atom PySCF sorts shells by l; within a p shell tblite's
+    (y, z, x) becomes PySCF's (x, y, z). d shells keep their order and all signs are +1.
     """
-    idx = []
+    idx: list[int] = []
     start = 0
-    for _, sh in _shell_list(numbers, method):
-        width = 2 * sh.l + 1
-        local = (2, 0, 1) if sh.l == 1 else range(width)
-        idx.extend(start + k for k in local)
-        start += width
+    for z in numbers:
+        shells = element_shells(int(z), method)
+        offsets = np.cumsum([0] + [2 * sh.l + 1 for sh in shells])
+        for k in _pyscf_order(shells):
+            l = shells[k].l
+            local = (2, 0, 1) if l == 1 else range(2 * l + 1)
+            idx.extend(start + int(offsets[k]) + m for m in local)
+        start += int(offsets[-1])
     return np.asarray(idx, dtype=np.int64)
 
 
 def ao_scale(numbers: Iterable[int], method: str = "GFN2-xTB") -> np.ndarray:
     """Per-function factor ``s`` (PySCF order) with ``χ_tblite = s · χ_pyscf``."""
-    return np.asarray(
-        [sh.norm for _, sh in _shell_list(numbers, method) for _ in range(2 * sh.l + 1)]
-    )
+    out: list[float] = []
+    for z in numbers:
+        shells = element_shells(int(z), method)
+        for k in _pyscf_order(shells):
+            out.extend([shells[k].norm] * (2 * shells[k].l + 1))
+    return np.asarray(out)
 
 
 def tblite_to_pyscf(matrix: np.ndarray, numbers: Iterable[int], *, kind: str = "density",

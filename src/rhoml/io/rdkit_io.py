@@ -180,7 +180,9 @@ def _iter_sdf(p: Path, sanitize: bool, overrides: dict) -> Iterator[Molecule]:
             Chem.MolFromMolBlock, block, sanitize=sanitize, removeHs=False, strictParsing=True
         )
         if rdmol is None:
-            raise InputError(f"{src}: RDKit could not parse the record: {reason or 'no reason given'}")
+            raise InputError(
+                f"{src}: RDKit could not parse the record: {reason or 'no reason given'}"
+            )
         labels, explicit = _sd_fields(lines[end:])
         title = lines[0].strip()
         if title and "name" not in labels:
@@ -218,13 +220,12 @@ def _check_molblock(lines: list[str], src: str, start: int) -> int:
     for k in range(n_atoms):
         lineno = start + 4 + k
         if k >= len(body):
-            raise InputError(
-                f"{src}: line {lineno - 1}: record ends after {k} of {n_atoms} atoms"
-            )
+            raise InputError(f"{src}: line {lineno - 1}: record ends after {k} of {n_atoms} atoms")
         line = body[k]
         if len(line) < 34:
             raise InputError(
-                f"{src}: line {lineno}: atom line too short ({len(line)} columns, need 34)"
+                f"{src}: line {lineno}: atom {k + 1} of {n_atoms}: line too short "
+                f"({len(line)} columns, need 34; atom count larger than the atoms present?)"
             )
         for a, b in ((0, 10), (10, 20), (20, 30)):
             try:
@@ -308,11 +309,11 @@ def _iter_mol2(p: Path, sanitize: bool, overrides: dict) -> Iterator[Molecule]:
         src = f"{p}#{record}"
         _check_mol2(lines, src, start)
         block = "\n".join(lines) + "\n"
-        rdmol, reason = _rdkit_call(
-            Chem.MolFromMol2Block, block, sanitize=sanitize, removeHs=False
-        )
+        rdmol, reason = _rdkit_call(Chem.MolFromMol2Block, block, sanitize=sanitize, removeHs=False)
         if rdmol is None:
-            raise InputError(f"{src}: RDKit could not parse the record: {reason or 'no reason given'}")
+            raise InputError(
+                f"{src}: RDKit could not parse the record: {reason or 'no reason given'}"
+            )
         title = lines[1].strip() if len(lines) > 1 else ""
         labels: dict[str, Any] = {"name": title} if title else {}
         mol_id = p.stem if (record == 0 and last) else f"{p.stem}#{record}"
@@ -327,9 +328,7 @@ def _check_mol2(lines: list[str], src: str, start: int) -> None:
     try:
         n_atoms = int(lines[2].split()[0])
     except (ValueError, IndexError):
-        raise InputError(
-            f"{src}: line {start + 2}: bad counts line {lines[2].strip()!r}"
-        ) from None
+        raise InputError(f"{src}: line {start + 2}: bad counts line {lines[2].strip()!r}") from None
     at = next((i for i, s in enumerate(lines) if s.strip().upper() == "@<TRIPOS>ATOM"), None)
     if at is None:
         raise InputError(f"{src}: record has no @<TRIPOS>ATOM section")
@@ -369,9 +368,7 @@ class PDBAtoms:
     residue_names: list[str]
 
 
-def read_pdb(
-    path, *, keep_waters: bool = False, keep_hydrogens: bool = True
-) -> Iterator[Molecule]:
+def read_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -> Iterator[Molecule]:
     """The first model of a PDB file as one :class:`Molecule` (an iterator of one)."""
     p = existing_file(path)
 
@@ -424,9 +421,7 @@ def parse_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -
             try:
                 xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
             except ValueError:
-                bad = next(
-                    s for s in (line[30:38], line[38:46], line[46:54]) if not _is_float(s)
-                )
+                bad = next(s for s in (line[30:38], line[38:46], line[46:54]) if not _is_float(s))
                 raise InputError(f"{where}non-numeric coordinate {bad.strip()!r}") from None
             z = _pdb_element(line, rec, where)
             if z == 1 and not keep_hydrogens:

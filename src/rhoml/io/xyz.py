@@ -37,7 +37,9 @@ from rhoml.errors import InputError
 from rhoml.io import default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 
-ENERGY_KEY = re.compile(r"^(energy|free_energy|total_energy|e|etot|e_tot|.+_energy|energy_.+)$", re.I)
+ENERGY_KEY = re.compile(
+    r"^(energy|free_energy|total_energy|e|etot|e_tot|.+_energy|energy_.+)$", re.I
+)
 FORCE_KEY = re.compile(r"^(forces?|.+_forces?|forces?_.+)$", re.I)
 
 # key[=value] where value is "quoted", {braced} or a bare token
@@ -290,9 +292,7 @@ def _column(cells: list[list[str]], typ: str, name: str, src: str, first_line: i
         except ValueError:
             what = "coordinate" if name == "pos" else f"{name} value"
             bad = next(s for s in c if not _convertible(conv, s))
-            raise InputError(
-                f"{src}: line {first_line + i}: non-numeric {what} {bad!r}"
-            ) from None
+            raise InputError(f"{src}: line {first_line + i}: non-numeric {what} {bad!r}") from None
     if typ == "R" and not np.all(np.isfinite(out)):
         i = int(np.argwhere(~np.isfinite(out))[0, 0])
         raise InputError(f"{src}: line {first_line + i}: non-finite {name} value")
@@ -345,7 +345,7 @@ def _parse_comment(comment: str, where: str) -> dict[str, Any] | None:
 
 
 def _value(raw: str) -> Any:
-    quoted = len(raw) >= 2 and raw[0] in "\"{" and raw[-1] in "\"}"
+    quoted = len(raw) >= 2 and raw[0] in '"{' and raw[-1] in '"}'
     s = raw[1:-1].replace('\\"', '"') if quoted else raw
     tokens = s.replace(",", " ").split()
     if quoted and len(tokens) > 1:
@@ -379,7 +379,11 @@ def format_xyz(mol: Molecule, extended: bool = True) -> str:
     if not extended:
         lines.append(mol.id)
     else:
-        info = [f"id={_fmt_value(mol.id)}", f"charge={mol.charge}", f"multiplicity={mol.multiplicity}"]
+        info = [
+            f"id={_fmt_value(mol.id)}",
+            f"charge={mol.charge}",
+            f"multiplicity={mol.multiplicity}",
+        ]
         props = "species:S:1:pos:R:3"
         for key, value in mol.labels.items():
             if not re.fullmatch(r"[A-Za-z_][\w.\-]*", key):

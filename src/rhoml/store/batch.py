@@ -151,7 +151,9 @@ def run_batch(
         indices = st.add_molecules(molecules)
         done = st.finished(spec.key, include_failed=not retry_failed)
         todo = [(i, m) for i, m in zip(indices, molecules, strict=True) if i not in done]
-        report = BatchReport(method=spec.key, submitted=len(todo), skipped=len(molecules) - len(todo))
+        report = BatchReport(
+            method=spec.key, submitted=len(todo), skipped=len(molecules) - len(todo)
+        )
         start = time.perf_counter()
         if todo:
             with _single_threaded_children(threads_per_worker):

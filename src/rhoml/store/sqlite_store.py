@@ -151,9 +151,7 @@ class Store:
 
     def _check_version(self) -> None:
         try:
-            row = self._conn.execute(
-                "SELECT value FROM meta WHERE key='format_version'"
-            ).fetchone()
+            row = self._conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: unreadable store: {exc}") from None
         if row is None:
