@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from rhoml.elements import atomic_number, symbol
-from rhoml.errors import ChargeSpinError, InputError
+from rhoml.errors import ChargeSpinError, InputError, UnknownElementError
 
 
 @dataclass
@@ -48,7 +48,8 @@ class Molecule:
                 f"{where}{len(self.numbers)} atomic numbers but {len(self.positions)} positions"
             )
         for z in self.numbers:
-            symbol(int(z))  # raises UnknownElementError
+            if not 1 <= int(z) <= 118:
+                raise UnknownElementError(f"{where}unknown atomic number {int(z)}")
         if not np.all(np.isfinite(self.positions)):
             raise InputError(f"{where}non-finite coordinates")
         self.charge = int(self.charge)

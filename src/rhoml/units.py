@@ -42,8 +42,14 @@ _UNITS: dict[str, tuple[str, float]] = {
     "hartree/e": ("potential", 1.0),
     "bohr^3": ("volume", 1.0),
     "angstrom^3": ("volume", ANGSTROM_IN_BOHR**3),
+    "bohr^2": ("area", 1.0),
+    "angstrom^2": ("area", ANGSTROM_IN_BOHR**2),
+    "cal/mol/K": ("heat_capacity", 1.0),
     "e": ("charge", 1.0),
+    "s": ("time", 1.0),
     "dimensionless": ("none", 1.0),
+    "text": ("text", 1.0),  # string labels
+    "unknown": ("unknown", 1.0),  # a file gave no unit and its format has no convention
 }
 
 

@@ -180,10 +180,14 @@ def test_mol2_errors(tmp_path):
         "empty.mol2": ("", "no @<TRIPOS>MOLECULE"),
         "junk.mol2": ("hello\n", "expected '@<TRIPOS>MOLECULE'"),
         "trunc.mol2": (MOL2.replace(" 5 4 1 0 0", " 7 4 1 0 0"), "ends after 5 of 7 atoms"),
-        "coord.mol2": (MOL2.replace("0.6291    0.6291    0.6291", "0.6291    zz    0.6291"),
-                       "line 10: non-numeric coordinate 'zz'"),  # fmt: skip
-        "fields.mol2": (MOL2.replace("0.6291 H       1 NH4       0.0000", "", 1),
-                        "line 10: expected 6 or more fields, got 4"),  # fmt: skip
+        "coord.mol2": (
+            MOL2.replace("0.6291    0.6291    0.6291", "0.6291    zz    0.6291"),
+            "line 10: non-numeric coordinate 'zz'",
+        ),  # fmt: skip
+        "fields.mol2": (
+            MOL2.replace("0.6291 H       1 NH4       0.0000", "", 1),
+            "line 10: expected 6 or more fields, got 4",
+        ),  # fmt: skip
         "noatoms.mol2": ("@<TRIPOS>MOLECULE\nx\n 1 0\n", "no @<TRIPOS>ATOM"),
     }
     for name, (text, expected) in cases.items():
@@ -225,12 +229,21 @@ def test_pdb_errors(tmp_path):
         "empty.pdb": ("", "empty file", InputError),
         "none.pdb": ("HEADER    X\nEND\n", "no ATOM/HETATM", InputError),
         "short.pdb": ("ATOM      1  N   GLY A   1       0.000   0.000\n", "too short", InputError),
-        "coord.pdb": (atom.replace("0.000   0.000   0.000", "0.000   x.000   0.000"),
-                      "line 1: non-numeric coordinate 'x.000'", InputError),  # fmt: skip
-        "elem.pdb": (atom.replace("           N\n", "          QQ\n"), "unknown element 'QQ'",
-                     UnknownElementError),  # fmt: skip
-        "charge.pdb": (atom.replace("           N\n", "           N?!\n"), "bad formal charge",
-                       InputError),  # fmt: skip
+        "coord.pdb": (
+            atom.replace("0.000   0.000   0.000", "0.000   x.000   0.000"),
+            "line 1: non-numeric coordinate 'x.000'",
+            InputError,
+        ),  # fmt: skip
+        "elem.pdb": (
+            atom.replace("           N\n", "          QQ\n"),
+            "unknown element 'QQ'",
+            UnknownElementError,
+        ),  # fmt: skip
+        "charge.pdb": (
+            atom.replace("           N\n", "           N?!\n"),
+            "bad formal charge",
+            InputError,
+        ),  # fmt: skip
     }
     for name, (text, expected, exc) in cases.items():
         path = tmp_path / name

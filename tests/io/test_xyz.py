@@ -65,7 +65,9 @@ def test_extended_comment_charge_spin_labels(tmp_path):
         "H 0 0 0 0.1 0.2 0.3\n"
         "H 0 0 0.74 -0.1 -0.2 -0.3\n"
     )
+    text = text.replace("flag", 'flag Lattice="5 0 0 0 5 0 0 0 5"')
     (mol,) = read_xyz(_write(tmp_path, text, "h2p.extxyz"))
+    assert mol.label_units["Lattice"] == "angstrom"
     assert (mol.charge, mol.multiplicity) == (1, 2)
     assert mol.id == "H2 cation"
     assert mol.labels["energy"] == -1.25 and mol.label_units["energy"] == "eV"
@@ -100,7 +102,8 @@ def test_round_trip(tmp_path, ethanol):
     mol.charge, mol.multiplicity = 0, 1
     mol.labels = {
         "energy": -154.1, "forces": np.arange(27.0).reshape(9, 3) / 7, "gap": 0.25,
-        "dipole": np.array([0.1, 0.2, 0.3]), "n_rings": 0, "converged": True, "method": "B3LYP/6-31G",
+        "dipole": np.array([0.1, 0.2, 0.3]), "n_rings": 0, "converged": True,
+        "method": "B3LYP/6-31G",
     }  # fmt: skip
     mol.label_units = {
         "energy": "hartree", "forces": "hartree/angstrom", "gap": "eV", "dipole": "debye",
@@ -156,6 +159,7 @@ def test_error_empty_file(tmp_path):
 def test_error_non_numeric_coordinate(tmp_path):
     msg = _error(tmp_path, "1\n\nH 0.0 abc 0.0\n")
     assert "line 3: non-numeric coordinate 'abc'" in msg
+    assert "line 4: non-finite coordinate" in _error(tmp_path, "2\n\nH 0 0 0\nH 0 nan 0\n")
 
 
 def test_error_bad_count_line(tmp_path):

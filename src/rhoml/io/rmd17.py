@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rhoml.elements import atomic_number
 from rhoml.errors import InputError
 from rhoml.io import default_multiplicity, existing_file
 from rhoml.molecule import Molecule
@@ -84,6 +85,8 @@ def _load(p: Path) -> dict[str, np.ndarray]:
     n = coords.shape[0]
     if n == 0:
         raise InputError(f"{p}: no frames")
+    for z in np.unique(numbers):
+        atomic_number(int(z), f"{p}: ")  # UnknownElementError naming the file
     data["numbers"], data["coords"] = numbers.astype(np.int64), coords
     if "energies" in data:
         e = np.asarray(data["energies"], dtype=np.float64)

@@ -139,7 +139,7 @@ def _read_frame(lines: _Lines, p, record, energy_unit, force_unit, label_units, 
     comment = lines.next()
     if comment is None:
         raise InputError(f"{src}: line {lines.lineno}: file ends before the comment line")
-    info = _parse_comment(comment, f"{src}: line {lines.lineno}: ")
+    info = _parse_comment(comment)
     where_comment = f"{src}: line {lines.lineno}: "
 
     columns = [("species", "S", 1), ("pos", "R", 3)]
@@ -171,16 +171,15 @@ def _read_frame(lines: _Lines, p, record, energy_unit, force_unit, label_units, 
     col = 0
     for name, typ, width in columns:
         cells = [r[col : col + width] for r in rows]
-        first_line = first_atom_line
         if name == "species" or (name.lower() == "z" and typ == "I" and numbers is None):
             numbers = np.array(
                 [
-                    atomic_number(c[0], f"{src}: line {first_line + i}: ")
+                    atomic_number(c[0], f"{src}: line {first_atom_line + i}: ")
                     for i, c in enumerate(cells)
                 ]
             )
         else:
-            values = _column(cells, typ, name, src, first_line)
+            values = _column(cells, typ, name, src, first_atom_line)
             if name == "pos":
                 positions = values.reshape(n_atoms, 3)
             elif name.lower() in ("group", "groups") and typ == "I":
@@ -245,6 +244,8 @@ def _unit_for(key, value, per_atom, explicit, overrides, energy_unit, force_unit
         isinstance(value, np.ndarray) and value.dtype == bool
     ):
         return "dimensionless"
+    if key.lower() == "lattice":
+        return "angstrom"
     if per_atom and FORCE_KEY.match(key):
         return force_unit
     if not per_atom and ENERGY_KEY.match(key):
@@ -295,7 +296,8 @@ def _column(cells: list[list[str]], typ: str, name: str, src: str, first_line: i
             raise InputError(f"{src}: line {first_line + i}: non-numeric {what} {bad!r}") from None
     if typ == "R" and not np.all(np.isfinite(out)):
         i = int(np.argwhere(~np.isfinite(out))[0, 0])
-        raise InputError(f"{src}: line {first_line + i}: non-finite {name} value")
+        what = "coordinate" if name == "pos" else f"{name} value"
+        raise InputError(f"{src}: line {first_line + i}: non-finite {what}")
     return out.squeeze(-1) if out.shape[1] == 1 else out
 
 
@@ -322,7 +324,7 @@ def _parse_properties(spec: str, where: str) -> list[tuple[str, str, int]]:
     return cols
 
 
-def _parse_comment(comment: str, where: str) -> dict[str, Any] | None:
+def _parse_comment(comment: str) -> dict[str, Any] | None:
     """``key=value`` pairs of an extended XYZ comment line; None for a plain comment."""
     text = comment.strip()
     if "=" not in text:

@@ -1,0 +1,97 @@
+"""The CLI: every bad input gives one line naming the file and exits 2; the happy paths run."""
+
+import json
+import sqlite3
+
+import pytest
+
+from rhoml.cli import main
+from rhoml.io.cube import read_cube
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+BAD_XYZ = {
+    "unknown_element.xyz": "2\nmol\nXx 0 0 0\nH 0 0 1\n",
+    "malformed.xyz": "2\nmol\nO 0 0 zero\nH 0 0 1\n",
+    "truncated.xyz": "3\nmol\nO 0 0 0\nH 0 0 1\n",
+    "empty.xyz": "",
+    "charge_spin.xyz": "3\ncharge=1 multiplicity=1\nO 0 0 0\nH 0 0 1\nH 0 1 0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_XYZ))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, name):
+    path = tmp_path / name
+    path.write_text(BAD_XYZ[name])
+    out = tmp_path / "s"
+    code, _, err = _run(capsys, "density", "compute", str(path), "--method", "promolecule",
+                        "--out", str(out), "--quiet")  # fmt: skip
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("rhoml: error: ") and name in lines[0]
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_unknown_format(tmp_path, capsys):
+    code, _, err = _run(capsys, "density", "compute", str(tmp_path / "nope.xyz"), "--method",
+                        "xtb", "--out", str(tmp_path / "s"))  # fmt: skip
+    assert code == 2 and "nope.xyz" in err
+    (tmp_path / "mol.weird").write_text("x")
+    code, _, err = _run(capsys, "density", "compute", str(tmp_path / "mol.weird"), "--method",
+                        "xtb", "--out", str(tmp_path / "s"))  # fmt: skip
+    assert code == 2 and "mol.weird" in err
+
+
+def test_incompatible_store_is_refused(tmp_path, capsys):
+    xyz = tmp_path / "h2.xyz"
+    xyz.write_text("2\nh2\nH 0 0 0\nH 0 0 0.74\n")
+    store = tmp_path / "s"
+    assert _run(capsys, "density", "compute", str(xyz), "--method", "promolecule", "--out",
+                str(store), "--quiet", "--workers", "1")[0] == 0  # fmt: skip
+    conn = sqlite3.connect(store / "rhoml.sqlite")
+    conn.execute("UPDATE meta SET value='7' WHERE key='format_version'")
+    conn.commit()
+    conn.close()
+    code, _, err = _run(capsys, "info", str(store))
+    assert code == 2 and "incompatible" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compute_info_export_cube(tmp_path, capsys, water):
+    from rhoml.io.xyz import write_xyz
+
+    xyz = tmp_path / "water.xyz"
+    write_xyz(xyz, [water])
+    store = tmp_path / "w.rhoml"
+    code, out, _ = _run(capsys, "density", "compute", str(xyz), "--method", "dft", "--basis",
+                        "sto-3g", "--out", str(store), "--workers", "1", "--quiet")  # fmt: skip
+    assert code == 0 and "1 ok" in out
+    code, out, _ = _run(capsys, "info", str(store), "--json")
+    info = json.loads(out)
+    assert info["molecules"] == 1
+    (method,) = info["methods"]
+    assert info["methods"][method]["ok"] == 1
+    for quantity in ("density", "gradient", "esp"):
+        cube = tmp_path / f"{quantity}.cube"
+        argv = ["density", "export-cube", str(store), "--index", "0", "--out", str(cube)]
+        code, out, _ = _run(capsys, *argv, "--quantity", quantity, "--spacing", "0.4")
+        assert code == 0
+        mol, grid, values = read_cube(cube)
+        assert mol.n_atoms == 3 and values.shape == grid.shape
+    code, _, err = _run(capsys, "density", "export-cube", str(store), "--index", "5", "--out",
+                        str(tmp_path / "x.cube"))  # fmt: skip
+    assert code == 2 and "5" in err
+
+
+def test_help_texts_exist(capsys):
+    for argv in (["--help"], ["density", "compute", "--help"], ["density", "export-cube", "--help"],
+                 ["info", "--help"], ["demo", "--help"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+    assert "--scheduler" in capsys.readouterr().out
