@@ -88,7 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="summarise a store")
     info.add_argument("store")
     info.add_argument("--json", action="store_true", help="machine-readable output")
+    for module in _command_modules():
+        module.register(sub)
     return p
+
+
+def _command_modules():
+    """Modules of :mod:`rhoml.commands`, each with ``register(subparsers)``."""
+    import importlib
+    import pkgutil
+
+    import rhoml.commands
+
+    names = sorted(m.name for m in pkgutil.iter_modules(rhoml.commands.__path__))
+    return [importlib.import_module(f"rhoml.commands.{name}") for name in names]
 
 
 def _cmd_compute(args) -> int:
@@ -183,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"demo": _cmd_demo, "info": _cmd_info}
     try:
-        if args.command == "density":
+        if getattr(args, "handler", None) is not None:
+            handler = args.handler
+        elif args.command == "density":
             handler = _cmd_compute if args.density_command == "compute" else _cmd_export_cube
         else:
             handler = handlers[args.command]
