@@ -59,7 +59,8 @@ def main() -> None:
         mol, dm = density.mol, density.data
         cc = cubegen.Cube(mol, resolution=args.spacing * ANGSTROM_IN_BOHR, margin=3.0)
         coords = cc.get_coords()
-        steps = np.array([cc.xs[1] - cc.xs[0], cc.ys[1] - cc.ys[0], cc.zs[1] - cc.zs[0]])
+        frac = np.array([cc.xs[1] - cc.xs[0], cc.ys[1] - cc.ys[0], cc.zs[1] - cc.zs[0]])
+        steps = frac * np.diag(cc.box)  # Bohr
         grid = Grid(cc.boxorig * BOHR_IN_ANGSTROM, np.diag(steps) * BOHR_IN_ANGSTROM,
                     (cc.nx, cc.ny, cc.nz))  # fmt: skip
         assert np.allclose(grid.points() * ANGSTROM_IN_BOHR, coords, atol=1e-9)

@@ -22,6 +22,7 @@ from rhoml.density.promolecule import (
     n_core,
     promolecule_basis,
 )
+from rhoml.elements import atomic_number
 from rhoml.errors import UnknownElementError
 from rhoml.units import ANGSTROM_IN_BOHR
 
@@ -36,14 +37,9 @@ def _rotation(seed: int = 0) -> np.ndarray:
 
 
 def _atom(sym: str, position=(0.0, 0.0, 0.0)) -> Molecule:
-    z_mult = 2 if n_unpaired_parity(sym) else 1
-    return Molecule.from_symbols([sym], [position], multiplicity=z_mult, id=sym)
-
-
-def n_unpaired_parity(sym: str) -> int:
-    from rhoml.elements import atomic_number
-
-    return atomic_number(sym) % 2
+    """A neutral atom (doublet when Z is odd, to satisfy the charge/spin check)."""
+    multiplicity = 1 + atomic_number(sym) % 2
+    return Molecule.from_symbols([sym], [position], multiplicity=multiplicity, id=sym)
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -71,19 +67,19 @@ def test_table_entries_consistent():
         exps = np.array(e["exponents"])
         total, core = np.array(e["total"]), np.array(e["core"])
         assert len(exps) == len(total) == len(core), sym
-        assert np.allclose(exps[1:] / exps[:-1], 1.4, rtol=1e-12), sym  # even-tempered
+        assert exps[0] == pytest.approx(0.01), sym  # even-tempered from 0.01 Bohr^-2
+        assert np.allclose(exps[1:] / exps[:-1], exps[1] / exps[0], rtol=1e-12), sym
         gauss = (np.pi / exps) ** 1.5
         assert gauss @ total == pytest.approx(e["n_electrons"], abs=1e-9), sym
         assert gauss @ core == pytest.approx(e["n_core"], abs=1e-9), sym
-        assert e["fit_error"] < 5e-4, (sym, e["fit_error"])
-        assert e["fit_error_valence"] < 1e-3, (sym, e["fit_error_valence"])
+        assert e["fit_error"] < 1e-4, (sym, e["fit_error"])
+        assert e["fit_error_valence"] < 5e-4, (sym, e["fit_error_valence"])
+        assert e["max_relative_error"] < 0.05, (sym, e["max_relative_error"])
 
 
 def test_n_core_matches_gfn2_valence():
     tblite = pytest.importorskip("tblite.interface")
     for sym in available_elements():
-        from rhoml.elements import atomic_number
-
         z = atomic_number(sym)
         calc = tblite.Calculator("GFN2-xTB", np.array([z]), np.zeros((1, 3)), uhf=z % 2)
         calc.set("verbosity", 0)
@@ -132,17 +128,19 @@ def test_single_atom_evaluate_matches_radial_table(sym):
     pts = centre + dirs * r_ang[:, None]
     d = compute_promolecule(_atom(sym, centre))
     got = d.evaluate(pts, gradient=True)
-    r_bohr = r_ang * ANGSTROM_IN_BOHR
+    # distances as the engine sees them: PySCF converts the centre with its own Bohr constant
+    # (CODATA 2010), rhoml the points with CODATA 2018 (a 3e-11 relative difference)
+    offset = d.points_bohr(pts) - d.mol.atom_coords()[0]
+    r_bohr = np.linalg.norm(offset, axis=1)
+    dirs = offset / np.maximum(r_bohr, 1e-300)[:, None]
     want = atomic_density_radial(sym, r_bohr)
     np.testing.assert_allclose(got[:, 0], want, rtol=1e-10, atol=1e-14)
     exps, c = atomic_coefficients(sym)
     drho_dr = np.exp(-np.outer(r_bohr**2, exps)) @ (-2.0 * exps * c) * r_bohr
     np.testing.assert_allclose(got[:, 1:], drho_dr[:, None] * dirs, rtol=1e-8, atol=1e-10)
-    for part, valence in (("valence", True),):
-        dv = compute_promolecule(_atom(sym, centre), valence=valence)
-        np.testing.assert_allclose(
-            dv.evaluate(pts), atomic_density_radial(sym, r_bohr, part), rtol=1e-9, atol=1e-12
-        )
+    dv = compute_promolecule(_atom(sym, centre), valence=True)
+    want_v = atomic_density_radial(sym, r_bohr, "valence")
+    np.testing.assert_allclose(dv.evaluate(pts), want_v, rtol=1e-9, atol=1e-12)
 
 
 def test_dipoles_vanish(water, ethanol):
@@ -160,16 +158,17 @@ def test_rotation_translation_invariance(ethanol):
     d0, d1 = compute_promolecule(ethanol), compute_promolecule(moved)
     rng = np.random.default_rng(2)
     pts = ethanol.centroid() + rng.normal(scale=1.5, size=(500, 3))
-    np.testing.assert_allclose(d1.evaluate(pts @ rot.T + shift), d0.evaluate(pts), rtol=1e-10)
+    np.testing.assert_allclose(d1.evaluate(pts @ rot.T + shift), d0.evaluate(pts), rtol=1e-8)
     assert d1.electron_count() == pytest.approx(d0.electron_count(), abs=1e-12)
 
 
 def test_superposition_of_atoms(water):
     pts = np.random.default_rng(4).normal(size=(300, 3))
     d = compute_promolecule(water)
+    pts_bohr = pts * ANGSTROM_IN_BOHR
     want = sum(
-        atomic_density_radial(int(z), np.linalg.norm(pts - p, axis=1) * ANGSTROM_IN_BOHR)
-        for z, p in zip(water.numbers, water.positions, strict=True)
+        atomic_density_radial(int(z), np.linalg.norm(pts_bohr - p, axis=1))
+        for z, p in zip(water.numbers, d.mol.atom_coords(), strict=True)
     )
     np.testing.assert_allclose(d.evaluate(pts), want, rtol=1e-10)
 
