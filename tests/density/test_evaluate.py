@@ -77,3 +77,24 @@ def test_grid_tiles_cover_every_point_once(water):
         count[sl] += 1
         np.testing.assert_allclose(pts, g.points(*sl))
     assert np.all(count == 1)
+
+
+def test_separable_regular_grid_evaluator_matches_point_evaluator(ethanol):
+    from rhoml.density.regular_grid import evaluate_on_regular_grid
+
+    d, _, _ = _rhf_density(ethanol, "6-31g**")  # s, p, d shells, contracted
+    grid = Grid.around(ethanol, spacing=0.3, margin=2.5)
+    pts = grid.points()
+    ref = d.evaluate(pts, gradient=True)
+    fast = evaluate_on_regular_grid(d, grid, gradient=True).reshape(-1, 4)
+    np.testing.assert_allclose(fast, ref, atol=1e-9)
+    np.testing.assert_allclose(evaluate_on_grid(d, grid).ravel(), ref[:, 0], atol=1e-9)
+
+
+def test_density_matrix_factor_is_exact(water):
+    from rhoml.density.evaluate import density_matrix_factor
+
+    d, _, _ = _rhf_density(water)
+    u, sign = density_matrix_factor(d.data)
+    assert u.shape[1] == 5  # rank = occupied orbitals of water
+    np.testing.assert_allclose((u * sign) @ u.T, d.data, atol=1e-12)

@@ -14,6 +14,7 @@ import numpy as np
 from pyscf import gto
 
 from rhoml.molecule import Molecule
+from rhoml.units import ANGSTROM_IN_BOHR
 
 # libcint folds the real-spherical-harmonic factor of s and p functions into the integrals
 # (CINTcommon_fac_sp): Y00 = 1/sqrt(4 pi), and sqrt(3/(4 pi)) for p.
@@ -24,14 +25,17 @@ _P_FACTOR = 0.488602511902919921
 def build_mol(
     molecule: Molecule, basis: dict | str, *, charge: int | None = None, spin: int | None = None
 ) -> gto.Mole:
-    """A PySCF ``Mole`` for ``molecule`` (positions in Å) in ``basis`` (spherical functions).
+    """A PySCF ``Mole`` for ``molecule`` (positions in Å, passed to PySCF in Bohr) in ``basis``
+    (spherical functions).
 
     ``charge``/``spin`` default to the molecule's. Engines that only need the basis (xTB valence
     densities, auxiliary fits) pass values that keep PySCF's electron-count check quiet.
     """
     mol = gto.Mole()
-    mol.atom = molecule.to_pyscf_atom()
-    mol.unit = "Angstrom"
+    # pass Bohr so atom centres use rhoml's CODATA 2018 constant, like evaluation points do
+    bohr = molecule.positions * ANGSTROM_IN_BOHR
+    mol.atom = [(s, tuple(map(float, p))) for s, p in zip(molecule.symbols, bohr, strict=True)]
+    mol.unit = "Bohr"
     mol.basis = basis
     mol.cart = False
     mol.charge = molecule.charge if charge is None else charge

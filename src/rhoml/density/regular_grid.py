@@ -67,6 +67,20 @@ def _axis_factors(x, centre, exps, l, deriv):
     return vals.transpose(1, 0, 2), np.stack(der, axis=1)
 
 
+def _outer_sum(c, ax, ay, az, carts) -> np.ndarray:
+    """Σ_p c_p ax[p, i] ⊗ ay[p, j] ⊗ az[p, m] for every Cartesian (i, j, m): (a, b, c, ncart)."""
+    a, b, n = ax.shape[2], ay.shape[2], az.shape[2]
+    weighted = c[:, None, None] * ax  # (p, l+1, a)
+    out = np.empty((a, b, n, len(carts)))
+    for q, (i, j, m) in enumerate(carts):
+        if len(c) == 1:
+            out[..., q] = (weighted[0, i][:, None] * ay[0, j][None, :])[:, :, None] * az[0, m]
+        else:
+            xy = weighted[:, i, :, None] * ay[:, j, None, :]  # (p, a, b)
+            out[..., q] = (xy.reshape(len(c), a * b).T @ az[:, m]).reshape(a, b, n)
+    return out
+
+
 def _window(x, centre, radius):
     lo = np.searchsorted(x, centre - radius, side="left")
     hi = np.searchsorted(x, centre + radius, side="right")
@@ -117,21 +131,16 @@ def evaluate_on_regular_grid(density, grid, *, gradient: bool = False) -> np.nda
                 if gradient:
                     comps += [(dx, fy, fz), (fx, dy, fz), (fx, fy, dz)]
                 for comp, (ax, ay, az) in enumerate(comps):
-                    cart = np.stack(
-                        [
-                            np.einsum("p,pa,pb,pc->abc", c, ax[:, i], ay[:, j], az[:, m],
-                                      optimize=True)  # fmt: skip
-                            for i, j, m in carts
-                        ],
-                        axis=-1,
-                    )
+                    cart = _outer_sum(c, ax, ay, az, carts)
                     col = off + k * nsph
                     ao[comp, ix0:ix1, iy0:iy1, iz0:iz1, col : col + nsph] = cart @ c2s
         flat = ao.reshape(ncomp, -1, nao)
         if density.kind == "density_matrix":
             phi = flat @ u
             rho = (phi[0] * phi[0]) @ sign
-            block = [rho] + ([2.0 * (phi[c] * phi[0]) @ sign for c in (1, 2, 3)] if gradient else [])
+            block = [rho]
+            if gradient:
+                block += [2.0 * (phi[c] * phi[0]) @ sign for c in (1, 2, 3)]
         else:
             block = [flat[c] @ density.data for c in range(ncomp)]
         out[x0:x1] = np.stack(block, axis=-1).reshape(x1 - x0, ny, nz, ncomp)
