@@ -33,11 +33,10 @@ def write_cube(
         lines.append(
             f"{int(z):5d} {float(z):12.6f} " + " ".join(f"{v:12.6f}" for v in p * ANGSTROM_IN_BOHR)
         )
-    flat = values.reshape(-1, values.shape[2])
-    body = []
-    for row in flat:
-        for s in range(0, len(row), 6):
-            body.append(" ".join(f"{v:13.5E}" for v in row[s : s + 6]))
+    # one format string per z-line (6 values per text line, as cube readers expect)
+    nz = values.shape[2]
+    row_fmt = "\n".join(" ".join(["%13.5E"] * min(6, nz - s)) for s in range(0, nz, 6))
+    body = [row_fmt % tuple(row) for row in values.reshape(-1, nz).tolist()]
     path.write_text("\n".join(lines + body) + "\n")
     return path
 
