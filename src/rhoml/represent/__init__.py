@@ -1,0 +1,1 @@
+"""Representations of molecules and their densities: voxels, images, point clouds."""
