@@ -1,0 +1,528 @@
+"""Voxel representations of molecules and complexes for 3D CNNs (seed 000).
+
+A :class:`VoxelSpec` fixes the box (edge ``size`` Å, step ``spacing`` Å, ``n = round(size /
+spacing)`` points per edge, centred on the molecule centroid or, for complexes, on the ligand
+centroid) and the channels; a :class:`Voxelizer` turns molecules (and their densities) into a
+torch tensor (B, C, n, n, n), on CPU or CUDA. Grid point (i, j, k) is at
+``origin + spacing·(i, j, k)`` (x slowest, as :class:`rhoml.grid.Grid`), and the grid is
+symmetric about its centre, so 90° rotations about the centre map grid points onto grid points.
+
+Channels (``spec.channels``, any combination, in this order per group):
+
+* ``atoms`` — one channel per element of ``spec.elements`` (``"X"`` collects every other
+  element; without ``"X"`` other elements are an error). Each atom is a normalised Gaussian of
+  standard deviation ``atom_sigma`` Å (default 0.5 Å, about a third of a C–C bond, so bonded
+  atoms stay separable at 0.5 Å voxels), cut at ``4σ`` and normalised on the voxel lattice
+  (separately per axis), so one atom contributes exactly 1 to its channel's sum when its
+  Gaussian lies inside the box: a channel's sum is an atom count (dimensionless).
+* ``density`` — ρ from the analytic density (:mod:`rhoml.represent.torch_density`) at the grid
+  points, never resampled from a coarse cube; experimental maps
+  (:class:`~rhoml.density.sampled.SampledDensity`) are interpolated trilinearly. Valence or total
+  depends on the engine (``xtb``: valence; ``promolecule`` with ``valence=True``; ``dft``:
+  total). Transform ``density_transform`` (default ``log1p``): ``log1p(ρ/s)`` with
+  ``s = density_scale`` (default 1e-3 e/Bohr³, roughly where the van der Waals surface lies, so
+  values go from 0 in vacuum to ≈ 6–8 at valence maxima and ≈ 12 at a total-density cusp);
+  ``asinh(ρ/s)`` (same shape, defined for negative map values); ``tanh(ρ/s)``; ``none``
+  (raw e/Bohr³). Experimental map values are used in their own unit.
+* ``gradient`` — |∇ρ| (e/Bohr⁴) with the same transform and ``gradient_scale`` (default 1e-3).
+* ``shape`` — occupancy max over atoms of 1 − exp(−(r_vdW/d)¹²) (the KDEEP / moleculekit
+  occupancy with Bondi van der Waals radii, cut at 2·r_vdW): 1 inside the vdW surface, 0 outside;
+  no chemistry, only where the molecule is.
+
+With ``separate_groups`` (complexes) every channel is repeated for group 0 (protein/pocket) and
+group 1 (ligand) of ``Molecule.groups``; densities are then those of each group computed alone.
+
+Overflow: with ``overflow="error"`` an atom centre outside the box raises
+:class:`VoxelBoxError`; with ``"crop"`` (the default for complexes) atoms outside contribute only
+the part of their Gaussian inside the box, and the density is cropped at the box, but an atom of
+the centring group (the ligand) outside the box is still an error.
+
+Poses: ``rotations`` (B, 3, 3) and ``translations`` (B, 3) Å voxelise the molecule rotated about
+the box centre and shifted, i.e. positions ``R (x − c) + c + t``; densities are evaluated
+exactly as ρ(Rᵀ(p − c − t) + c) at the grid points p, so no engine re-run is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from rhoml.errors import RhomlError
+from rhoml.grid import Grid
+from rhoml.molecule import Molecule
+
+CHANNEL_KINDS = ("atoms", "density", "gradient", "shape")
+TRANSFORMS = ("log1p", "asinh", "tanh", "none")
+OTHER = "X"
+# Bondi (1964) van der Waals radii in Å (H 1.20 as in Bondi); elements absent use 2.0 Å.
+VDW_RADII = {
+    "H": 1.20, "He": 1.40, "C": 1.70, "N": 1.55, "O": 1.52, "F": 1.47, "Ne": 1.54, "Si": 2.10,
+    "P": 1.80, "S": 1.80, "Cl": 1.75, "Ar": 1.88, "As": 1.85, "Se": 1.90, "Br": 1.85,
+    "Kr": 2.02, "Te": 2.06, "I": 1.98, "Xe": 2.16, "B": 1.92, "Na": 2.27, "Mg": 1.73,
+    "K": 2.75, "Zn": 1.39, "Cu": 1.40, "Ni": 1.63, "Fe": 2.00, "Ca": 2.31, "Mn": 2.00,
+    "Co": 2.00,
+}  # fmt: skip
+DEFAULT_VDW = 2.0
+ATOM_CUTOFF_SIGMAS = 4.0
+SHAPE_CUTOFF_RADII = 2.0
+
+
+class VoxelBoxError(RhomlError):
+    """A molecule does not fit in the voxel box (or its centring group is outside it)."""
+
+
+@dataclass(frozen=True)
+class VoxelSpec:
+    """What a voxel grid holds. Lengths in Å; see the module docstring for the channels."""
+
+    size: float = 16.0
+    spacing: float = 0.5
+    channels: tuple[str, ...] = ("atoms",)
+    elements: tuple[str, ...] = ("H", "C", "N", "O", "F")
+    atom_sigma: float = 0.5
+    separate_groups: bool = False
+    density_transform: str = "log1p"
+    density_scale: float = 1e-3  # e/Bohr³
+    gradient_scale: float = 1e-3  # e/Bohr⁴
+    overflow: str = "error"
+    center_group: int | None = None  # centre on the centroid of this group (ligand = 1)
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        object.__setattr__(self, "elements", tuple(self.elements))
+        bad = [c for c in self.channels if c not in CHANNEL_KINDS]
+        if bad or not self.channels or len(set(self.channels)) != len(self.channels):
+            raise RhomlError(
+                f"voxel channels must be distinct names from {', '.join(CHANNEL_KINDS)}; "
+                f"got {list(self.channels)}"
+            )
+        if self.density_transform not in TRANSFORMS:
+            raise RhomlError(
+                f"density_transform must be one of {', '.join(TRANSFORMS)}, "
+                f"got {self.density_transform!r}"
+            )
+        if self.overflow not in ("error", "crop"):
+            raise RhomlError(f"overflow must be 'error' or 'crop', got {self.overflow!r}")
+        if not (self.size > 0 and self.spacing > 0 and self.atom_sigma > 0):
+            raise RhomlError("voxel size, spacing and atom_sigma must be positive (Å)")
+        if "atoms" in self.channels and not self.elements:
+            raise RhomlError("voxel 'atoms' channels need at least one element")
+
+    @property
+    def n(self) -> int:
+        """Grid points per edge."""
+        return int(round(self.size / self.spacing))
+
+    @property
+    def groups(self) -> tuple[int | None, ...]:
+        return (0, 1) if self.separate_groups else (None,)
+
+    @property
+    def channel_names(self) -> list[str]:
+        names = []
+        for g in self.groups:
+            tag = "" if g is None else ("protein:" if g == 0 else "ligand:")
+            for c in self.channels:
+                if c == "atoms":
+                    names += [f"{tag}atoms:{e}" for e in self.elements]
+                else:
+                    names.append(f"{tag}{c}")
+        return names
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+    @property
+    def needs_density(self) -> bool:
+        return "density" in self.channels or "gradient" in self.channels
+
+    def grid(self, center) -> Grid:
+        """The axis-aligned :class:`Grid` (Å) of this spec centred on ``center`` (3,) Å."""
+        return Grid.cube(center, self.n * self.spacing, self.spacing)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("extra")
+        d["channels"] = list(self.channels)
+        d["elements"] = list(self.elements)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VoxelSpec:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise RhomlError(f"unknown voxel option(s) {', '.join(unknown)}")
+        return cls(**d)
+
+
+def _transform(values, kind: str, scale: float):
+    import torch
+
+    if kind == "none":
+        return values
+    x = values / scale
+    if kind == "log1p":
+        return torch.log1p(torch.clamp(x, min=0.0))
+    if kind == "asinh":
+        return torch.asinh(x)
+    return torch.tanh(x)
+
+
+def centre_of(molecule: Molecule, group: int | None) -> np.ndarray:
+    """Box centre in Å: the centroid of ``group``'s atoms (all atoms if None)."""
+    if group is None or molecule.groups is None:
+        return molecule.centroid()
+    sel = molecule.groups == group
+    if not sel.any():
+        raise VoxelBoxError(f"{molecule.source or molecule.id}: no atoms in group {group}")
+    return molecule.positions[sel].mean(axis=0)
+
+
+def _subset(molecule: Molecule, group: int | None) -> Molecule:
+    if group is None:
+        return molecule
+    if molecule.groups is None:
+        raise VoxelBoxError(
+            f"{molecule.source or molecule.id}: separate_groups needs Molecule.groups "
+            "(0 = protein/pocket, 1 = ligand)"
+        )
+    sel = molecule.groups == group
+    if not sel.any():
+        raise VoxelBoxError(f"{molecule.source or molecule.id}: no atoms in group {group}")
+    from rhoml.io import default_multiplicity
+
+    numbers = molecule.numbers[sel]
+    charge = int(molecule.labels.get("ligand_charge", 0)) if group == 1 else 0
+    if group == 0:
+        charge = molecule.charge - int(molecule.labels.get("ligand_charge", 0))
+    n_el = int(numbers.sum()) - charge
+    return Molecule(
+        numbers, molecule.positions[sel], charge, default_multiplicity(n_el),
+        f"{molecule.id}:g{group}", source=molecule.source,
+    )  # fmt: skip
+
+
+class Voxelizer:
+    """Molecules (+ densities) → voxel tensor (B, C, n, n, n) with :class:`VoxelSpec` ``spec``.
+
+    Args:
+        spec: the grid and channels.
+        device: torch device for the computation and the result.
+        dtype: torch dtype of the result (float32 default; float64 for exact tests).
+        engine: density engine used when ``densities`` are not given (``xtb`` default).
+        engine_options: options for the engine (e.g. ``{"valence": True}``).
+    """
+
+    def __init__(self, spec: VoxelSpec, device="cpu", dtype=None, engine: str = "xtb",
+                 engine_options: dict | None = None) -> None:  # fmt: skip
+        import torch
+
+        self.spec = spec
+        self.device = torch.device(device)
+        self.dtype = dtype or torch.float32
+        self.engine = engine
+        self.engine_options = dict(engine_options or {})
+        n = spec.n
+        self._offsets = torch.arange(n, device=self.device, dtype=torch.float64) - (n - 1) / 2.0
+        self._element_index = {e: i for i, e in enumerate(spec.elements)}
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        n = self.spec.n
+        return (self.spec.n_channels, n, n, n)
+
+    def densities_for(self, molecule: Molecule) -> list:
+        """The densities voxelised for ``molecule``: one per group (computed with the engine)."""
+        from rhoml.density import compute
+
+        return [
+            compute(_subset(molecule, g), self.engine, **self.engine_options)
+            for g in self.spec.groups
+        ]
+
+    def __call__(self, molecules: Sequence[Molecule], densities: Sequence | None = None,
+                 rotations=None, translations=None, centers=None):  # fmt: skip
+        """Voxelise a batch.
+
+        Args:
+            molecules: B molecules (positions in Å).
+            densities: per molecule, a list of densities (one per group; a single density is
+                accepted when there is one group), an analytic ``Density``, a ``TorchDensity``
+                or a ``SampledDensity``; computed with the engine when None and needed.
+            rotations: (B, 3, 3) rotation matrices about the box centre, or None.
+            translations: (B, 3) shifts in Å, or None.
+            centers: (B, 3) box centres in Å (default: centroid of ``spec.center_group``).
+
+        Returns:
+            torch tensor (B, C, n, n, n) of ``dtype`` on ``device``.
+        """
+        import torch
+
+        spec = self.spec
+        b = len(molecules)
+        out = torch.zeros((b,) + self.shape, device=self.device, dtype=self.dtype)
+        for i, mol in enumerate(molecules):
+            centre = (
+                np.asarray(centers[i], float) if centers is not None
+                else centre_of(mol, spec.center_group)
+            )  # fmt: skip
+            rot = None if rotations is None else np.asarray(rotations[i], float)
+            shift = np.zeros(3) if translations is None else np.asarray(translations[i], float)
+            pos = mol.positions - centre
+            if rot is not None:
+                pos = pos @ rot.T
+            pos = pos + shift  # positions relative to the box centre, Å
+            self._check_fit(mol, pos)
+            dens = None
+            if spec.needs_density:
+                dens = None if densities is None else densities[i]
+                if dens is None:
+                    dens = self.densities_for(mol)
+                if not isinstance(dens, list | tuple):
+                    dens = [dens]
+                if len(dens) != len(spec.groups):
+                    raise RhomlError(
+                        f"{mol.id}: {len(dens)} densities given, spec needs {len(spec.groups)}"
+                    )
+            c = 0
+            for gi, g in enumerate(spec.groups):
+                sel = np.ones(mol.n_atoms, bool) if g is None else (mol.groups == g)
+                for kind in spec.channels:
+                    if kind == "atoms":
+                        k = len(spec.elements)
+                        out[i, c : c + k] = self._atoms(mol.numbers[sel], pos[sel], mol)
+                        c += k
+                    elif kind == "shape":
+                        out[i, c] = self._shape(mol.numbers[sel], pos[sel])
+                        c += 1
+                    elif kind == "density":
+                        rho, _ = self._density(dens[gi], centre, rot, shift, gradient=False)
+                        out[i, c] = _transform(rho, spec.density_transform, spec.density_scale)
+                        c += 1
+                    else:
+                        _, grad = self._density(dens[gi], centre, rot, shift, gradient=True)
+                        out[i, c] = _transform(grad, spec.density_transform, spec.gradient_scale)
+                        c += 1
+        return out
+
+    # -- channels ------------------------------------------------------------------------------
+    def _check_fit(self, mol: Molecule, pos: np.ndarray) -> None:
+        half = self.spec.spacing * (self.spec.n - 1) / 2.0
+        outside = np.abs(pos).max(axis=1) > half + 1e-9
+        if not outside.any():
+            return
+        where = mol.source or mol.id
+        box = f"{self.spec.n * self.spec.spacing:g} Å box"
+        if self.spec.overflow == "error":
+            worst = float(np.abs(pos).max())
+            raise VoxelBoxError(
+                f"{where}: {int(outside.sum())} atom(s) outside the {box} (farthest "
+                f"{worst:.2f} Å from the centre, half-edge {half:.2f} Å); enlarge 'size' or "
+                "use overflow='crop'"
+            )
+        g = self.spec.center_group
+        if g is not None and mol.groups is not None and outside[mol.groups == g].any():
+            raise VoxelBoxError(f"{where}: atoms of group {g} (ligand) outside the {box}")
+
+    def _frac(self, pos: np.ndarray):
+        """Positions (A, 3) Å relative to the centre → fractional grid coordinates (A, 3)."""
+        import torch
+
+        n = self.spec.n
+        p = torch.as_tensor(pos, device=self.device, dtype=torch.float64)
+        return p / self.spec.spacing + (n - 1) / 2.0
+
+    def _window(self, f, radius: float):
+        """Integer voxel indices (A, W, 3) around fractional coordinates f (A, 3) with the
+        offsets (A, W, 3) in voxels; W covers every index within ``radius`` voxels."""
+        import torch
+
+        w = int(math.floor(2 * radius)) + 2
+        start = torch.floor(f - radius)
+        steps = torch.arange(w, device=self.device, dtype=torch.float64)
+        idx = start[:, None, :] + steps[None, :, None]  # (A, W, 3)
+        return idx, idx - f[:, None, :]
+
+    def _element_channels(self, numbers, mol: Molecule) -> np.ndarray:
+        from rhoml.elements import symbol
+
+        ch = np.empty(len(numbers), dtype=np.int64)
+        for a, z in enumerate(numbers):
+            s = symbol(int(z))
+            if s in self._element_index:
+                ch[a] = self._element_index[s]
+            elif OTHER in self._element_index:
+                ch[a] = self._element_index[OTHER]
+            else:
+                raise VoxelBoxError(
+                    f"{mol.source or mol.id}: element {s} has no atom channel "
+                    f"(elements {', '.join(self.spec.elements)}; add 'X' for all others)"
+                )
+        return ch
+
+    def _atoms(self, numbers, pos, mol):
+        """(E, n, n, n) Gaussian-smeared atom counts per element channel."""
+        import torch
+
+        spec, n = self.spec, self.spec.n
+        k = len(spec.elements)
+        out = torch.zeros(k * n**3, device=self.device, dtype=torch.float64)
+        if len(numbers) == 0:
+            return out.reshape(k, n, n, n).to(self.dtype)
+        ch = torch.as_tensor(self._element_channels(numbers, mol), device=self.device)
+        radius = ATOM_CUTOFF_SIGMAS * spec.atom_sigma / spec.spacing  # voxels
+        sig = spec.atom_sigma / spec.spacing
+        idx, off = self._window(self._frac(pos), radius)
+        w = torch.exp(-0.5 * (off / sig) ** 2) * (off.abs() <= radius)
+        w = w / w.sum(1, keepdim=True)  # normalised on the infinite lattice, per axis
+        inside = (idx >= 0) & (idx <= n - 1)
+        w = w * inside
+        ii = idx.clamp(0, n - 1).long()
+        flat = (
+            ch[:, None, None, None] * n**3
+            + ii[:, :, None, None, 0] * n * n
+            + ii[:, None, :, None, 1] * n
+            + ii[:, None, None, :, 2]
+        )
+        val = w[:, :, None, None, 0] * w[:, None, :, None, 1] * w[:, None, None, :, 2]
+        out.index_add_(0, flat.reshape(-1), val.reshape(-1))
+        return out.reshape(k, n, n, n).to(self.dtype)
+
+    def _shape(self, numbers, pos):
+        """(n, n, n) occupancy max_a 1 − exp(−(r_vdW/d)¹²)."""
+        import torch
+
+        from rhoml.elements import symbol
+
+        spec, n = self.spec, self.spec.n
+        out = torch.zeros(n**3, device=self.device, dtype=torch.float64)
+        if len(numbers) == 0:
+            return out.reshape(n, n, n).to(self.dtype)
+        radii = np.array([VDW_RADII.get(symbol(int(z)), DEFAULT_VDW) for z in numbers])
+        rv = torch.as_tensor(radii, device=self.device, dtype=torch.float64)
+        cut = SHAPE_CUTOFF_RADII * float(radii.max()) / spec.spacing
+        idx, off = self._window(self._frac(pos), cut)
+        d2 = (
+            off[:, :, None, None, 0] ** 2
+            + off[:, None, :, None, 1] ** 2
+            + off[:, None, None, :, 2] ** 2
+        ) * spec.spacing**2  # Å²
+        r = rv[:, None, None, None]
+        occ = -torch.expm1(-((r * r / d2.clamp(min=1e-12)) ** 6))
+        occ = occ * (d2 <= (SHAPE_CUTOFF_RADII * r) ** 2)
+        inside = (idx >= 0) & (idx <= n - 1)
+        ok = inside[:, :, None, None, 0] & inside[:, None, :, None, 1] & inside[:, None, None, :, 2]
+        ii = idx.clamp(0, n - 1).long()
+        flat = (
+            ii[:, :, None, None, 0] * n * n + ii[:, None, :, None, 1] * n + ii[:, None, None, :, 2]
+        )
+        out.scatter_reduce_(0, flat.reshape(-1), (occ * ok).reshape(-1), reduce="amax")
+        return out.reshape(n, n, n).to(self.dtype)
+
+    def grid_points(self, centre, rot, shift):
+        """Points (n³, 3) Å, C order, at which the unposed density is evaluated: Rᵀ(p − c − t)
+        + c for grid points p = c + spacing·offsets."""
+        import torch
+
+        o = self._offsets * self.spec.spacing
+        gx, gy, gz = torch.meshgrid(o, o, o, indexing="ij")
+        rel = torch.stack([gx.reshape(-1), gy.reshape(-1), gz.reshape(-1)], dim=1)
+        rel = rel - torch.as_tensor(shift, device=self.device, dtype=torch.float64)
+        if rot is not None:
+            rel = rel @ torch.as_tensor(rot, device=self.device, dtype=torch.float64)
+        return rel + torch.as_tensor(centre, device=self.device, dtype=torch.float64)
+
+    def _density(self, density, centre, rot, shift, gradient: bool):
+        """ρ (n, n, n) e/Bohr³ and |∇ρ| (n, n, n) e/Bohr⁴ (or None) on the posed grid."""
+        import torch
+
+        from rhoml.represent.torch_density import (
+            TorchDensity,
+            evaluate_spherical_on_grid,
+            tile_order,
+        )
+
+        n = self.spec.n
+        pts = self.grid_points(centre, rot, shift)
+        if getattr(density, "kind", None) == "sampled":
+            vals = density.evaluate(pts.cpu().numpy(), gradient=gradient)
+            vals = torch.as_tensor(np.asarray(vals), device=self.device, dtype=torch.float64)
+            if gradient:
+                return vals[:, 0].reshape(n, n, n), vals[:, 1:].norm(dim=1).reshape(n, n, n)
+            return vals.reshape(n, n, n), None
+        td = density if isinstance(density, TorchDensity) else TorchDensity(
+            density, device=self.device, dtype=torch.float64
+        )  # fmt: skip
+        if td.spherical:  # promolecule: separable GEMMs on the axis-aligned grid, atoms posed
+            o = self._offsets * self.spec.spacing
+            res = evaluate_spherical_on_grid(td, o, centre, rot, shift, gradient=gradient)
+            return (res[0], res[1].norm(dim=-1)) if gradient else (res, None)
+        order = torch.as_tensor(tile_order(n, 16), device=self.device)
+        res = td.evaluate(pts[order], gradient=gradient, chunk=4096)
+        rho = torch.empty(n**3, device=self.device, dtype=td.dtype)
+        if gradient:
+            rho[order] = res[0]
+            g = torch.empty(n**3, device=self.device, dtype=td.dtype)
+            g[order] = res[1].norm(dim=1)
+            return rho.reshape(n, n, n), g.reshape(n, n, n)
+        rho[order] = res
+        return rho.reshape(n, n, n), None
+
+
+def voxelize(molecule: Molecule, spec: VoxelSpec, density=None, *, engine: str = "xtb",
+             rotation=None, translation=None, device="cpu", dtype=None):  # fmt: skip
+    """One molecule → voxel tensor (C, n, n, n); see :class:`Voxelizer`."""
+    vox = Voxelizer(spec, device=device, dtype=dtype, engine=engine)
+    return vox(
+        [molecule], None if density is None else [density],
+        None if rotation is None else [rotation], None if translation is None else [translation],
+    )[0]  # fmt: skip
+
+
+# -- exact 90° symmetries of the cubic grid -------------------------------------------------------
+def cube_rotations() -> np.ndarray:
+    """The 24 proper rotations of the cube as integer matrices (24, 3, 3)."""
+    import itertools
+
+    mats = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1, -1), repeat=3):
+            m = np.zeros((3, 3), dtype=int)
+            for r, (c, s) in enumerate(zip(perm, signs, strict=True)):
+                m[r, c] = s
+            if round(np.linalg.det(m)) == 1:
+                mats.append(m)
+    return np.array(mats)
+
+
+def rotate_voxels(voxels, rotation):
+    """Apply an exact cube rotation (3, 3) integer matrix to voxels (..., n, n, n).
+
+    The result equals voxelising the molecule rotated by ``rotation`` about the box centre (the
+    grid maps onto itself), at the cost of an index permutation.
+    """
+    import torch
+
+    m = np.asarray(rotation).round().astype(int)
+    nd = voxels.dim()
+    # out[p] = in[Rᵀ p]: output axis r reads input axis c where m[r, c] = ±1
+    perm = [int(np.nonzero(m[r])[0][0]) for r in range(3)]
+    x = voxels.permute(*range(nd - 3), *[nd - 3 + c for c in perm])
+    flips = [nd - 3 + r for r in range(3) if m[r, perm[r]] < 0]
+    return torch.flip(x, flips) if flips else x
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random rotation matrix (3, 3) (QR of a Gaussian matrix, sign-fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))[None, :]
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
