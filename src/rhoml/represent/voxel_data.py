@@ -1,0 +1,133 @@
+"""Voxel datasets for training: a pose cache in the store and a torch ``Dataset`` on top.
+
+Augmentation trade-off. A physically correct augmented sample is the molecule rotated and
+shifted, with every channel re-evaluated (densities at the rotated grid points,
+:class:`~rhoml.represent.voxel.Voxelizer`); at 16³–32³ this costs 5–100 ms per molecule on one
+CPU core, more than a training step. So poses are cached: ``n_poses`` random rotations and
+sub-voxel shifts per molecule (seeded, pose 0 is the identity) are voxelised once and stored as
+arrays in the :class:`~rhoml.store.sqlite_store.Store` (``put_array``, name
+``voxels/<spec hash>/<pose>``). Each epoch a sample picks one cached pose and one of the 24 exact
+cube rotations (an index permutation, free and exact, :func:`rotate_voxels`), which gives
+24·``n_poses`` distinct orientations at ``n_poses`` evaluations per molecule. Storage is
+``n_poses`` × C × n³ float16 per molecule (16³ × 8 channels: 64 kB).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from rhoml.represent.voxel import (
+    Voxelizer,
+    VoxelSpec,
+    cube_rotations,
+    random_rotation,
+    rotate_voxels,
+)
+
+VOXEL_UNIT = "dimensionless"  # transformed values; per-channel meaning in the array metadata
+
+
+def spec_key(spec: VoxelSpec, engine: str, engine_options: dict | None = None) -> str:
+    """A short stable hash of the spec and the density engine, used in array names."""
+    blob = json.dumps([spec.to_dict(), engine, engine_options or {}], sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def pose(index: int, k: int, seed: int, spacing: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """Pose ``k`` of molecule ``index``: (rotation (3, 3) or None for k = 0, shift (3,) Å within
+    half a voxel)."""
+    if k == 0:
+        return None, np.zeros(3)
+    rng = np.random.default_rng([seed, index, k])
+    return random_rotation(rng), rng.uniform(-0.5, 0.5, 3) * spacing
+
+
+def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str | None = None,
+                engine: str = "xtb", n_poses: int = 1, seed: int = 0, device="cpu",
+                progress: bool = True) -> str:  # fmt: skip
+    """Voxelise ``n_poses`` poses of every molecule in ``indices`` of ``store`` (densities from
+    the store's record ``method`` when the spec needs them), skipping arrays already there.
+
+    Returns the array-name prefix ``voxels/<key>``. A molecule without a density record raises
+    :class:`KeyError` naming it (compute densities first with ``rhoml density compute``).
+    """
+    key = f"voxels/{spec_key(spec, engine)}"
+    vox = Voxelizer(spec, device=device, engine=engine)
+    it = list(indices)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="voxelise", leave=False)
+    for idx in it:
+        todo = [k for k in range(n_poses) if not store.has_array(int(idx), f"{key}/{k}")]
+        if not todo:
+            continue
+        mol = store.molecule(int(idx))
+        dens = None
+        if spec.needs_density:
+            dens = [store.density(int(idx), method)] if not spec.separate_groups else None
+        for k in todo:
+            rot, shift = pose(int(idx), k, seed, spec.spacing)
+            x = vox(
+                [mol], None if dens is None else [dens],
+                None if rot is None else [rot], [shift],
+            )[0]  # fmt: skip
+            store.put_array(int(idx), f"{key}/{k}", x.cpu().numpy().astype(np.float16),
+                            VOXEL_UNIT, channels=spec.channel_names, spec=spec.to_dict(),
+                            engine=engine)  # fmt: skip
+    return key
+
+
+def load_poses(store, indices: Sequence[int], key: str, n_poses: int) -> np.ndarray:
+    """Cached voxels (N, n_poses, C, n, n, n) float16 of ``indices``."""
+    first = store.get_array(int(indices[0]), f"{key}/0", unit=VOXEL_UNIT)
+    out = np.empty((len(indices), n_poses) + first.shape, dtype=np.float16)
+    for i, idx in enumerate(indices):
+        for k in range(n_poses):
+            out[i, k] = store.get_array(int(idx), f"{key}/{k}", unit=VOXEL_UNIT)
+    return out
+
+
+class VoxelDataset:
+    """A torch-style dataset of cached voxels with targets.
+
+    Args:
+        voxels: (N, P, C, n, n, n) cached poses (any float dtype; returned as float32).
+        targets: (N, T) values in the targets' units, or None (prediction).
+        channels: indices of the channels to use (a representation), default all.
+        augment: pick a random cached pose and a random exact cube rotation per sample.
+    """
+
+    def __init__(self, voxels, targets=None, channels: Sequence[int] | None = None,
+                 augment: bool = False) -> None:  # fmt: skip
+        import torch
+
+        self.voxels = torch.as_tensor(np.asarray(voxels))
+        if self.voxels.dim() != 6:
+            raise ValueError(f"voxels must be (N, P, C, n, n, n), got {tuple(self.voxels.shape)}")
+        self.targets = None if targets is None else torch.as_tensor(np.asarray(targets, float))
+        self.channels = None if channels is None else torch.as_tensor(list(channels))
+        self.augment = augment
+        self._rots = cube_rotations()
+
+    def __len__(self) -> int:
+        return int(self.voxels.shape[0])
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        p = int(torch.randint(self.voxels.shape[1], (1,))) if self.augment else 0
+        x = self.voxels[i, p]
+        if self.channels is not None:
+            x = x[self.channels]
+        x = x.float()
+        if self.augment:
+            x = rotate_voxels(x, self._rots[int(torch.randint(24, (1,)))]).contiguous()
+        item = {"voxels": x, "index": torch.tensor(i)}
+        if self.targets is not None:
+            item["y"] = self.targets[i].float()
+        return item
