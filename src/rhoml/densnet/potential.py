@@ -1,0 +1,119 @@
+"""A trained DenSNet: coefficient network + energy network + basis, saved as one file.
+
+:class:`DenSNet` predicts for a :class:`~rhoml.molecule.Molecule` the energy (kcal/mol), forces
+(kcal/mol/Å, −∂E/∂R through both networks), dipole (Debye, from the predicted density's
+coefficients + nuclei) and the density itself as a rhoml ``Density`` (aux coefficients).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rhoml.densnet.basis import FlexibleBasis
+from rhoml.densnet.model import CoefficientNet, EnergyNet, NetConfig
+from rhoml.errors import InputError
+from rhoml.molecule import Molecule
+
+FORMAT = "rhoml-densnet-1"
+
+
+class DenSNet(torch.nn.Module):
+    """Both networks and their metadata. ``meta`` holds units, level of theory, training info."""
+
+    def __init__(self, basis: FlexibleBasis, prior: dict, scales: dict, density_cfg: NetConfig,
+                 energy_cfg: NetConfig, e_shift: dict, e_scale: float, mode: str = "delta",
+                 meta: dict | None = None):  # fmt: skip
+        super().__init__()
+        self.basis = basis
+        self.hparams = {
+            "prior": {k: np.asarray(v).tolist() for k, v in prior.items()},
+            "scales": {k: np.asarray(v).tolist() for k, v in scales.items()},
+            "density_cfg": density_cfg.__dict__, "energy_cfg": energy_cfg.__dict__,
+            "e_shift": {int(k): float(v) for k, v in e_shift.items()}, "e_scale": float(e_scale),
+            "mode": mode,
+        }  # fmt: skip
+        self.coeff_net = CoefficientNet(basis, prior, scales, density_cfg, mode)
+        self.energy_net = EnergyNet(basis, energy_cfg, e_shift, e_scale)
+        self.meta = dict(meta or {})
+
+    # -- core ---------------------------------------------------------------------------------
+    def forward(self, numbers, pos, batch, n_electrons) -> dict[str, torch.Tensor]:
+        """Energies (n_mol,) kcal/mol, coefficients (flat), dipoles (n_mol, 3) Debye."""
+        coeff, feats, offsets = self.coeff_net(numbers, pos, batch, n_electrons)
+        energy = self.energy_net(numbers, pos, batch, feats)
+        return {"energy": energy, "coeff": coeff, "offsets": offsets, "feats": feats}
+
+    def dtype_(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def predict(self, molecule: Molecule, *, forces: bool = True, dipole: bool = True
+                ) -> dict[str, Any]:  # fmt: skip
+        """Energy (kcal/mol), forces (kcal/mol/Å), dipole (Debye), coefficients (electrons)."""
+        dt = self.dtype_()
+        dev = next(self.parameters()).device
+        z = torch.as_tensor(molecule.numbers, device=dev)
+        pos = torch.as_tensor(molecule.positions, dtype=dt, device=dev).requires_grad_(forces)
+        batch = torch.zeros(len(z), dtype=torch.long, device=dev)
+        n_e = torch.tensor([float(molecule.numbers.sum() - molecule.charge)], device=dev)
+        out = self.forward(z, pos, batch, n_e)
+        res: dict[str, Any] = {"energy": float(out["energy"][0])}
+        if forces:
+            (g,) = torch.autograd.grad(out["energy"].sum(), pos)
+            res["forces"] = (-g).detach().cpu().double().numpy()
+        if dipole:
+            mu = self.coeff_net.dipole(z, pos, batch, out["coeff"], out["offsets"])
+            res["dipole"] = mu[0].detach().cpu().double().numpy()
+        res["coeff"] = out["coeff"].detach().cpu().double().numpy()
+        return res
+
+    def density(self, molecule: Molecule):
+        """The predicted density as a rhoml ``Density`` (aux-basis coefficients)."""
+        from rhoml.density.base import Density
+
+        c = self.predict(molecule, forces=False, dipole=False)["coeff"]
+        return Density(molecule, self.basis.pyscf_basis(), "coefficients", c,
+                       molecule.numbers.astype(float), "densnet",
+                       level=self.meta.get("level", ""))  # fmt: skip
+
+    # -- files --------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        torch.save({"format": FORMAT, "basis": self.basis.to_dict(), "hparams": self.hparams,
+                    "meta": self.meta, "state": state}, Path(path))  # fmt: skip
+
+
+def load_model(path, *, dtype: torch.dtype = torch.float64, device: str = "cpu") -> DenSNet:
+    """Load a model saved by :meth:`DenSNet.save`; raise :class:`InputError` if not one."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such model file")
+    try:
+        blob = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise InputError(f"{p}: not a readable DenSNet model ({type(exc).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise InputError(f"{p}: not a DenSNet model (format {FORMAT} expected)")
+    hp = blob["hparams"]
+    model = DenSNet(
+        FlexibleBasis.from_dict(blob["basis"]),
+        {k: np.asarray(v) for k, v in hp["prior"].items()},
+        {k: np.asarray(v) for k, v in hp["scales"].items()},
+        NetConfig(**hp["density_cfg"]), NetConfig(**hp["energy_cfg"]),
+        {int(k): v for k, v in hp["e_shift"].items()}, hp["e_scale"], hp["mode"], blob["meta"],
+    )  # fmt: skip
+    model.load_state_dict(blob["state"])
+    return model.to(dtype=dtype, device=device).eval()
+
+
+def shipped_model_path(name: str = "ethanol") -> Path:
+    """Path of a pre-trained model shipped in the package (``rhoml/data/models/``)."""
+    from importlib.resources import files
+
+    p = Path(str(files("rhoml") / "data" / "models" / f"densnet_{name}.pt"))
+    if not p.is_file():
+        raise InputError(f"no shipped DenSNet model {name!r} (looked for {p})")
+    return p

@@ -1,0 +1,316 @@
+"""Training DenSNet from a config: stage 1 the coefficient network on the Coulomb norm of the
+density error, stage 2 the energy network on energies and forces (forces through both networks,
+the coefficient network frozen).
+
+Losses: stage 1 mean over molecules of (δρ|δρ) = δcᵀ J δc (Hartree), δc = c_pred − c_fit in the
+same basis. Stage 2 mean of ((E−E_ref)/σ_E)² + w·mean(((F−F_ref)/σ_F)²) with σ from the
+training set (E kcal/mol, F kcal/mol/Å).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from rhoml.densnet.data import Frame
+from rhoml.errors import InputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Strict training config (unknown keys rejected). Paths relative to the working directory."""
+
+    store: str
+    output: str
+    basis: str = "def2-universal-jfit"
+    lmax_heavy: int = 3
+    lmax_h: int = 2
+    mode: str = "delta"  # "delta" (on the promolecule prior) or "full"
+    n_train: int = 0  # 0: all train-split frames
+    density_epochs: int = 100
+    energy_epochs: int = 200
+    batch_size: int = 8
+    lr: float = 5e-3
+    force_weight: float = 10.0
+    seed: int = 0
+    dtype: str = "float32"
+    density_net: dict = field(default_factory=dict)
+    energy_net: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise InputError(f"{where}: unknown key(s) {', '.join(bad)}; known: {sorted(known)}")
+        missing = [k for k in ("store", "output") if k not in d]
+        if missing:
+            raise InputError(f"{where}: missing key(s) {', '.join(missing)}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path) -> TrainConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: no such config file")
+        try:
+            d = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{p}: cannot parse config: {exc}") from None
+        return cls.from_dict(d, str(p))
+
+
+def make_basis(cfg: TrainConfig, elements):
+    from rhoml.densnet.basis import FlexibleBasis
+
+    lmax = {el: (cfg.lmax_h if el == "H" else cfg.lmax_heavy) for el in elements}
+    return FlexibleBasis.from_pyscf(cfg.basis, elements, lmax)
+
+
+def coefficient_scales(frames: list[Frame], basis, prior: dict, mode: str) -> dict:
+    """Per-element, per-shell RMS of the targets (Δ or full): one scale per shell keeps
+    equivariance. Returns {element: (nfun,)}."""
+    from rhoml.elements import symbol
+
+    acc: dict[str, list[np.ndarray]] = {el: [] for el in basis.elements}
+    for f in frames:
+        o = 0
+        for z in f.molecule.numbers:
+            el = symbol(int(z))
+            n = basis.n_functions(el)
+            c = f.coeff[o : o + n] - (prior[el] if mode == "delta" else 0.0)
+            acc[el].append(c)
+            o += n
+    out = {}
+    for el, rows in acc.items():
+        if not rows:
+            out[el] = np.ones(basis.n_functions(el))
+            continue
+        a = np.stack(rows)
+        s, o = [], 0
+        for l in basis.ls(el):
+            d = 2 * l + 1
+            rms = float(np.sqrt(np.mean(a[:, o : o + d] ** 2))) or 1.0
+            s += [rms] * d
+            o += d
+        out[el] = np.asarray(s)
+    return out
+
+
+def collate(frames: list[Frame], dtype, device="cpu"):
+    """Disjoint union of molecules → tensors (numbers, pos Å, batch, n_e, sizes)."""
+    import torch
+
+    z = torch.as_tensor(np.concatenate([f.molecule.numbers for f in frames]), device=device)
+    pos = torch.as_tensor(np.concatenate([f.molecule.positions for f in frames]), dtype=dtype,
+                          device=device)  # fmt: skip
+    batch = torch.as_tensor(np.repeat(np.arange(len(frames)), [len(f.molecule.numbers)
+                                                               for f in frames]), device=device)  # fmt: skip
+    n_e = torch.tensor([float(f.molecule.numbers.sum() - f.molecule.charge) for f in frames],
+                       dtype=dtype, device=device)  # fmt: skip
+    return z, pos, batch, n_e
+
+
+def coulomb_losses(coeff, frames: list[Frame]):
+    """(n_mol,) (δρ|δρ) in Hartree for the flat predicted coefficients of ``frames``."""
+    import torch
+
+    out, o = [], 0
+    for f in frames:
+        n = len(f.coeff)
+        d = coeff[o : o + n] - torch.as_tensor(f.coeff, dtype=coeff.dtype, device=coeff.device)
+        j = torch.as_tensor(f.metric, dtype=coeff.dtype, device=coeff.device)
+        out.append(d @ j @ d)
+        o += n
+    return torch.stack(out)
+
+
+def _batches(n: int, size: int, rng) -> list[np.ndarray]:
+    perm = rng.permutation(n)
+    return [perm[i : i + size] for i in range(0, n, size)]
+
+
+def train_density(model, frames: list[Frame], epochs: int, lr: float, batch_size: int, rng,
+                  log=print) -> list[float]:  # fmt: skip
+    """Stage 1. Returns the mean training Coulomb loss (Hartree) per epoch."""
+    import torch
+
+    net = model.coeff_net
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=lr * 0.02)
+    dt = model.dtype_()
+    hist = []
+    for ep in range(epochs):
+        tot = 0.0
+        for b in _batches(len(frames), batch_size, rng):
+            fb = [frames[i] for i in b]
+            z, pos, batch, n_e = collate(fb, dt)
+            coeff, _, _ = net(z, pos, batch, n_e)
+            loss = coulomb_losses(coeff, fb).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += float(loss) * len(b)
+        sched.step()
+        hist.append(tot / len(frames))
+        if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
+            log(f"density epoch {ep + 1}/{epochs}: (δρ|δρ) {hist[-1]:.3e} Ha")
+    return hist
+
+
+def train_energy(model, frames: list[Frame], epochs: int, lr: float, batch_size: int,
+                 force_weight: float, rng, log=print) -> list[float]:  # fmt: skip
+    """Stage 2 (coefficient network frozen, forces through both networks)."""
+    import torch
+
+    for p in model.coeff_net.parameters():
+        p.requires_grad_(False)
+    net = model.energy_net
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=lr * 0.02)
+    dt = model.dtype_()
+    e_all = np.array([f.energy for f in frames])
+    sig_e = float(np.std(e_all)) or 1.0
+    sig_f = float(np.sqrt(np.mean(np.concatenate([f.forces.ravel() for f in frames]) ** 2)))
+    hist = []
+    for ep in range(epochs):
+        tot = 0.0
+        for b in _batches(len(frames), batch_size, rng):
+            fb = [frames[i] for i in b]
+            z, pos, batch, n_e = collate(fb, dt)
+            pos.requires_grad_(True)
+            out = model(z, pos, batch, n_e)
+            (g,) = torch.autograd.grad(out["energy"].sum(), pos, create_graph=True)
+            e_ref = torch.tensor([f.energy for f in fb], dtype=dt)
+            f_ref = torch.as_tensor(np.concatenate([f.forces for f in fb]), dtype=dt)
+            le = (((out["energy"] - e_ref) / sig_e) ** 2).mean()
+            lf = (((-g - f_ref) / sig_f) ** 2).mean()
+            loss = le + force_weight * lf
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += float(loss) * len(b)
+        sched.step()
+        hist.append(tot / len(frames))
+        if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
+            log(f"energy epoch {ep + 1}/{epochs}: loss {hist[-1]:.4f}")
+    for p in model.coeff_net.parameters():
+        p.requires_grad_(True)
+    return hist
+
+
+def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, float]:
+    """Test metrics: mean (δρ|δρ) (Hartree), energy and force MAE (kcal/mol, kcal/mol/Å),
+    dipole MAE vs the fitted DFT density's dipole (Debye, per component)."""
+    import torch
+
+    from rhoml.density.base import Density
+
+    dt = model.dtype_()
+    cl, ee, fe, de = [], [], [], []
+    for i in range(0, len(frames), batch_size):
+        fb = frames[i : i + batch_size]
+        z, pos, batch, n_e = collate(fb, dt)
+        pos.requires_grad_(True)
+        out = model(z, pos, batch, n_e)
+        (g,) = torch.autograd.grad(out["energy"].sum(), pos)
+        mu = model.coeff_net.dipole(z, pos, batch, out["coeff"], out["offsets"]).detach()
+        cl += coulomb_losses(out["coeff"].detach(), fb).tolist()
+        ee += (out["energy"].detach().double().numpy() - [f.energy for f in fb]).tolist()
+        fe.append(np.abs(-g.detach().double().numpy() - np.concatenate([f.forces for f in fb])))
+        for k, f in enumerate(fb):
+            ref = Density(f.molecule, model.basis.pyscf_basis(), "coefficients", f.coeff,
+                          f.molecule.numbers.astype(float), "fit").dipole()  # fmt: skip
+            de.append(np.abs(mu[k].double().numpy() - ref))
+    ee = np.asarray(ee)
+    return {
+        "coulomb_error_hartree": float(np.mean(cl)),
+        "energy_mae_kcal_mol": float(np.mean(np.abs(ee))),
+        "energy_mae_offset_removed_kcal_mol": float(np.mean(np.abs(ee - ee.mean()))),
+        "force_mae_kcal_mol_angstrom": float(np.mean(np.concatenate([a.ravel() for a in fe]))),
+        "dipole_mae_debye": float(np.mean(np.concatenate(de))),
+        "n": len(frames),
+    }
+
+
+def build_model(cfg: TrainConfig, frames: list[Frame]):
+    """A fresh DenSNet for ``cfg`` with scales and energy shift from the training ``frames``."""
+    import torch
+
+    from rhoml.densnet.model import NetConfig
+    from rhoml.densnet.potential import DenSNet
+    from rhoml.densnet.prior import prior_table
+    from rhoml.elements import symbol
+
+    elements = sorted({symbol(int(z)) for f in frames for z in f.molecule.numbers})
+    basis = make_basis(cfg, elements)
+    prior = prior_table(basis)
+    scales = coefficient_scales(frames, basis, prior, cfg.mode)
+    # per-element energy shift by least squares on compositions (min-norm when degenerate)
+    zs = sorted({int(z) for f in frames for z in f.molecule.numbers})
+    a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in frames], float)
+    e = np.array([f.energy for f in frames])
+    shift, *_ = np.linalg.lstsq(a, e, rcond=None)
+    n_atoms = np.mean([len(f.molecule.numbers) for f in frames])
+    e_scale = max(float(np.std(e - a @ shift)), 0.1) / math.sqrt(n_atoms)
+    model = DenSNet(basis, prior, scales, NetConfig.from_dict(cfg.density_net),
+                    NetConfig.from_dict(cfg.energy_net), dict(zip(zs, shift, strict=True)),
+                    e_scale, cfg.mode)  # fmt: skip
+    dtype = {"float32": torch.float32, "float64": torch.float64}.get(cfg.dtype)
+    if dtype is None:
+        raise InputError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
+    return model.to(dtype)
+
+
+def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = None) -> dict:
+    """Train from ``cfg``: load frames, both stages, test metrics, save the model to
+    ``cfg.output``. Returns a summary dict (also written next to the model as JSON)."""
+    import torch
+
+    from rhoml.densnet.data import load_frames
+    from rhoml.densnet.labels import LabelSettings
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    if frames is None:
+        from rhoml.densnet.data import store_elements
+
+        frames = load_frames(cfg.store, make_basis(cfg, store_elements(cfg.store)))
+    train = [f for f in frames if f.split != "test"]
+    test = [f for f in frames if f.split == "test"]
+    if cfg.n_train:
+        train = train[: cfg.n_train]
+    if not train:
+        raise InputError(f"{cfg.store}: no training frames")
+    log(f"{len(train)} training frames, {len(test)} test frames")
+    model = build_model(cfg, train)
+    t0 = time.perf_counter()
+    dh = train_density(model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log)
+    t1 = time.perf_counter()
+    eh = train_energy(model, train, cfg.energy_epochs, cfg.lr, cfg.batch_size, cfg.force_weight,
+                      rng, log)  # fmt: skip
+    t2 = time.perf_counter()
+    model.meta.update({
+        "level": LabelSettings().method, "energy_unit": "kcal/mol",
+        "force_unit": "kcal/mol/angstrom", "dipole_unit": "debye", "length_unit": "angstrom",
+        "n_train": len(train), "config": asdict(cfg),
+    })  # fmt: skip
+    model.eval()
+    summary = {
+        "config": asdict(cfg), "n_train": len(train), "n_test": len(test),
+        "density_seconds": t1 - t0, "energy_seconds": t2 - t1,
+        "density_loss": dh, "energy_loss": eh,
+        "test": evaluate(model, test) if test else None,
+    }  # fmt: skip
+    out = Path(cfg.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    log(f"saved {out}; test: {summary['test']}")
+    return summary

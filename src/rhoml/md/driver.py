@@ -1,0 +1,124 @@
+"""MD driver: NVE (velocity Verlet) or Langevin with ASE, recording energies and dipoles.
+
+The trajectory is written as ``.npz`` with ``time_fs`` (n,), ``positions`` (n, N, 3) Å,
+``numbers`` (N,), ``dipole`` (n, 3) Debye, ``potential``/``kinetic``/``total`` (n,) eV,
+``temperature`` (n,) K, and ``units``/``meta`` (JSON strings). Hooks ``fn(step, atoms)`` run after
+every recorded step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rhoml.errors import InputError
+from rhoml.md.calculator import DEBYE_IN_E_ANGSTROM
+from rhoml.molecule import Molecule
+
+UNITS = {"time_fs": "fs", "positions": "angstrom", "dipole": "debye", "potential": "eV",
+         "kinetic": "eV", "total": "eV", "temperature": "K"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """``ensemble`` "nve" | "langevin"; ``dt_fs`` fs; ``temperature`` K (initial velocities and
+    Langevin bath); ``friction`` 1/fs; ``every``: record every n steps."""
+
+    steps: int = 1000
+    dt_fs: float = 0.5
+    ensemble: str = "nve"
+    temperature: float = 300.0
+    friction: float = 0.002
+    every: int = 1
+    seed: int = 0
+
+
+@dataclass
+class Trajectory:
+    numbers: np.ndarray
+    time_fs: list = field(default_factory=list)
+    positions: list = field(default_factory=list)
+    dipole: list = field(default_factory=list)
+    potential: list = field(default_factory=list)
+    kinetic: list = field(default_factory=list)
+    temperature: list = field(default_factory=list)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {k: np.asarray(getattr(self, k)) for k in UNITS if k != "total"}
+        out["total"] = out["potential"] + out["kinetic"]
+        out["numbers"] = np.asarray(self.numbers)
+        return out
+
+    def save(self, path, meta: dict | None = None) -> None:
+        np.savez_compressed(Path(path), **self.arrays(), units=json.dumps(UNITS),
+                            meta=json.dumps(meta or {}))  # fmt: skip
+
+
+def load_trajectory(path) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such trajectory")
+    with np.load(p, allow_pickle=False) as z:
+        if "dipole" not in z.files or "time_fs" not in z.files:
+            raise InputError(f"{p}: not a rhoml MD trajectory (needs time_fs and dipole)")
+        return {k: z[k] for k in z.files}
+
+
+def run_md(calc, molecule: Molecule, settings: MDSettings, *, path=None,
+           hooks: list[Callable] | None = None, progress: bool = True) -> Trajectory:  # fmt: skip
+    """Run MD of ``molecule`` with ASE calculator ``calc``; save to ``path`` (.npz) if given."""
+    from ase import Atoms, units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import (
+        MaxwellBoltzmannDistribution, Stationary, ZeroRotation,
+    )  # fmt: skip
+    from ase.md.verlet import VelocityVerlet
+    from tqdm.auto import tqdm
+
+    s = settings
+    if s.ensemble not in ("nve", "langevin"):
+        raise InputError(f"ensemble must be 'nve' or 'langevin', got {s.ensemble!r}")
+    if s.steps < 1 or s.dt_fs <= 0 or s.every < 1:
+        raise InputError("MD needs steps ≥ 1, dt_fs > 0 and every ≥ 1")
+    atoms = Atoms(numbers=molecule.numbers, positions=molecule.positions)
+    atoms.calc = calc
+    rng = np.random.default_rng(s.seed)
+    if s.temperature > 0:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature, rng=rng)
+        Stationary(atoms)
+        ZeroRotation(atoms)
+    dt = s.dt_fs * units.fs
+    if s.ensemble == "nve":
+        dyn = VelocityVerlet(atoms, timestep=dt)
+    else:
+        dyn = Langevin(atoms, timestep=dt, temperature_K=s.temperature,
+                       friction=s.friction / units.fs, rng=rng)  # fmt: skip
+    traj = Trajectory(numbers=molecule.numbers.copy())
+
+    def record(step: int) -> None:
+        traj.time_fs.append(step * s.dt_fs)
+        traj.positions.append(atoms.get_positions().copy())
+        traj.dipole.append(np.asarray(atoms.get_dipole_moment()) / DEBYE_IN_E_ANGSTROM)
+        traj.potential.append(atoms.get_potential_energy())
+        traj.kinetic.append(atoms.get_kinetic_energy())
+        traj.temperature.append(atoms.get_temperature())
+        for h in hooks or ():
+            h(step, atoms)
+
+    record(0)
+    bar = tqdm(total=s.steps, desc=f"MD {s.ensemble}", unit="step", disable=not progress)
+    done = 0
+    while done < s.steps:
+        n = min(s.every, s.steps - done)
+        dyn.run(n)
+        done += n
+        bar.update(n)
+        record(done)
+    bar.close()
+    if path is not None:
+        traj.save(path, {"settings": asdict(s)})
+    return traj
