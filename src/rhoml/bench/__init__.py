@@ -1,0 +1,1 @@
+"""Study protocols behind ``rhoml bench ...`` (data preparation, runs, result tables)."""
