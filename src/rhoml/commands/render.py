@@ -1,0 +1,298 @@
+"""``rhoml render`` (EDG multi-view images) and ``rhoml points`` (density point clouds): thin
+wrappers over :mod:`rhoml.represent.render` and :mod:`rhoml.represent.points`.
+
+Both are resumable (a molecule whose array is already in the store is skipped) and parallel
+(a process pool of single-threaded workers, ``rhoml.store.batch.make_executor``); workers compute,
+the main process writes each result in its own transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from rhoml.errors import RhomlError
+
+RENDER_DESCRIPTION = """Render every molecule of STORE with a preset and store the uint8 image
+stack as a derived array: edg-density -> 'edg_density_views' (6, 224, 224, 4) RGB + depth, the
+ESP-coloured isosurface rho = 0.05 e/Bohr^3 over a ball-and-stick model (needs density records,
+e.g. from 'rhoml density compute --method dft'); edg-structure -> 'edg_structure_views'
+(4, 224, 224, 3), ball-and-stick without hydrogens (needs only the molecules). Depth channel:
+distance from the near plane of the molecule's bounding sphere / its diameter, 255 = background.
+Molecules already rendered are skipped (rerun to resume); molecules without an ok density record
+are reported and skipped. With --out, PNGs are also written as
+OUT/<molecule id>/<density or structure>/<axis>_<angle>.png (RGBA, alpha = 255 - depth, so the
+background is transparent as in EDG's PNGs)."""
+
+POINTS_DESCRIPTION = """Sample a point cloud per molecule of STORE where its density exceeds a
+threshold (EDBench's point-cloud representation): N points (default 2048) drawn from the grid
+cells above --threshold, jittered inside their cell, with the exact density at each point.
+Stored as 'points_xyz' (N, 3) float32 in Angstrom and 'points_density' (N,) float32 in
+e/Bohr^3. Resumable and parallel like 'rhoml render'. (Voxel grids of the same densities:
+'rhoml voxelize'.)"""
+
+
+def register(sub) -> None:
+    r = sub.add_parser(
+        "render",
+        help="EDG multi-view RGB-D density images / structural images into the store",
+        description=RENDER_DESCRIPTION,
+    )
+    r.add_argument("store", metavar="STORE")
+    r.add_argument("--preset", required=True, choices=["edg-density", "edg-structure"])
+    r.add_argument("--out", default=None, help="also write PNGs under this folder")
+    r.add_argument("--method", default=None,
+                   help="density record key (needed if the store has several)")  # fmt: skip
+    r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    r.add_argument("--device", default="cpu",
+                   help="torch device for rendering (cpu, cuda); with cuda, workers evaluate the "
+                   "grids and the main process renders in batches (default cpu)")  # fmt: skip
+    r.add_argument("--batch", type=int, default=64, help="molecules per GPU batch (default 64)")
+    r.add_argument("--limit", type=int, default=None, help="only the first N molecules")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser(
+        "points",
+        help="density point clouds (EDBench style) into the store",
+        description=POINTS_DESCRIPTION,
+    )
+    p.add_argument("store", metavar="STORE")
+    p.add_argument("--n", type=int, default=2048, help="points per molecule (default 2048)")
+    p.add_argument("--threshold", type=float, default=1e-3,
+                   help="minimum density in e/Bohr^3 (default 1e-3)")  # fmt: skip
+    p.add_argument("--weighting", default="uniform", choices=["uniform", "density"],
+                   help="draw candidate cells uniformly or with probability ~ rho")  # fmt: skip
+    p.add_argument("--spacing", type=float, default=0.2, help="grid step in Å (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--method", default=None, help="density record key (if several)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N molecules")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_points)
+
+
+# -- shared ------------------------------------------------------------------------------------
+@contextmanager
+def _one_thread_per_worker():
+    """Spawned workers inherit the environment: one OpenMP/BLAS thread each (GUIDE §4)."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update({k: "1" for k in names})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _method(st, method: str | None) -> str:
+    methods = st.methods()
+    if method is None:
+        if len(methods) != 1:
+            raise RhomlError(
+                f"{st.path}: choose a density record with --method "
+                f"(the store has {', '.join(methods) or 'none'})"
+            )
+        return methods[0]
+    if method not in methods:
+        raise RhomlError(f"{st.path}: no density records for method {method!r}")
+    return method
+
+
+def _run_jobs(jobs, worker, workers, desc, progress, on_result):
+    """Submit ``worker(*job)`` for every job to a process pool; ``on_result`` gets each result
+    in completion order. Returns the number of results."""
+    from concurrent.futures import as_completed
+
+    from tqdm.auto import tqdm
+
+    from rhoml.store.batch import make_executor
+
+    done = 0
+    with _one_thread_per_worker(), make_executor(workers) as ex:
+        futures = [ex.submit(worker, *job) for job in jobs]
+        with tqdm(total=len(futures), desc=desc, unit="mol", disable=not progress) as bar:
+            try:
+                for fut in as_completed(futures):
+                    on_result(fut.result())
+                    done += 1
+                    bar.update(1)
+            finally:
+                for f in futures:
+                    f.cancel()
+    return done
+
+
+# -- rhoml render --------------------------------------------------------------------------------
+def _render_job(store: str, idx: int, method: str | None, preset_name: str, grids_only: bool):
+    """Worker: evaluate the grids (and render on CPU unless ``grids_only``) for one molecule."""
+    from rhoml.represent.render import fields_for, image_metadata, preset, render
+    from rhoml.store.sqlite_store import Store
+
+    cfg = preset(preset_name)
+    start = time.perf_counter()
+    try:
+        with Store.open(store, readonly=True) as st:
+            item = st.density(idx, method) if cfg.kind == "density" else st.molecule(idx)
+        if cfg.kind == "density":
+            item = fields_for(item, cfg)
+        t_grid = time.perf_counter() - start
+        if grids_only:
+            return {"idx": idx, "item": item, "seconds_grid": t_grid}
+        images = render([item], cfg)[0]
+        return {
+            "idx": idx, "images": images, "meta": image_metadata(item, cfg),
+            "seconds_grid": t_grid, "seconds_render": time.perf_counter() - start - t_grid,
+        }  # fmt: skip
+    except RhomlError as exc:
+        return {"idx": idx, "error": str(exc)}
+
+
+def write_pngs(out: Path, mol_id: str, images: np.ndarray, config) -> None:
+    """PNG per view: OUT/<id>/<kind>/<axis>_<angle>.png; RGBA with alpha = 255 − depth."""
+    from PIL import Image
+
+    folder = Path(out) / mol_id / config.kind
+    folder.mkdir(parents=True, exist_ok=True)
+    for (axis, deg), img in zip(config.views, images, strict=True):
+        name = f"{axis}_{deg:g}.png"
+        if img.shape[-1] == 4:
+            rgba = img.copy()
+            rgba[..., 3] = 255 - img[..., 3]
+            Image.fromarray(rgba, "RGBA").save(folder / name)
+        else:
+            Image.fromarray(img, "RGB").save(folder / name)
+
+
+def cmd_render(args) -> int:
+    from rhoml.represent.render import ARRAY_NAMES, image_metadata, preset, render
+    from rhoml.store.sqlite_store import Store
+
+    cfg = preset(args.preset)
+    name = ARRAY_NAMES[args.preset]
+    with Store.open(args.store) as st:
+        indices = st.indices()[: args.limit] if args.limit else st.indices()
+        method = _method(st, args.method) if cfg.kind == "density" else None
+        if method is not None:
+            ok = st.finished(method, include_failed=False)
+            missing = [i for i in indices if i not in ok]
+            indices = [i for i in indices if i in ok]
+            if missing:
+                print(f"{len(missing)} molecule(s) without an ok {method} record are skipped")
+        todo = [i for i in indices if not st.has_array(i, name)]
+        skipped = len(indices) - len(todo)
+        ids = {i: st.molecule(i).id for i in todo} if args.out else {}
+        gpu = str(args.device).startswith("cuda")
+        failures: list[str] = []
+        pending: list = []
+        start = time.perf_counter()
+        timing = {"grid": 0.0, "render": 0.0}
+
+        def store_images(idx, images, meta):
+            st.put_array(idx, name, images, unit="dimensionless", preset=args.preset, **meta)
+            if args.out:
+                write_pngs(Path(args.out), ids[idx], images, cfg)
+
+        def flush():
+            if not pending:
+                return
+            t0 = time.perf_counter()
+            images = render([p["item"] for p in pending], cfg, device=args.device,
+                            batch=args.batch)  # fmt: skip
+            timing["render"] += time.perf_counter() - t0
+            for p, img in zip(pending, images, strict=True):
+                store_images(p["idx"], img, image_metadata(p["item"], cfg))
+            pending.clear()
+
+        def on_result(res):
+            if "error" in res:
+                failures.append(res["error"])
+                return
+            timing["grid"] += res["seconds_grid"]
+            if gpu:
+                pending.append(res)
+                if len(pending) >= args.batch:
+                    flush()
+            else:
+                timing["render"] += res["seconds_render"]
+                store_images(res["idx"], res["images"], res["meta"])
+
+        jobs = [(str(args.store), i, method, args.preset, gpu) for i in todo]
+        try:
+            done = _run_jobs(jobs, _render_job, args.workers, args.preset, not args.quiet,
+                             on_result)  # fmt: skip
+        finally:
+            flush()
+    seconds = time.perf_counter() - start
+    for f in failures[:20]:
+        print(f"failed: {f}")
+    print(
+        f"{args.preset}: {done - len(failures)} rendered, {len(failures)} failed, {skipped} "
+        f"already done; grids {timing['grid']:.1f} s, rendering {timing['render']:.1f} s "
+        f"(summed over workers), {seconds:.1f} s wall -> {args.store} [{name}]"
+    )
+    return 1 if failures and done == len(failures) else 0
+
+
+# -- rhoml points --------------------------------------------------------------------------------
+def _points_job(store, idx, method, n, threshold, weighting, spacing, seed):
+    from rhoml.represent.points import sample_points
+    from rhoml.store.sqlite_store import Store
+
+    try:
+        with Store.open(store, readonly=True) as st:
+            density = st.density(idx, method)
+        pc = sample_points(density, n, threshold=threshold, weighting=weighting,
+                           spacing=spacing, seed=seed)  # fmt: skip
+        return {"idx": idx, "cloud": pc}
+    except RhomlError as exc:
+        return {"idx": idx, "error": str(exc)}
+
+
+def cmd_points(args) -> int:
+    from rhoml.represent.points import POINTS_DENSITY, POINTS_XYZ
+    from rhoml.store.sqlite_store import Store
+
+    if args.n < 1 or args.threshold < 0 or args.spacing <= 0:
+        raise RhomlError("--n must be >= 1, --threshold >= 0 and --spacing > 0")
+    with Store.open(args.store) as st:
+        method = _method(st, args.method)
+        ok = st.finished(method, include_failed=False)
+        indices = st.indices()[: args.limit] if args.limit else st.indices()
+        indices = [i for i in indices if i in ok]
+        todo = [i for i in indices if not st.has_array(i, POINTS_DENSITY)]
+        failures: list[str] = []
+        meta = {
+            "method": method,
+            "n": args.n,
+            "threshold_e_per_bohr3": args.threshold,
+            "weighting": args.weighting,
+            "spacing_angstrom": args.spacing,
+            "seed": args.seed,
+        }
+
+        def on_result(res):
+            if "error" in res:
+                failures.append(res["error"])
+                return
+            pc = res["cloud"]
+            st.put_array(res["idx"], POINTS_XYZ, pc.positions, unit="angstrom",
+                         candidates=pc.candidates, **meta)  # fmt: skip
+            st.put_array(res["idx"], POINTS_DENSITY, pc.density, unit="e/bohr^3", **meta)
+
+        jobs = [(str(args.store), i, method, args.n, args.threshold, args.weighting,
+                 args.spacing, args.seed) for i in todo]  # fmt: skip
+        done = _run_jobs(jobs, _points_job, args.workers, "points", not args.quiet, on_result)
+    for f in failures[:20]:
+        print(f"failed: {f}")
+    print(f"points: {done - len(failures)} sampled, {len(failures)} failed, "
+          f"{len(indices) - len(todo)} already done -> {args.store}")  # fmt: skip
+    return 1 if failures and done == len(failures) else 0

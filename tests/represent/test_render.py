@@ -1,0 +1,231 @@
+"""Renderer: exact depth on an analytic sphere, ESP ramp ends, view rotations on a marked
+molecule, fast vs general ray casting, opposite-view sharing, empty isosurface, determinism, CLI."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rhoml import Molecule
+from rhoml.errors import RhomlError
+from rhoml.represent.render import (
+    RenderConfig,
+    bounding_radius,
+    fields_for,
+    preset,
+    render,
+)
+from rhoml.represent.render_camera import EDG_DENSITY_VIEWS, view_rotation
+from rhoml.represent.render_fields import DensityFields, NoIsosurfaceWarning, render_grid
+from rhoml.represent.render_style import CPK, ramp
+
+SIZE = 96
+
+
+def _sphere_fields(radius=1.2, decay=3.0, isovalue=0.05, esp=0.0, spacing=0.1):
+    """ρ = iso · exp(−decay (r − radius)) around a He atom at the origin: the isosurface is the
+    sphere of ``radius`` Å; ESP constant."""
+    mol = Molecule.from_symbols(["He"], [[0.0, 0.0, 0.0]], id="sphere")
+    grid = render_grid(mol, spacing, 2.5)
+    r = np.linalg.norm(grid.points(), axis=1).reshape(grid.shape)
+    rho = (isovalue * np.exp(-decay * (r - radius))).astype(np.float32)
+    return DensityFields(
+        mol, grid.origin, spacing, rho, np.full(grid.shape, esp, np.float32), 1, isovalue
+    )
+
+
+def _config(**kw):
+    base = {"size": SIZE, "ball_radius": 0.1, "stick_radius": 0.05}
+    return RenderConfig.from_dict({**base, **kw})
+
+
+def test_depth_is_exact_for_a_spherical_density():
+    fields = _sphere_fields()
+    cfg = _config(transparency=0.0)
+    img = render([fields], cfg)[0]
+    assert img.shape == (6, SIZE, SIZE, 4) and img.dtype == np.uint8
+    _, big_r = bounding_radius(fields, cfg)
+    px = 2 * big_r / SIZE
+    x = -big_r + (np.arange(SIZE) + 0.5) * px
+    xx, yy = np.meshgrid(x, -x)  # columns x', rows y'
+    d2 = xx**2 + yy**2
+    inner = d2 < (1.2 - 2 * px) ** 2
+    outer = d2 > (1.2 + 2 * px) ** 2
+    expected = (big_r - np.sqrt(np.clip(1.2**2 - d2, 0, None))) / (2 * big_r) * 255
+    for view in img:
+        depth = view[..., 3].astype(float)
+        assert np.abs(depth[inner] - expected[inner]).max() <= 1.0
+        assert np.all(view[..., 3][outer] == 255)  # background
+        assert np.all(view[..., :3][outer] == 255)  # white background
+
+
+def test_esp_ramp_ends_and_clamping():
+    import torch
+
+    stops, cols = (-0.08, 0.0, 0.08), [(1, 0, 0), (1, 1, 1), (0, 0, 1)]
+    v = torch.tensor([-0.5, -0.08, -0.04, 0.0, 0.04, 0.08, 0.5])
+    out = ramp(v, stops, cols).numpy()
+    np.testing.assert_allclose(out[0], [1, 0, 0])
+    np.testing.assert_allclose(out[1], [1, 0, 0])
+    np.testing.assert_allclose(out[2], [1, 0.5, 0.5])
+    np.testing.assert_allclose(out[3], [1, 1, 1])
+    np.testing.assert_allclose(out[5], [0, 0, 1])
+    np.testing.assert_allclose(out[6], [0, 0, 1])
+
+
+@pytest.mark.parametrize(("esp", "channel"), [(0.5, 2), (-0.5, 0)])
+def test_surface_takes_the_ramp_end_colour(esp, channel):
+    img = render([_sphere_fields(esp=esp)], _config(transparency=0.0))[0]
+    rgb = img[0, SIZE // 2 - 10 : SIZE // 2 + 10, SIZE // 2 - 10 : SIZE // 2 + 10, :3]
+    rgb = rgb.reshape(-1, 3).astype(int)
+    others = [c for c in range(3) if c != channel]
+    # blue (ESP > +0.08) or red (ESP < −0.08): the ramp end, darkened by shading, plus white
+    # specular highlights that raise all channels equally
+    assert np.all(rgb[:, channel] - rgb[:, others].max(axis=1) >= 60)
+
+
+def _marked_molecule():
+    # O, N, S on three axes: every 90° view puts them at distinct, known places
+    pos = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]]
+    return Molecule.from_symbols(["O", "N", "S"], pos, id="marked", multiplicity=2)
+
+
+def test_each_view_is_its_rotation():
+    mol = _marked_molecule()
+    views = (*EDG_DENSITY_VIEWS, ("y", 180.0), ("z", 180.0))
+    cfg = RenderConfig.from_dict(
+        {"kind": "structure", "views": views, "size": SIZE, "ball_radius": 0.5}
+    )
+    img = render([mol], cfg)[0]
+    centre, big_r = bounding_radius(mol, cfg)
+    px = 2 * big_r / SIZE
+    from scipy.spatial.transform import Rotation
+
+    for view, im in zip(views, img, strict=True):
+        # an independent right-handed rotation (scipy) for the expected placement
+        rot = Rotation.from_euler(view[0], view[1], degrees=True).as_matrix()
+        for z, p in zip(mol.numbers, mol.positions, strict=True):
+            xp, yp, zp = rot @ (p - centre)
+            row = int((big_r - yp) / px)
+            col = int((xp + big_r) / px)
+            got = im[row, col, :3].astype(float)
+            want = np.array(CPK[int(z)])
+            # hue check: the pixel's colour direction matches the atom's CPK colour
+            cos = got @ want / (np.linalg.norm(got) * np.linalg.norm(want))
+            assert cos > 0.95, (view, int(z), got, want)
+            depth = im[row, col, 3] / 255 * 2 * big_r
+            assert abs(depth - (big_r - zp - 0.5)) < 0.1, (view, int(z))
+
+
+def test_views_follow_pymol_turn_convention():
+    # PyMOL 'turn x, 90' from the default view shows +z up (checked against PyMOL itself in
+    # benchmarks/render_vs_pymol.py); here: the rotation matrices themselves
+    np.testing.assert_allclose(view_rotation(("x", 90)) @ [0, 0, 1], [0, -1, 0], atol=0)
+    np.testing.assert_allclose(view_rotation(("x", 90)) @ [0, 1, 0], [0, 0, 1], atol=0)
+    np.testing.assert_allclose(view_rotation(("y", 90)) @ [1, 0, 0], [0, 0, -1], atol=0)
+    np.testing.assert_allclose(view_rotation(("z", 180)) @ [1, 0, 0], [-1, 0, 0], atol=0)
+
+
+@pytest.fixture(scope="module")
+def water_fields():
+    from rhoml.density import compute
+
+    mol = Molecule.from_symbols(
+        ["O", "H", "H"], [[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]],
+        id="water",
+    )  # fmt: skip
+    density = compute(mol, "xtb")
+    return fields_for(density, preset("edg-density", size=SIZE))
+
+
+def test_fast_and_general_ray_casting_agree(water_fields):
+    fast = render([water_fields], _config(views=(("x", 90.0),)))[0, 0].astype(int)
+    # a view 1e-6 degrees off is not a signed permutation: the trilinear general path
+    general = render([water_fields], _config(views=(("x", 90.000001),)))[0, 0].astype(int)
+    diff = np.abs(fast - general)
+    assert np.mean(diff[..., 3] <= 2) > 0.995
+    assert diff[..., :3].mean() < 1.0
+
+
+def test_opposite_views_share_rays_without_changing_the_image(water_fields):
+    alone = render([water_fields], _config(views=(("x", 180.0),)))[0, 0].astype(int)
+    paired = render([water_fields], _config(views=(("x", 0.0), ("x", 180.0))))[0, 1]
+    diff = np.abs(alone - paired.astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.05
+
+
+def test_rendering_is_deterministic_and_batch_independent(water_fields):
+    cfg = _config()
+    a = render([water_fields], cfg)
+    b = render([water_fields], cfg)
+    assert np.array_equal(a, b)
+    sphere = _sphere_fields()
+    batch = render([water_fields, sphere], cfg, batch=2)
+    assert np.abs(batch[0].astype(int) - a[0].astype(int)).max() <= 1
+
+
+def test_no_isosurface_warns_and_gives_an_empty_but_valid_image():
+    from rhoml.density import compute
+
+    mol = Molecule.from_symbols(["H", "H"], [[0, 0, 0], [0, 0, 0.74]], id="h2")
+    density = compute(mol, "xtb")
+    cfg = preset("edg-density", size=SIZE, isovalue=50.0)
+    with pytest.warns(NoIsosurfaceWarning, match="h2: density never reaches"):
+        fields = fields_for(density, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = render([fields], cfg)[0]
+    assert img.shape == (6, SIZE, SIZE, 4)
+    # only the ball-and-stick model is drawn: the same image as the structure alone
+    alone = render([mol], RenderConfig.from_dict({**cfg.to_dict(), "kind": "structure"}))[0]
+    assert np.array_equal(img, alone)
+    background = img[..., 3] == 255
+    assert 0.3 < background.mean() < 1.0
+    assert np.all(img[..., :3][background] == 255)
+
+
+def test_structure_preset_hides_hydrogens():
+    mol = Molecule.from_symbols(["H", "H"], [[0, 0, 0], [0, 0, 0.74]], id="h2")
+    img = render([mol], preset("edg-structure", size=SIZE))[0]
+    assert img.shape == (4, SIZE, SIZE, 3)
+    assert np.all(img == 255)
+
+
+def test_config_is_strict():
+    with pytest.raises(ValueError, match="unknown render option"):
+        RenderConfig.from_dict({"isolevel": 0.05})
+    with pytest.raises(ValueError, match="transparency"):
+        RenderConfig(transparency=1.5)
+    with pytest.raises(RhomlError, match="unknown render preset"):
+        preset("pymol")
+    assert preset("edg-density").isovalue == 0.05
+    assert preset("edg-structure").views == (("x", 0.0), ("x", 180.0), ("y", 180.0), ("z", 180.0))
+
+
+def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
+    from rhoml.cli import main
+    from rhoml.store.sqlite_store import Store
+
+    xyz = tmp_path / "mols.xyz"
+    xyz.write_text(
+        "3\n\nO 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692\n2\n\nH 0 0 0\nF 0 0 0.92\n"
+    )
+    store = tmp_path / "s.rhoml"
+    assert main(["density", "compute", str(xyz), "--method", "xtb", "--out", str(store),
+                 "--workers", "1", "--quiet"]) == 0  # fmt: skip
+    args = ["render", str(store), "--preset", "edg-density", "--workers", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "png")]) == 0
+    with Store.open(store, readonly=True) as st:
+        first = st.get_array(0, "edg_density_views", unit="dimensionless")
+    assert first.shape == (6, 224, 224, 4) and first.dtype == np.uint8
+    assert (tmp_path / "png" / "mols#0" / "density" / "x_-90.png").exists()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 rendered, 0 failed, 2 already done" in capsys.readouterr().out
+    assert main(["render", str(store), "--preset", "edg-structure", "--workers", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    with Store.open(store, readonly=True) as st:
+        assert np.array_equal(st.get_array(0, "edg_density_views"), first)
+        assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
