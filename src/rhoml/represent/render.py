@@ -81,7 +81,7 @@ class RenderConfig:
     esp_stops: tuple = (-0.08, 0.0, 0.08)
     esp_colours: tuple = ("red", "white", "blue")
     transparency: float = 0.4
-    max_layers: int = 4
+    max_layers: int = 1
     spacing: float = 0.2
     esp_stride: int = 1
     margin: float = 3.0
@@ -202,6 +202,43 @@ def render(items, config: RenderConfig, *, device=None, batch: int | None = None
         with torch.no_grad():
             out[s : s + len(chunk)] = _render_chunk(chunk, config, dev).cpu().numpy()
     return out
+
+
+def surface_hits(fields: DensityFields, config: RenderConfig, view) -> dict:
+    """The first ``max_layers`` isosurface crossings per pixel of one ``view`` of one molecule,
+    as the renderer finds them: ``points`` (N, 3) Å (world frame), ``esp`` (N,) Hartree/e
+    interpolated as for colouring, ``layer`` (N,) and ``pixel`` (N, 2) (row, column). For
+    accuracy checks against the analytic density."""
+    import torch
+
+    from rhoml.represent import render_raster as rr
+
+    f32 = torch.float32
+    centre_np, radius_np = bounding_radius(fields, config)
+    lnr, origin_np, box = _crop(fields, config.isovalue)
+    rot = view_rotation(view)
+    vol = torch.as_tensor(lnr + rr.OFFSET)[None]
+    origin = torch.as_tensor(origin_np[None], dtype=f32)
+    spacing = torch.tensor([fields.spacing], dtype=f32)
+    centre = torch.as_tensor(centre_np[None], dtype=f32)
+    radius = torch.tensor([radius_np], dtype=f32)
+    pix = (torch.arange(config.size, dtype=f32) + 0.5) / config.size
+    xs = radius[:, None] * (2.0 * pix[None] - 1.0)
+    f, t0, dt = rr.view_volume(vol, origin, spacing, centre, radius, rot, xs, -xs,
+                               signed_permutation(rot))  # fmt: skip
+    b, h, w, t, rank, _ = rr.crossing_list(f, t0, dt)
+    keep = torch.nonzero(rank < config.max_layers)[:, 0]
+    b, h, w, t, rank = _take(keep, b, h, w, t, rank)
+    pv = torch.stack([xs[0, w], -xs[0, h], radius[0] - t], dim=-1)
+    pw = pv @ torch.as_tensor(rot, dtype=f32) + centre[0]
+    evol = torch.as_tensor(fields.esp, dtype=f32)[None, None]
+    eorigin = torch.as_tensor(fields.origin[None], dtype=f32)
+    field = rr.flat_field(evol, eorigin, spacing * fields.esp_stride)
+    esp = rr.trilinear(field, pw, b)[:, 0]
+    return {
+        "points": pw.double().numpy(), "esp": esp.double().numpy(), "layer": rank.numpy(),
+        "pixel": torch.stack([h, w], 1).numpy(),
+    }  # fmt: skip
 
 
 def render_density(density, config: RenderConfig | None = None, *, device=None) -> np.ndarray:
