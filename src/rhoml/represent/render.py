@@ -375,82 +375,104 @@ def _render_chunk(items, config: RenderConfig, dev):
     xs = radius[:, None] * (2.0 * pix[None] - 1.0)  # (B, W)
     ys = -xs
     rots = [view_rotation(v) for v in config.views]
-    images: list = [None] * len(rots)
+    V = len(rots)
+    # entry e = b * V + v: molecule b seen from view v
+    rot_all = torch.as_tensor(np.array(rots), dtype=f32, device=dev)  # (V, 3, 3)
+    rel = pos_t - centre[:, None]  # (B, A, 3)
+    atoms_v = torch.einsum("vij,baj->bvai", rot_all, rel).reshape(B * V, -1, 3)
+    radius_e = radius.repeat_interleave(V)
 
-    def structure(rot):
-        rot_t = torch.as_tensor(rot, dtype=f32, device=dev)
-        atoms_v = (pos_t - centre[:, None]) @ rot_t.T
-        prim = rr.primitives(atoms_v, rad_t, col_t, bnd_t, bmask_t, config.stick_radius)
-        t_s, n_s, c_s = rr.ball_and_stick(prim, radius, size)
-        return t_s, torch.where(torch.isfinite(t_s)[..., None], rr.shade(c_s, n_s), bg)
+    def rep(x):
+        return x.repeat_interleave(V, dim=0)
 
-    for vi, vj, flip in _pair_views(rots):
-        t_s, behind = structure(rots[vi])
-        out = {vi: (behind, t_s)}
-        if vj is not None:
-            t_s2, behind2 = structure(rots[vj])
-            out[vj] = (behind2, t_s2)
-        if density and any(has_surface):
+    prim = rr.primitives(atoms_v, rep(rad_t), rep(col_t), rep(bnd_t), rep(bmask_t),
+                         config.stick_radius)  # fmt: skip
+    t_s, behind = rr.ball_and_stick(prim, radius_e, size, bg)  # (B·V, H, W), (..., 3)
+    rgb, t_first = behind, t_s
+    if density and any(has_surface):
+        hits: dict[str, list] = {k: [] for k in ("e", "layer", "h", "w", "t", "base", "nrm")}
+        t_s_flat = t_s.reshape(-1)
+        for vi, vj, flip in _pair_views(rots):
             rot = rots[vi]
             i0, i1, j0, j1 = _window(corners, centre_np, radius_np, rot, size)
-            if i1 > i0 and j1 > j0:
-                f, t0, dt = rr.view_volume(
-                    vol,
-                    origin,
-                    spacing,
-                    centre,
-                    radius,
-                    rot,
-                    xs[:, j0:j1],
-                    ys[:, i0:i1],
-                    signed_permutation(rot),
-                )
-                b, h, w, t, rank, back = rr.crossing_list(f, t0, dt)
-                del f
-                h, w = h + i0, w + j0
-                front = (rank < L) & (t < t_s.reshape(-1)[(b * size + h) * size + w])
-                keep = front
-                if vj is not None:  # the partner view sees the same rays from behind
-                    fx, fy = flip
-                    h2 = size - 1 - h if fy < 0 else h
-                    w2 = size - 1 - w if fx < 0 else w
-                    t2 = 2.0 * radius[b] - t
-                    pix2 = (b * size + h2) * size + w2
-                    behind_view = (back < L) & (t2 < t_s2.reshape(-1)[pix2])
-                    keep = front | behind_view
-                idx = torch.nonzero(keep)[:, 0]
-                b, h, w, t, rank, back, front = _take(idx, b, h, w, t, rank, back, front)
-                rot_t = torch.as_tensor(rot, dtype=f32, device=dev)
-                pv = torch.stack([xs.reshape(-1)[b * size + w], xs.reshape(-1)[b * size + h],
-                                  radius[b] - t], dim=-1)  # fmt: skip
-                pv[:, 1] = -pv[:, 1]  # y' of row h is −x' of column h
-                pw = pv @ rot_t + centre[b]  # view → world
-                grad = rr.trilinear(gfield, pw, b)  # (N, 3[+1]) ∇ ln ρ (1/Å) [, ESP]
-                if same_grid:
-                    grad, esp = grad[:, :3], grad[:, 3]  # ESP in Hartree/e
-                else:
-                    esp = rr.trilinear(efield, pw, b)[:, 0]
-                base = ramp(esp, config.esp_stops, colours)
-                nrm = -(grad @ rot_t.T)  # outward normal in the view frame
-                nrm = nrm / nrm.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-                sel = torch.nonzero(front)[:, 0]
-                out[vi] = _layers((B, L, size), *_take(sel, b, rank, h, w, t, base, nrm),
-                                  t_s, behind, alpha)  # fmt: skip
-                if vj is not None:
-                    sel = torch.nonzero(_take(idx, behind_view)[0])[:, 0]
-                    h2, w2, t2 = _take(idx, h2, w2, t2)
-                    n2 = nrm * torch.tensor([fx, fy, -1.0], dtype=f32, device=dev)
-                    out[vj] = _layers((B, L, size), *_take(sel, b, back, h2, w2, t2, base, n2),
-                                      t_s2, behind2, alpha)  # fmt: skip
-        for v, (rgb, t_first) in out.items():
-            chans = [rgb]
-            if config.channels == "rgbd":
-                depth = torch.where(torch.isfinite(t_first),
-                                    t_first / (2.0 * radius[:, None, None]),
-                                    torch.ones_like(t_first))  # fmt: skip
-                chans.append(depth.clamp(0.0, 1.0)[..., None])
-            images[v] = torch.round(torch.cat(chans, dim=-1) * 255.0).to(torch.uint8)
-    return torch.stack(images, dim=1)
+            if i1 <= i0 or j1 <= j0:
+                continue
+            f, t0, dt = rr.view_volume(
+                vol,
+                origin,
+                spacing,
+                centre,
+                radius,
+                rot,
+                xs[:, j0:j1],
+                ys[:, i0:i1],
+                signed_permutation(rot),
+            )
+            b, h, w, t, rank, back = rr.crossing_list(f, t0, dt)
+            del f
+            h, w = h + i0, w + j0
+            front = (rank < L) & (t < t_s_flat[((b * V + vi) * size + h) * size + w])
+            keep = front
+            if vj is not None:  # the partner view sees the same rays from behind
+                fx, fy = flip
+                h2 = size - 1 - h if fy < 0 else h
+                w2 = size - 1 - w if fx < 0 else w
+                t2 = 2.0 * radius[b] - t
+                rear = (back < L) & (t2 < t_s_flat[((b * V + vj) * size + h2) * size + w2])
+                keep = front | rear
+            idx = torch.nonzero(keep)[:, 0]
+            b, h, w, t, rank, back, front = _take(idx, b, h, w, t, rank, back, front)
+            rot_t = rot_all[vi]
+            pv = torch.stack([xs.reshape(-1)[b * size + w], -xs.reshape(-1)[b * size + h],
+                              radius[b] - t], dim=-1)  # fmt: skip
+            pw = pv @ rot_t + centre[b]  # view → world
+            grad = rr.trilinear(gfield, pw, b)  # (N, 3[+1]) ∇ ln ρ (1/Å) [, ESP]
+            if same_grid:
+                grad, esp = grad[:, :3], grad[:, 3]  # ESP in Hartree/e
+            else:
+                esp = rr.trilinear(efield, pw, b)[:, 0]
+            base = ramp(esp, config.esp_stops, colours)
+            nrm = -(grad @ rot_t.T)  # outward normal in the view frame
+            nrm = nrm / nrm.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+            sel = torch.nonzero(front)[:, 0]
+            for k, x in zip(
+                ("e", "layer", "h", "w", "t", "base", "nrm"),
+                _take(sel, b * V + vi, rank, h, w, t, base, nrm),
+                strict=True,
+            ):
+                hits[k].append(x)  # fmt: skip
+            if vj is not None:
+                sel = torch.nonzero(_take(idx, rear)[0])[:, 0]
+                h2, w2, t2 = _take(idx, h2, w2, t2)
+                n2 = nrm * torch.tensor([fx, fy, -1.0], dtype=f32, device=dev)
+                for k, x in zip(
+                    ("e", "layer", "h", "w", "t", "base", "nrm"),
+                    _take(sel, b * V + vj, back, h2, w2, t2, base, n2),
+                    strict=True,
+                ):
+                    hits[k].append(x)  # fmt: skip
+        if hits["e"]:
+            cat = {k: torch.cat(v) for k, v in hits.items()}
+            rgb, t_first = _layers(
+                (B * V, L, size),
+                cat["e"],
+                cat["layer"],
+                cat["h"],
+                cat["w"],
+                cat["t"],
+                cat["base"],
+                cat["nrm"],
+                t_s,
+                behind,
+                alpha,
+            )
+    chans = [rgb]
+    if config.channels == "rgbd":
+        depth = torch.where(torch.isfinite(t_first), t_first / (2.0 * radius_e[:, None, None]),
+                            torch.ones_like(t_first))  # fmt: skip
+        chans.append(depth.clamp(0.0, 1.0)[..., None])
+    img = torch.round(torch.cat(chans, dim=-1) * 255.0).to(torch.uint8)
+    return img.reshape(B, V, size, size, -1)
 
 
 def _take(idx, *tensors):
@@ -493,6 +515,13 @@ def _layers(dims, b, layer, h, w, t, base, nrm, t_s, behind, alpha):
     B, L, size = dims
     L = min(L, int(layer.max()) + 1) if len(layer) else 1
     nrm = torch.where(nrm[:, 2:3] < 0, -nrm, nrm)  # two-sided lighting
+    if L == 1:  # one hit per pixel: composite in place, sparse
+        lin = (b * size + h) * size + w
+        rgb = behind.clone().reshape(-1, 3)
+        rgb[lin] = alpha * rr.shade(base, nrm) + (1.0 - alpha) * rgb[lin]
+        first = t_s.clone().reshape(-1)
+        first[lin] = t
+        return rgb.reshape(behind.shape), first.reshape(t_s.shape)
     weight = alpha * (1.0 - alpha) ** layer.to(behind.dtype)
     lin = ((b * L + layer) * size + h) * size + w
     lit = torch.zeros((B * L * size * size, 3), dtype=behind.dtype, device=behind.device)

@@ -217,25 +217,23 @@ def _intersect(prim, x, y, radius):
     return t, n / n.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def ball_and_stick(prim, radius, size):
-    """Nearest ball-and-stick surface per pixel for one view.
-
-    Each primitive is intersected only with the pixels of its bounding square (a patch), the
-    nearest hit per pixel is kept with an order-independent ``scatter_reduce`` (deterministic),
-    and the winner is shaded. radius (B,) is the image half-width (Å). Returns t (B, H, W)
-    (inf = no hit), normal (B, H, W, 3), colour (B, H, W, 3)."""
+def _patches(prim, radius, size, start, end):
+    """Intersections of primitives ``start:end`` with the pixels of their bounding squares
+    (one square size per group: spheres and sticks separately). Returns flat pixel index
+    (B, M) (size² = outside), t (B, M) and primitive id (B, M)."""
     import torch
 
-    a, r = prim["a"], prim["radius"]
+    sub = {k: v[:, start:end] for k, v in prim.items()}
+    a, r = sub["a"], sub["radius"]
     B, P = r.shape
     dev, dt_ = a.device, a.dtype
     px = 2.0 * radius / size  # (B,)
     half = r + 0.5 * torch.stack([
-        (prim["e"][..., 0] * prim["length"]).abs(), (prim["e"][..., 1] * prim["length"]).abs()
+        (sub["e"][..., 0] * sub["length"]).abs(), (sub["e"][..., 1] * sub["length"]).abs()
     ], -1).amax(-1)  # fmt: skip
-    cx = a[..., 0] + 0.5 * prim["e"][..., 0] * prim["length"]  # patch centre, view frame
-    cy = a[..., 1] + 0.5 * prim["e"][..., 1] * prim["length"]
-    live = prim["live"]
+    cx = a[..., 0] + 0.5 * sub["e"][..., 0] * sub["length"]  # patch centre, view frame
+    cy = a[..., 1] + 0.5 * sub["e"][..., 1] * sub["length"]
+    live = sub["live"]
     n = int(torch.ceil((2.0 * half / px[:, None])[live].max()).item()) + 2 if live.any() else 1
     ar = torch.arange(n, device=dev)
     j0 = torch.floor((cx - half + radius[:, None]) / px[:, None] - 0.5).long()
@@ -244,15 +242,35 @@ def ball_and_stick(prim, radius, size):
     ii = i0[..., None, None] + ar[None, None, :, None]  # (B, P, n, 1)
     x = -radius[:, None, None, None] + (jj.to(dt_) + 0.5) * px[:, None, None, None]
     y = radius[:, None, None, None] - (ii.to(dt_) + 0.5) * px[:, None, None, None]
-    pr = {k: v[:, :, None, None] for k, v in prim.items()}
+    pr = {k: v[:, :, None, None] for k, v in sub.items()}
     t, _ = _intersect(pr, x, y, radius[:, None, None, None])
     inside = (jj >= 0) & (jj < size) & (ii >= 0) & (ii < size)
-    t = torch.where(inside, t, float("inf"))
+    t = torch.where(inside, t, float("inf")).reshape(B, -1)
     flat = torch.where(inside, ii * size + jj, size * size).expand(B, P, n, n).reshape(B, -1)
-    t = t.reshape(B, -1)
+    pid = (start + torch.arange(P, device=dev))[None, :, None, None].expand(B, P, n, n)
+    return flat, t, pid.reshape(B, -1)
+
+
+def ball_and_stick(prim, radius, size, background):
+    """Nearest ball-and-stick surface per pixel, shaded, over ``background`` (3,) RGB.
+
+    Each primitive is intersected only with the pixels of its bounding square (a patch), the
+    nearest hit per pixel is kept with an order-independent ``scatter_reduce`` (deterministic),
+    and only covered pixels are shaded. radius (B,) is the image half-width (Å). Returns t
+    (B, H, W) (inf = no hit) and RGB (B, H, W, 3)."""
+    import torch
+
+    a, r = prim["a"], prim["radius"]
+    B, P = r.shape
+    dev, dt_ = a.device, a.dtype
+    n_atoms = int((prim["kind"][0] == 0).sum())
+    parts = [_patches(prim, radius, size, s, e) for s, e in ((0, n_atoms), (n_atoms, P)) if e > s]
+    flat = torch.cat([p[0] for p in parts], dim=1)
+    t = torch.cat([p[1] for p in parts], dim=1)
+    pid = torch.cat([p[2] for p in parts], dim=1)
+    px = 2.0 * radius / size
     best = torch.full((B, size * size + 1), float("inf"), dtype=dt_, device=dev)
     best.scatter_reduce_(1, flat, t, reduce="amin")
-    pid = torch.arange(P, device=dev)[None, :, None, None].expand(B, P, n, n).reshape(B, -1)
     win = torch.isfinite(t) & (t == torch.gather(best, 1, flat))
     owner = torch.full((B, size * size + 1), -1, dtype=torch.int64, device=dev)
     owner.scatter_reduce_(1, flat, torch.where(win, pid, -1), reduce="amax")
@@ -268,12 +286,8 @@ def ball_and_stick(prim, radius, size):
     yg = rb - ((pp // size).to(dt_) + 0.5) * px[bb]
     t_hit, n_hit = _intersect(got, xg, yg, rb)
     t_px = torch.full((B, size * size), float("inf"), dtype=dt_, device=dev)
-    nrm = torch.zeros((B, size * size, 3), dtype=dt_, device=dev)
-    nrm[..., 2] = 1.0
-    colour = torch.zeros((B, size * size, 3), dtype=dt_, device=dev)
+    rgb = background.to(dt_).expand(B, size * size, 3).clone()
     lin = bb * (size * size) + pp
     t_px.view(-1)[lin] = t_hit
-    nrm.view(-1, 3)[lin] = n_hit
-    colour.view(-1, 3)[lin] = got["colour"]
-    return (t_px.reshape(B, size, size), nrm.reshape(B, size, size, 3),
-            colour.reshape(B, size, size, 3))  # fmt: skip
+    rgb.view(-1, 3)[lin] = shade(got["colour"], n_hit)
+    return t_px.reshape(B, size, size), rgb.reshape(B, size, size, 3)
