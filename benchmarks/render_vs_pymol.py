@@ -103,9 +103,9 @@ def _rhoml_worker(jobs, repeats):
     start = time.perf_counter()
     for _ in range(repeats):
         for j in jobs:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             img = render([fields[j["id"]]], cfg)[0]
-            times.append((j["id"], time.perf_counter() - t))
+            times.append((j["id"], time.perf_counter() - t, time.process_time() - c))
             images[j["id"]] = img
     return {"wall": time.perf_counter() - start, "times": times, "images": images}
 
@@ -187,9 +187,9 @@ def _pymol_worker(jobs, repeats, outdir):
     start = time.perf_counter()
     for _ in range(repeats):
         for j in jobs:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             _pymol_set(j, cmd, out)
-            times.append((j["id"], time.perf_counter() - t))
+            times.append((j["id"], time.perf_counter() - t, time.process_time() - c))
     return {"wall": time.perf_counter() - start, "times": times}
 
 
@@ -255,6 +255,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--contact", type=int, default=4, help="molecules in the contact sheet")
+    ap.add_argument("--min-atoms", type=int, default=10, help="'QM9-sized' subset threshold")
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     work = Path(tempfile.mkdtemp(prefix="render_vs_pymol_"))
@@ -272,12 +273,16 @@ def main() -> None:
     pm_rate = n_sets / max(r["wall"] for r in pm)
     rh_t = {j: [] for j in (x["id"] for x in jobs)}
     pm_t = {j: [] for j in (x["id"] for x in jobs)}
+    rh_c = {j: [] for j in (x["id"] for x in jobs)}
+    pm_c = {j: [] for j in (x["id"] for x in jobs)}
     for r in rh:
-        for i, s in r["times"]:
+        for i, s, c in r["times"]:
             rh_t[i].append(s)
+            rh_c[i].append(c)
     for r in pm:
-        for i, s in r["times"]:
+        for i, s, c in r["times"]:
             pm_t[i].append(s)
+            pm_c[i].append(c)
     images = {k: v for r in rh for k, v in r["images"].items()}
     rows = []
     for j in jobs:
@@ -286,6 +291,8 @@ def main() -> None:
         j.update({
             "rhoml_seconds_per_set_median": statistics.median(rh_t[j["id"]]),
             "pymol_seconds_per_set_median": statistics.median(pm_t[j["id"]]),
+            "rhoml_cpu_seconds_per_set_median": statistics.median(rh_c[j["id"]]),
+            "pymol_cpu_seconds_per_set_median": statistics.median(pm_c[j["id"]]),
             "ssim_median": statistics.median(s["ssim"] for s in sims),
             "silhouette_iou_median": statistics.median(s["silhouette_iou"] for s in sims),
             "mean_abs_rgb_diff_median": statistics.median(s["mean_abs_rgb_diff"] for s in sims),
@@ -295,27 +302,40 @@ def main() -> None:
     big = sorted(jobs, key=lambda j: -j["n_atoms"])[: args.contact]
     contact_sheet(big, images, pngdir, RESULTS / "render_vs_pymol_contact.png")
     med = statistics.median
+    qm9 = [j for j in rows if j["n_atoms"] >= args.min_atoms]  # QM9-sized (most have 9 heavy atoms)
     summary = {
         "molecules": len(jobs), "repeats": args.repeats, "workers": args.workers,
         "rhoml_sets_per_s": rh_rate, "pymol_sets_per_s": pm_rate, "speedup": rh_rate / pm_rate,
         "rhoml_wall_s": rh_wall, "pymol_wall_s": pm_wall,
         "median_ratio_per_molecule": med(
             j["pymol_seconds_per_set_median"] / j["rhoml_seconds_per_set_median"] for j in rows),
+        "median_ratio_per_molecule_qm9_sized": med(
+            j["pymol_seconds_per_set_median"] / j["rhoml_seconds_per_set_median"] for j in qm9),
+        "median_cpu_ratio_per_molecule": med(
+            j["pymol_cpu_seconds_per_set_median"] / j["rhoml_cpu_seconds_per_set_median"]
+            for j in rows),
+        "median_cpu_ratio_qm9_sized": med(
+            j["pymol_cpu_seconds_per_set_median"] / j["rhoml_cpu_seconds_per_set_median"]
+            for j in qm9),
+        "qm9_sized_min_atoms": args.min_atoms,
         "ssim_median": med(j["ssim_median"] for j in rows),
         "silhouette_iou_median": med(j["silhouette_iou_median"] for j in rows),
         "density_grid_s_median": med(j["seconds_density_grid"] for j in rows),
         "esp_band_s_median": med(j["seconds_esp_band"] for j in rows),
     }  # fmt: skip
     table = [
-        "| molecule | atoms | ρ grid (s) | ESP band (s, points) | rhoml s/set | PyMOL s/set "
-        "| ratio | SSIM | silhouette IoU |",
+        "| molecule | atoms | ρ grid (s) | ESP band (s, points) | rhoml s/set (CPU s) "
+        "| PyMOL s/set (CPU s) | ratio | SSIM | silhouette IoU |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for j in rows:
         table.append(
             f"| {j['id']} {j['formula']} | {j['n_atoms']} | {j['seconds_density_grid']:.2f} | "
             f"{j['seconds_esp_band']:.2f} ({j['esp_points']}) | "
-            f"{j['rhoml_seconds_per_set_median']:.3f} | {j['pymol_seconds_per_set_median']:.3f} | "
+            f"{j['rhoml_seconds_per_set_median']:.3f} "
+            f"({j['rhoml_cpu_seconds_per_set_median']:.3f}) | "
+            f"{j['pymol_seconds_per_set_median']:.3f} "
+            f"({j['pymol_cpu_seconds_per_set_median']:.3f}) | "
             f"{j['pymol_seconds_per_set_median'] / j['rhoml_seconds_per_set_median']:.1f}× | "
             f"{j['ssim_median']:.3f} | {j['silhouette_iou_median']:.3f} |"
         )
@@ -324,7 +344,10 @@ def main() -> None:
         f"\nThroughput on {args.workers} processes × 1 thread ({len(jobs)} molecules × "
         f"{args.repeats}): rhoml {s['rhoml_sets_per_s']:.2f} sets/s, PyMOL "
         f"{s['pymol_sets_per_s']:.2f} sets/s, **{s['speedup']:.1f}×** (median per-molecule "
-        f"ratio {s['median_ratio_per_molecule']:.1f}×). Median SSIM rhoml vs PyMOL "
+        f"ratio {s['median_ratio_per_molecule']:.1f}× wall, "
+        f"{s['median_cpu_ratio_per_molecule']:.1f}× CPU time; QM9-sized molecules with "
+        f"≥ {args.min_atoms} atoms: {s['median_ratio_per_molecule_qm9_sized']:.1f}× wall, "
+        f"{s['median_cpu_ratio_qm9_sized']:.1f}× CPU). Median SSIM rhoml vs PyMOL "
         f"{s['ssim_median']:.3f}, silhouette IoU {s['silhouette_iou_median']:.3f}. "
         f"Grid evaluation (once per molecule, not in the rates): ρ median "
         f"{s['density_grid_s_median']:.2f} s, ESP band median {s['esp_band_s_median']:.2f} s. "

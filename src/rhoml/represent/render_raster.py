@@ -90,18 +90,6 @@ def crossing_list(f, t0, dt):
     return b, h, w, t, rank, back
 
 
-def crossings(f, t0, dt, max_layers: int):
-    """First ``max_layers`` crossings per ray as t (B, L, H, W) (inf where none)."""
-    import torch
-
-    B, D, H, W = f.shape
-    b, h, w, t, rank, _ = crossing_list(f, t0, dt)
-    out = torch.full((B, max_layers, H, W), float("inf"), dtype=f.dtype, device=f.device)
-    keep = rank < max_layers
-    out[b[keep], rank[keep], h[keep], w[keep]] = t[keep]
-    return out
-
-
 def flat_field(vol, origin, spacing):
     """Pack vol (B, C, nx, ny, nz) for :func:`trilinear`: channel-first flat values (C, B·n),
     the grid shape, origins (B, 3) Å and spacings (B,) Å."""
