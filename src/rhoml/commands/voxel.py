@@ -66,12 +66,15 @@ def register(sub) -> None:
     )
     st.add_argument("--out", required=True, help="output folder")
     st.add_argument("--store", default=None, help="density/voxel store (default OUT/store)")
-    st.add_argument("--n-val", type=int, default=200, help="validation molecules (default 200)")
+    st.add_argument(
+        "--n-val", type=int, default=None, help="validation molecules (default QM9 200, PDBbind 6)"
+    )
     st.add_argument(
         "--n-test",
         type=int,
-        default=1000,
-        help="QM9 test molecules from the 10,831 test split (0 = all; default 1000)",
+        default=None,
+        help="test molecules: QM9 from the 10,831 test split (0 = all; default 1000), "
+        "PDBbind held-out complexes (default 12)",
     )
     st.add_argument(
         "--box", type=float, default=None, help="box edge in Å (default 16 for QM9, 24 for PDBbind)"
@@ -87,6 +90,13 @@ def register(sub) -> None:
         type=int,
         default=1,
         help="cached physical poses per molecule (default 1: exact cube rotations only)",
+    )
+    st.add_argument(
+        "--pocket-cutoff",
+        type=float,
+        default=None,
+        help="PDBbind: re-cut the pocket to residues within this many Å of the ligand "
+        "(default: PDBbind's pocket file as is)",
     )
     st.add_argument("--model", default="resnet3d-small", help="model or preset name")
     st.add_argument(
@@ -116,7 +126,8 @@ def _cmd_study(args) -> int:
         from rhoml.bench import qm9_protocol as q
 
         targets = args.targets or ["gap", "U0", "mu"]
-        sel = q.select(max(args.sizes), args.n_val, args.n_test or None)
+        n_test = 1000 if args.n_test is None else args.n_test
+        sel = q.select(max(args.sizes), args.n_val or 200, n_test or None)
         spec = q.default_spec(args.spacing, args.box or 16.0)
         data = q.study_data(
             store,
@@ -139,8 +150,9 @@ def _cmd_study(args) -> int:
             store,
             spec=spec,
             engine=args.engine or "promolecule",
-            n_val=args.n_val,
-            n_test=args.n_test,
+            n_val=6 if args.n_val is None else args.n_val,
+            n_test=12 if args.n_test is None else args.n_test,
+            pocket_cutoff=args.pocket_cutoff,
             max_train=max(args.sizes),
             n_poses=args.poses,
             progress=progress,

@@ -70,14 +70,19 @@ class TorchDensity:
         centres, radii, ao_shell = [], [], np.zeros(nao, dtype=np.int64)
         n_rad = 0
         n_col = 0
+        memo: dict = {}  # shells repeat per element: normalise and bound each kind once
         for b in range(mol.nbas):
             l = int(mol.bas_angular(b))
             exps = np.asarray(mol.bas_exp(b), dtype=float)
-            coef = mol.bas_ctr_coeff(b) * gto.gto_norm(l, exps)[:, None] * _FAC_SP.get(l, 1.0)
+            raw = np.asarray(mol.bas_ctr_coeff(b))
+            kind = (l, exps.tobytes(), raw.tobytes())
+            if kind not in memo:
+                coef = raw * gto.gto_norm(l, exps)[:, None] * _FAC_SP.get(l, 1.0)
+                memo[kind] = (coef, _shell_radius(exps, coef, l, cutoff), _cart_powers(l),
+                              np.asarray(gto.cart2sph(l, normalized="sp")))  # fmt: skip
+            coef, radius, powers, c2s = memo[kind]  # c2s: (ncart, nsph)
             centres.append(mol.bas_coord(b))
-            radii.append(_shell_radius(exps, coef, l, cutoff))
-            powers = _cart_powers(l)
-            c2s = np.asarray(gto.cart2sph(l, normalized="sp"))  # (ncart, nsph)
+            radii.append(radius)
             nsph = 2 * l + 1
             for k in range(coef.shape[1]):
                 for p, a in enumerate(exps):
@@ -111,9 +116,13 @@ class TorchDensity:
         self.col_pow = torch.as_tensor(np.asarray(col_pow), **t)
         self.col_shell = torch.as_tensor(np.asarray(col_shell), device=self.device)
         self.ao_shell = torch.as_tensor(ao_shell, device=self.device)
-        c2s_dense = np.zeros((n_col, nao))
-        c2s_dense[c2s_rows, c2s_cols] = c2s_vals
-        self.c2s = torch.as_tensor(c2s_dense, **t)
+        self.s_only = all(int(mol.bas_angular(b)) == 0 for b in range(mol.nbas))
+        if self.s_only:  # Cartesian = spherical for s functions (cart2sph(0) = [[1]])
+            self.c2s = None
+        else:  # dense (n_col, nao): fine up to a few thousand functions
+            c2s_dense = np.zeros((n_col, nao))
+            c2s_dense[c2s_rows, c2s_cols] = c2s_vals
+            self.c2s = torch.as_tensor(c2s_dense, **t)
         self.kind = density.kind
         if density.kind == "density_matrix":
             from rhoml.density.evaluate import density_matrix_factor
@@ -123,9 +132,7 @@ class TorchDensity:
             self.sign = torch.as_tensor(sign, **t)
         else:
             self.coefficients = torch.as_tensor(np.asarray(density.data), **t)
-        self.spherical = density.kind == "coefficients" and all(
-            int(mol.bas_angular(b)) == 0 for b in range(mol.nbas)
-        )
+        self.spherical = density.kind == "coefficients" and self.s_only
         if self.spherical:  # fold coefficients into primitives: ρ = Σ_p w_p exp(−a_p r²)
             ao_of_rad = np.array(
                 [int(ao_loc[b]) + k for b in range(mol.nbas) for k in range(mol.bas_nctr(b))]
@@ -169,8 +176,17 @@ class TorchDensity:
         ccols = rad_map[self.col_rad[cm]]
         mono = torch.where(pw[None] == 0, torch.ones_like(d), d ** pw[None])  # (M, Q, 3)
         poly = mono.prod(-1)
-        c2s = self.c2s[cm][:, am]
-        ao = (poly * radial[:, ccols]) @ c2s  # (M, nao')
+        if self.c2s is None:
+
+            def c2s_apply(v):
+                return v
+        else:
+            c2s = self.c2s[cm][:, am]
+
+            def c2s_apply(v):
+                return v @ c2s
+
+        ao = c2s_apply(poly * radial[:, ccols])  # (M, nao')
         grads = None
         if gradient:
             # ∂x[x^i y^j z^k R] = i x^(i-1) y^j z^k R + x^(i+1) y^j z^k R1
@@ -184,7 +200,7 @@ class TorchDensity:
                 others = [mono[..., o] for o in range(3) if o != ax]
                 rest = others[0] * others[1]
                 dcart = p_ax[None] * lower * rest * r0 + mono[..., ax] * d[..., ax] * rest * r1
-                grads.append(dcart @ c2s)
+                grads.append(c2s_apply(dcart))
         if self.kind == "density_matrix":
             u = self.factor[am]
             phi = ao @ u

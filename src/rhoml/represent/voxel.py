@@ -294,6 +294,10 @@ class Voxelizer:
             c = 0
             for gi, g in enumerate(spec.groups):
                 sel = np.ones(mol.n_atoms, bool) if g is None else (mol.groups == g)
+                if spec.needs_density:  # ρ and |∇ρ| in one evaluation
+                    rho, grad = self._density(
+                        dens[gi], centre, rot, shift, gradient="gradient" in spec.channels
+                    )
                 for kind in spec.channels:
                     if kind == "atoms":
                         k = len(spec.elements)
@@ -303,11 +307,9 @@ class Voxelizer:
                         out[i, c] = self._shape(mol.numbers[sel], pos[sel])
                         c += 1
                     elif kind == "density":
-                        rho, _ = self._density(dens[gi], centre, rot, shift, gradient=False)
                         out[i, c] = _transform(rho, spec.density_transform, spec.density_scale)
                         c += 1
                     else:
-                        _, grad = self._density(dens[gi], centre, rot, shift, gradient=True)
                         out[i, c] = _transform(grad, spec.density_transform, spec.gradient_scale)
                         c += 1
         return out

@@ -48,9 +48,11 @@ def pose(index: int, k: int, seed: int, spacing: float) -> tuple[np.ndarray | No
 
 def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str | None = None,
                 engine: str = "xtb", n_poses: int = 1, seed: int = 0, device="cpu",
-                progress: bool = True) -> str:  # fmt: skip
+                progress: bool = True, density_fn=None) -> str:  # fmt: skip
     """Voxelise ``n_poses`` poses of every molecule in ``indices`` of ``store`` (densities from
-    the store's record ``method`` when the spec needs them), skipping arrays already there.
+    the store's record ``method`` when the spec needs them; with ``separate_groups`` they are
+    computed per group with ``engine``; ``density_fn(idx, molecule) -> list`` overrides both),
+    skipping arrays already there.
 
     Returns the array-name prefix ``voxels/<key>``. A molecule without a density record raises
     :class:`KeyError` naming it (compute densities first with ``rhoml density compute``).
@@ -69,7 +71,12 @@ def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str |
         mol = store.molecule(int(idx))
         dens = None
         if spec.needs_density:
-            dens = [store.density(int(idx), method)] if not spec.separate_groups else None
+            if density_fn is not None:
+                dens = density_fn(int(idx), mol)
+            elif spec.separate_groups:
+                dens = vox.densities_for(mol)
+            else:
+                dens = [store.density(int(idx), method)]
         for k in todo:
             rot, shift = pose(int(idx), k, seed, spec.spacing)
             x = vox(
