@@ -30,13 +30,19 @@ from rhoml.errors import RhomlError
 REPRESENTATIONS = ("atoms", "density", "gradient", "shape", "density+gradient")
 
 
+def channel_kind(name: str) -> str:
+    """``atoms``, ``density``, ``gradient`` or ``shape`` of a channel name such as
+    ``protein:atoms:C`` or ``ligand:density``."""
+    parts = name.split(":")
+    if parts[0] in ("protein", "ligand"):
+        parts = parts[1:]
+    return parts[0]
+
+
 def channel_indices(channel_names: list[str], representation: str) -> list[int]:
     """Indices of the channels of ``representation`` in a voxel tensor's channel list."""
     wanted = representation.split("+")
-    out = [
-        i for i, name in enumerate(channel_names)
-        if any(name.split(":")[-1] == w or name.split(":")[-2:-1] == [w] for w in wanted)
-    ]  # fmt: skip
+    out = [i for i, name in enumerate(channel_names) if channel_kind(name) in wanted]
     if not out or any(w not in REPRESENTATIONS for w in wanted):
         raise RhomlError(
             f"representation {representation!r} not available; choose from "
@@ -81,55 +87,80 @@ class StudySettings:
         return int(min(self.max_epochs, max(self.min_epochs, round(self.samples_per_run / size))))
 
 
-def run_one(data: StudyData, rep: str, size: int, seed: int, settings: StudySettings, out: Path,
-            progress: bool = True) -> dict:  # fmt: skip
-    """Train and test one (representation, size, seed); returns the result row."""
-    import torch
-
+def train_model(data: StudyData, rep: str, size: int, seed: int, model_name: str,
+                model_params: dict, train_cfg, out: Path, *, augment: bool = True,
+                progress: bool = True):  # fmt: skip
+    """Train one model on ``size`` pool molecules (nested seeded subset) with representation
+    ``rep``; writes ``out/model.json`` (everything :func:`load_trained` needs) next to the
+    loop's checkpoints. Returns (model, FitResult, channel indices)."""
     from rhoml.models.registry import build_model
     from rhoml.represent.voxel_data import VoxelDataset
-    from rhoml.train.config import TrainConfig
-    from rhoml.train.loop import Objective, fit, predict, seed_everything
+    from rhoml.train.loop import Objective, fit, seed_everything
     from rhoml.train.metrics import regression_report
 
-    done = out / "result.json"
-    if done.is_file():
-        return json.loads(done.read_text())
     ch = channel_indices(data.channel_names, rep)
     pool_v, pool_y = data.voxels["train_pool"], data.targets["train_pool"]
     if size > len(pool_v):
         raise RhomlError(f"{data.name}: training size {size} > pool of {len(pool_v)}")
     # nested subsets: a seeded permutation of the pool, first `size` of it
     sel = np.sort(np.random.default_rng([seed, 7]).permutation(len(pool_v))[:size])
-    train = VoxelDataset(pool_v[sel], pool_y[sel], ch, augment=settings.augment)
+    train = VoxelDataset(pool_v[sel], pool_y[sel], ch, augment=augment)
     val = VoxelDataset(data.voxels["val"], data.targets["val"], ch)
-    test = VoxelDataset(data.voxels["test"], data.targets["test"], ch)
     seed_everything(seed)
-    model = build_model(settings.model, settings.model_params, in_channels=len(ch),
+    model = build_model(model_name, model_params, in_channels=len(ch),
                         targets=data.target_names)  # fmt: skip
     y = pool_y[sel]
     model.set_target_stats(y.mean(0), y.std(0) if len(y) > 1 else np.ones(y.shape[1]))
     std = model.target_std
+    loss = train_cfg.loss
 
     def criterion(p, t):
         z = (p - t) / std.to(p.device)
-        return z.abs().mean() if settings.loss == "l1" else (z * z).mean()
+        return z.abs().mean() if loss == "l1" else (z * z).mean()
 
     names = data.target_names
     obj = Objective(lambda b: b["y"], criterion, lambda p, t: regression_report(p, t, names))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.json").write_text(json.dumps({
+        "model": model_name, "model_params": model_params, "targets": names,
+        "units": data.target_units, "representation": rep, "channels": ch,
+        "channel_names": [data.channel_names[i] for i in ch],
+        "all_channel_names": data.channel_names, "voxel_spec": data.info.get("voxel_spec"),
+        "engine": data.info.get("engine"), "dataset": data.name, "n_train": size,
+        "seed": seed,
+    }, indent=1))  # fmt: skip
+    res = fit(model, train, val, obj, train_cfg, out, progress=progress)
+    return model, res, ch
+
+
+def run_one(data: StudyData, rep: str, size: int, seed: int, settings: StudySettings, out: Path,
+            progress: bool = True) -> dict:  # fmt: skip
+    """Train and test one (representation, size, seed); returns the result row."""
+    import torch
+
+    from rhoml.represent.voxel_data import VoxelDataset
+    from rhoml.train.config import TrainConfig
+    from rhoml.train.loop import predict
+    from rhoml.train.metrics import regression_report
+
+    done = out / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
     cfg = TrainConfig(
         epochs=settings.epochs_for(size), batch_size=min(settings.batch_size, size), lr=settings.lr,
         patience=settings.patience, seed=seed, loss=settings.loss, threads=settings.threads,
         device=settings.device, eval_batch_size=64,
     )  # fmt: skip
-    res = fit(model, train, val, obj, cfg, out, progress=progress)
+    model, res, ch = train_model(data, rep, size, seed, settings.model, settings.model_params,
+                                 cfg, out, augment=settings.augment, progress=progress)  # fmt: skip
+    test = VoxelDataset(data.voxels["test"], data.targets["test"], ch)
     t0 = time.perf_counter()
     pred, true = predict(model, test, batch_size=64, device=next(model.parameters()).device,
                          targets=lambda b: b["y"])  # fmt: skip
     test_seconds = time.perf_counter() - t0
     row = {
         "representation": rep, "size": size, "seed": seed, "channels": len(ch),
-        "test": regression_report(pred, true, names), "n_test": len(true),
+        "test": regression_report(pred, true, data.target_names), "n_test": len(true),
         "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
         "train_seconds": res.seconds, "train_samples_per_second": res.samples_per_second,
         "test_molecules_per_second": len(true) / test_seconds if test_seconds else None,
@@ -225,3 +256,183 @@ def plot(summary: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# -- one experiment from a config file (``rhoml train``) and prediction (``rhoml predict``) -----
+@dataclass
+class DataConfig:
+    """``[data]`` of a voxel experiment config. ``dataset``: ``qm9`` or ``pdbbind`` (``root``
+    needed); ``store``: density/voxel store (default OUT/store); ``n_test``: QM9 test molecules
+    from the test split (0 = all 10,831) or PDBbind held-out complexes."""
+
+    dataset: str = "qm9"
+    root: str = ""
+    store: str = ""
+    targets: list[str] = field(default_factory=lambda: ["gap"])
+    representation: str = "density"
+    n_train: int = 1000
+    n_val: int = 200
+    n_test: int = 1000
+    engine: str = ""  # default: xtb (QM9), promolecule (PDBbind)
+    n_poses: int = 1
+    augment: bool = True
+    split_seed: int = 42
+    subset_seed: int = 0
+    pocket_cutoff: float = 0.0
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.dataset not in ("qm9", "pdbbind"):
+            raise ValueError(f"dataset must be qm9 or pdbbind, got {self.dataset!r}")
+        if self.dataset == "pdbbind" and not self.root:
+            raise ValueError("dataset pdbbind needs root (the PDBbind folder)")
+        if self.dataset == "pdbbind" and list(self.targets) != ["pK"]:
+            raise ValueError(f"dataset pdbbind has the single target pK, got {self.targets}")
+
+
+EXPERIMENT_SECTIONS = ("data", "voxel", "model", "train")
+
+
+def load_experiment(path):
+    """Read and check an experiment config (TOML/JSON) → dict of sections."""
+    from rhoml.models.registry import ConfigError
+    from rhoml.represent.voxel import VoxelSpec
+    from rhoml.train.config import TrainConfig, load_config
+
+    cfg = load_config(path, {"data": DataConfig, "voxel": None, "model": None,
+                             "train": TrainConfig})  # fmt: skip
+    try:
+        cfg["voxel"] = VoxelSpec.from_dict(cfg["voxel"]) if cfg["voxel"] else None
+    except RhomlError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    model = dict(cfg["model"])
+    cfg["model_name"] = model.pop("name", "resnet3d-small")
+    cfg["model_params"] = model
+    return cfg
+
+
+def experiment_data(cfg, out: Path, progress: bool = True) -> StudyData:
+    d: DataConfig = cfg["data"]
+    store = Path(d.store) if d.store else out / "store"
+    if d.dataset == "qm9":
+        from rhoml.bench import qm9_protocol as q
+
+        sel = q.select(d.n_train, d.n_val, d.n_test or None, split_seed=d.split_seed,
+                       subset_seed=d.subset_seed)  # fmt: skip
+        return q.study_data(store, sel, d.targets, spec=cfg["voxel"] or q.default_spec(),
+                            engine=d.engine or "xtb", n_poses=d.n_poses, workers=d.workers,
+                            progress=progress)  # fmt: skip
+    from rhoml.bench import pdbbind_protocol as p
+
+    return p.study_data(d.root, store, spec=cfg["voxel"] or p.default_spec(),
+                        engine=d.engine or "promolecule", n_val=d.n_val, n_test=d.n_test,
+                        max_train=d.n_train, split_seed=d.split_seed,
+                        pocket_cutoff=d.pocket_cutoff or None, n_poses=d.n_poses,
+                        progress=progress)  # fmt: skip
+
+
+def train_experiment(path, out_dir, progress: bool = True) -> dict:
+    """``rhoml train``: data → voxels → one model → test metrics (``OUT/test_metrics.json``)."""
+    from rhoml.represent.voxel_data import VoxelDataset
+    from rhoml.train.loop import predict
+    from rhoml.train.metrics import regression_report
+
+    cfg = load_experiment(path)
+    out = Path(out_dir)
+    data = experiment_data(cfg, out, progress)
+    d, t = cfg["data"], cfg["train"]
+    model, res, ch = train_model(data, d.representation, d.n_train, t.seed, cfg["model_name"],
+                                 cfg["model_params"], t, out, augment=d.augment,
+                                 progress=progress)  # fmt: skip
+    test = VoxelDataset(data.voxels["test"], data.targets["test"], ch)
+    pred, true = predict(model, test, batch_size=64, device=next(model.parameters()).device,
+                         targets=lambda b: b["y"])  # fmt: skip
+    metrics = regression_report(pred, true, data.target_names)
+    report = {"test": metrics, "n_test": len(true), "best_epoch": res.best_epoch,
+              "epochs_run": res.epochs_run, "units": data.target_units,
+              "train_samples_per_second": res.samples_per_second}  # fmt: skip
+    (out / "test_metrics.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def load_trained(model_dir, device="cpu"):
+    """A trained model and its description (``model.json``) from a ``rhoml train`` folder."""
+    import torch
+
+    from rhoml.models.registry import build_model
+
+    folder = Path(model_dir)
+    meta_path, weights = folder / "model.json", folder / "best.pt"
+    if not meta_path.is_file() or not weights.is_file():
+        raise RhomlError(f"{folder}: not a trained model folder (needs model.json and best.pt)")
+    meta = json.loads(meta_path.read_text())
+    model = build_model(meta["model"], meta["model_params"], in_channels=len(meta["channels"]),
+                        targets=meta["targets"])  # fmt: skip
+    model.load_state_dict(torch.load(weights, map_location=device)["model"])
+    return model.to(device).eval(), meta
+
+
+def predict_inputs(model_dir, molecules=(), map_path=None, *, device="cpu",
+                   progress: bool = True) -> list[dict]:  # fmt: skip
+    """Predictions for molecules (densities from the model's engine) or for a density map.
+
+    A CCP4/MRC map or cube file (``map_path``) feeds the density channels, resampled
+    (trilinearly) onto the model's grid; its values are used as they are, so they must be on the
+    scale the model was trained on (e/Bohr³ for cube densities; an experimental map on an
+    absolute scale). With molecules, the map is used for each of them (atom channels and the box
+    centre come from the molecule); without, the box is centred on the map and the model must use
+    density channels only.
+    """
+    import torch
+
+    from rhoml.represent.voxel import Voxelizer, VoxelSpec
+
+    model, meta = load_trained(model_dir, device)
+    spec = VoxelSpec.from_dict(meta["voxel_spec"])
+    vox = Voxelizer(spec, device=device, engine=meta["engine"] or "xtb")
+    density = None
+    if map_path is not None:
+        density = _load_map(map_path)
+    rows = []
+    items = list(molecules) or [None]
+    if progress and len(items) > 1:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="predict", leave=False)
+    for mol in items:
+        if mol is None:
+            if density is None:
+                raise RhomlError("predict: give molecules, a map, or both")
+            kinds = {channel_kind(n) for n in meta["channel_names"]}
+            if not kinds <= {"density", "gradient"}:
+                raise RhomlError(
+                    f"{map_path}: model {model_dir} uses {', '.join(sorted(kinds))} channels; "
+                    "a map alone can only feed density/gradient models (give a molecule too)"
+                )
+            g = density.grid
+            centre = g.origin + 0.5 * (np.array(g.shape) - 1) @ g.axes
+            from rhoml.molecule import Molecule
+
+            # a placeholder atom: only the (unused) atom/shape channels see it
+            dummy = Molecule([1], [centre], multiplicity=2, id=Path(map_path).name)
+            x = vox([dummy], [[density] * len(spec.groups)], centers=[centre])
+            name = Path(map_path).name
+        else:
+            dens = None if density is None else [density] * len(spec.groups)
+            x = vox([mol], None if dens is None else [dens])
+            name = mol.id
+        with torch.no_grad():
+            y = model({"voxels": x[:, meta["channels"]].to(device)})[0].cpu().numpy()
+        rows.append({"id": name, **{t: float(v) for t, v in zip(meta["targets"], y, strict=True)}})
+    return rows
+
+
+def _load_map(path):
+    p = Path(path)
+    if p.suffix.lower() == ".cube":
+        from rhoml.io.cube import load_cube_density
+
+        return load_cube_density(p)
+    from rhoml.io.ccp4 import load_map_density
+
+    return load_map_density(p)

@@ -36,6 +36,72 @@ def _names(text: str) -> list[str]:
 
 
 def register(sub) -> None:
+    vx = sub.add_parser(
+        "voxelize",
+        help="voxelise molecules (atom types, density, |grad rho|, shape) into a store",
+        description="Read molecules, compute their densities with --engine into the store OUT "
+        "(resumable), and cache --poses voxel grids per molecule as store arrays named "
+        "voxels/<spec hash>/<pose> (float16; channel names and the spec in the array metadata). "
+        "The grid comes from --config (a [voxel] table) or the options below.",
+    )
+    vx.add_argument("inputs", nargs="+", metavar="INPUT", help="xyz/sdf/pdb/npz, qm9:N, ...")
+    vx.add_argument("--out", required=True, help="store folder (created if absent)")
+    vx.add_argument("--config", default=None, help="TOML/JSON file with a [voxel] table")
+    vx.add_argument("--box", type=float, default=16.0, help="box edge in Å (default 16)")
+    vx.add_argument("--spacing", type=float, default=0.5, help="voxel step in Å (default 0.5)")
+    vx.add_argument(
+        "--channels",
+        type=_names,
+        default=["atoms", "density", "gradient", "shape"],
+        help="comma-separated from atoms,density,gradient,shape (default all)",
+    )
+    vx.add_argument(
+        "--elements", type=_names, default=["H", "C", "N", "O", "F"],
+        help="atom-type channels (X = all other elements; default H,C,N,O,F)",
+    )  # fmt: skip
+    vx.add_argument("--overflow", default="error", choices=["error", "crop"],
+                    help="molecule larger than the box: error (default) or crop")  # fmt: skip
+    vx.add_argument("--engine", default="xtb", choices=["xtb", "promolecule", "dft"],
+                    help="density engine (default xtb: GFN2-xTB valence density)")  # fmt: skip
+    vx.add_argument("--poses", type=int, default=1,
+                    help="cached poses per molecule: pose 0 as read, others random rotation + "
+                    "sub-voxel shift (default 1)")  # fmt: skip
+    vx.add_argument("--workers", type=int, default=None, help="processes for densities")
+    vx.add_argument("--npy", default=None, help="also write pose 0 of all molecules to this .npy")
+    vx.add_argument("--quiet", action="store_true", help="no progress bars")
+    vx.set_defaults(handler=_cmd_voxelize)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a voxel 3D CNN from an experiment config (TOML/JSON)",
+        description="Train one model from a config with sections [data] (dataset qm9|pdbbind, "
+        "targets, representation, sizes, engine), [voxel] (grid), [model] (name = a model or "
+        "preset, plus its parameters) and [train] (epochs, batch_size, lr, patience, seed, "
+        "device...). Unknown sections or keys are errors. Writes OUT/metrics.csv, best.pt, "
+        "last.pt, model.json and test_metrics.json; rerunning with the same OUT resumes. "
+        "Examples: configs/voxel_qm9_small.toml, configs/voxel_pdbbind_sample.toml.",
+    )
+    tr.add_argument("config")
+    tr.add_argument("--out", required=True, help="output folder")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.set_defaults(handler=_cmd_train)
+
+    pr = sub.add_parser(
+        "predict",
+        help="apply a trained voxel model to molecules and/or a density map",
+        description="Predict with a model folder written by 'rhoml train' (or a run folder of "
+        "'rhoml bench voxel-study'). Molecules get densities from the model's engine; --map "
+        "(CCP4/MRC or cube) feeds the density channels instead, resampled onto the model's grid "
+        "(values used as they are: a map must be on the scale the model was trained on). Prints "
+        "CSV: id, one column per target (units in the header).",
+    )
+    pr.add_argument("model", help="model folder (model.json + best.pt)")
+    pr.add_argument("inputs", nargs="*", metavar="INPUT", help="molecule files, qm9:N, ...")
+    pr.add_argument("--map", default=None, help="CCP4/MRC (.map/.mrc/.ccp4) or .cube density")
+    pr.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    pr.add_argument("--out", default=None, help="write the CSV here instead of stdout")
+    pr.set_defaults(handler=_cmd_predict)
+
     bench = _bench_subparsers(sub)
     st = bench.add_parser(
         "voxel-study",
@@ -175,4 +241,91 @@ def _cmd_study(args) -> int:
 
     print(markdown(summary))
     print(f"-> {out}/results.json, results.md, learning_curve.png")
+    return 0
+
+
+def _cmd_voxelize(args) -> int:
+    import numpy as np
+
+    from rhoml.io import read_molecules
+    from rhoml.represent.voxel import VoxelSpec
+    from rhoml.represent.voxel_data import cache_poses, load_poses
+    from rhoml.store.batch import MethodSpec, run_batch
+    from rhoml.store.sqlite_store import Store
+
+    if args.config:
+        from rhoml.train.config import read_table_file
+
+        table = read_table_file(args.config)
+        extra = sorted(set(table) - {"voxel", "data", "model", "train"})
+        if extra:
+            raise RhomlError(f"{args.config}: unknown section(s) {', '.join(extra)}")
+        spec = VoxelSpec.from_dict(table.get("voxel", {}))
+    else:
+        spec = VoxelSpec(size=args.box, spacing=args.spacing, channels=tuple(args.channels),
+                         elements=tuple(args.elements), overflow=args.overflow)  # fmt: skip
+    molecules = [m for inp in args.inputs for m in read_molecules(inp)]
+    if not molecules:
+        raise RhomlError(f"{', '.join(args.inputs)}: no molecules found")
+    method = None
+    if spec.needs_density and not spec.separate_groups:
+        rep = run_batch(args.out, molecules, MethodSpec(args.engine), workers=args.workers,
+                        progress=not args.quiet)  # fmt: skip
+        method = rep.method
+    else:
+        if not Path(args.out).exists():
+            Store.create(args.out).close()
+    with Store.open(args.out) as st:
+        idx = st.add_molecules(molecules)
+        if method:
+            ok = st.finished(method, include_failed=False)
+            failed = [i for i in idx if i not in ok]
+            if failed:
+                print(f"{len(failed)} molecule(s) without a density (see 'rhoml info') skipped")
+            idx = [i for i in idx if i in ok]
+        key = cache_poses(st, idx, spec, method=method, engine=args.engine, n_poses=args.poses,
+                          progress=not args.quiet)  # fmt: skip
+        if args.npy:
+            np.save(args.npy, load_poses(st, idx, key, 1)[:, 0])
+    print(
+        f"{len(idx)} molecules x {args.poses} pose(s), {spec.n_channels} channels "
+        f"({', '.join(spec.channel_names)}), {spec.n}^3 grid -> {args.out} arrays {key}/<pose>"
+    )
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from rhoml.bench.voxel_study import train_experiment
+
+    report = train_experiment(args.config, args.out, progress=not args.quiet)
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in report["test"].items())
+    print(f"test ({report['n_test']}, units {', '.join(report['units'])}): {metrics}")
+    print(f"-> {args.out}/best.pt, model.json, metrics.csv, test_metrics.json")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import csv
+    import io
+    import json
+
+    from rhoml.bench.voxel_study import predict_inputs
+    from rhoml.io import read_molecules
+
+    molecules = [m for inp in args.inputs for m in read_molecules(inp)]
+    if not molecules and not args.map:
+        raise RhomlError("predict: give molecule inputs, --map, or both")
+    rows = predict_inputs(args.model, molecules, args.map, device=args.device)
+    meta = json.loads((Path(args.model) / "model.json").read_text())
+    header = ["id"] + [f"{t} ({u})" for t, u in zip(meta["targets"], meta["units"], strict=True)]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    for r in rows:
+        w.writerow([r["id"]] + [f"{r[t]:.6g}" for t in meta["targets"]])
+    if args.out:
+        Path(args.out).write_text(buf.getvalue())
+        print(f"{len(rows)} prediction(s) -> {args.out}")
+    else:
+        print(buf.getvalue(), end="")
     return 0

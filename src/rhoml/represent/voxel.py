@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -89,7 +89,6 @@ class VoxelSpec:
     gradient_scale: float = 1e-3  # e/Bohr⁴
     overflow: str = "error"
     center_group: int | None = None  # centre on the centroid of this group (ligand = 1)
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
@@ -147,18 +146,18 @@ class VoxelSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.pop("extra")
         d["channels"] = list(self.channels)
         d["elements"] = list(self.elements)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> VoxelSpec:
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
             raise RhomlError(f"unknown voxel option(s) {', '.join(unknown)}")
-        return cls(**d)
+        from rhoml.models.registry import strict_dataclass
+
+        return strict_dataclass(cls, d, "[voxel]")
 
 
 def _transform(values, kind: str, scale: float):

@@ -1,0 +1,135 @@
+"""QM9 / PDBbind voxel protocols, the study runner, and `rhoml train` / `rhoml predict` end to
+end on a synthetic PDBbind layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rhoml.bench.qm9_protocol import target_values
+from rhoml.bench.voxel_study import channel_indices, load_experiment
+from rhoml.cli import main
+from rhoml.train.splits import nested_subset, qm9_split
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_qm9_split_is_standard_and_reproducible():
+    a, b = qm9_split(130_831), qm9_split(130_831)
+    assert [len(a[k]) for k in ("train", "val", "test")] == [110_000, 10_000, 10_831]
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not set(a["train"]) & set(a["test"]) and not set(a["val"]) & set(a["test"])
+    small, big = nested_subset(a["train"], 100, 0), nested_subset(a["train"], 300, 0)
+    assert set(small) <= set(big)
+
+
+def test_qm9_targets_in_literature_units():
+    from rhoml.io.qm9 import load_qm9
+
+    methane = load_qm9(limit=1)[0]
+    y = target_values([methane], ["gap", "U0", "mu"])[0]
+    assert y[0] == pytest.approx(methane.labels["gap"] * 27211.386, rel=1e-6)  # meV
+    # U0 atomisation energy: U0 − (E_C + 4 E_H) with QM9's atomref, in meV
+    atomisation = methane.labels["U0"] - (-37.846772 + 4 * -0.500273)
+    assert y[1] == pytest.approx(atomisation * 27211.386, rel=1e-6)
+    assert -18_000 < y[1] < -16_000  # methane: about −17.2 eV
+    assert y[2] == pytest.approx(methane.labels["mu"])  # Debye
+
+
+def test_channel_indices():
+    names = ["protein:atoms:C", "protein:density", "ligand:atoms:C", "ligand:density", "shape"]
+    assert channel_indices(names, "density") == [1, 3]
+    assert channel_indices(names, "atoms+shape") == [0, 2, 4]
+    with pytest.raises(Exception, match="gradient"):
+        channel_indices(names, "gradient")
+
+
+def test_example_configs_are_valid_and_strict(tmp_path):
+    for f in sorted(CONFIGS.glob("voxel_*.toml")):
+        load_experiment(f)
+    bad = tomllib.loads((CONFIGS / "voxel_qm9_small.toml").read_text())
+    bad["voxel"]["resolution"] = 1.0
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(bad))
+    with pytest.raises(Exception, match="resolution"):
+        load_experiment(p)
+
+
+def _synthetic_pdbbind(root: Path, n: int = 10) -> None:
+    """n tiny complexes: a shell of GLY-like pocket atoms around a small RDKit ligand."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    rng = np.random.default_rng(0)
+    smiles = ["CO", "CCO", "CN", "OCO", "CC(=O)O", "NCO", "CCN", "OC=O", "CCC", "COC"]
+    lines = ["pdb_code,pK"]
+    for i in range(n):
+        code = f"{i + 1}abc"
+        d = root / code
+        d.mkdir(parents=True)
+        mol = Chem.AddHs(Chem.MolFromSmiles(smiles[i % len(smiles)]))
+        AllChem.EmbedMolecule(mol, randomSeed=i)
+        Chem.MolToMolFile(mol, str(d / f"{code}_ligand.sdf"))
+        centre = mol.GetConformer().GetPositions().mean(0)
+        pdb = []
+        for k in range(12):
+            v = rng.normal(size=3)
+            xyz = centre + 4.5 * v / np.linalg.norm(v)
+            el = "CNO"[k % 3]
+            pdb.append(
+                f"ATOM  {k + 1:5d}  {el:<3s} GLY A{k + 1:4d}    "
+                f"{xyz[0]:8.3f}{xyz[1]:8.3f}{xyz[2]:8.3f}  1.00  0.00          {el:>2s}"
+            )
+        (d / f"{code}_pocket.pdb").write_text("\n".join(pdb) + "\nEND\n")
+        lines.append(f"{code},{4 + mol.GetNumAtoms() / 3:.2f}")
+    (root / "labels_pK.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
+    from rhoml.density import compute
+    from rhoml.grid import Grid
+    from rhoml.io import read_molecules
+    from rhoml.io.cube import write_cube
+
+    root = tmp_path / "pdbbind"
+    _synthetic_pdbbind(root)
+    cfg = tomllib.loads((CONFIGS / "voxel_pdbbind_sample.toml").read_text())
+    cfg["data"].update(root=str(root), n_train=6, n_val=2, n_test=2)
+    cfg["voxel"].update(size=12.0, separate_groups=False, channels=["atoms", "density"])
+    cfg["model"].update(name="resnet3d-tiny")
+    cfg["train"].update(epochs=2, batch_size=3, threads=1)
+    p = tmp_path / "exp.json"
+    p.write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    assert main(["train", str(p), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "test_metrics.json").read_text())
+    assert report["n_test"] == 2 and np.isfinite(report["test"]["rmse_pK"])
+    capsys.readouterr()
+    # predict on the complexes themselves
+    assert main(["predict", str(out), str(root)]) == 0
+    text = capsys.readouterr().out.strip().splitlines()
+    assert text[0] == "id,pK (dimensionless)" and len(text) == 11
+    by_id = {line.split(",")[0]: float(line.split(",")[1]) for line in text[1:]}
+    # a fine cube of the same (promolecule) density, centred on the ligand, feeds the density
+    # channel alone: the prediction stays close to the one from the molecule
+    mol = next(m for m in read_molecules(str(root)) if m.id == "1abc")
+    lig = mol.positions[mol.groups == 1].mean(0)
+    grid = Grid.cube(lig, 14.0, 0.2)
+    dens = compute(mol, "promolecule")
+    write_cube(tmp_path / "m.cube", grid, dens.evaluate(grid.points()).reshape(grid.shape))
+    one = tmp_path / "one"
+    shutil.copytree(root / "1abc", one / "1abc")
+    shutil.copy(root / "labels_pK.csv", one / "labels_pK.csv")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(one), "--map", str(tmp_path / "m.cube")]) == 0
+    with_mol = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+    assert with_mol == pytest.approx(by_id["1abc"], abs=0.05)
+    # the model uses density channels only, so the map alone (box centred on it) is enough
+    assert main(["predict", str(out), "--map", str(tmp_path / "m.cube")]) == 0
+    alone = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+    assert alone == pytest.approx(by_id["1abc"], abs=0.05)
