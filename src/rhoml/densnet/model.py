@@ -91,9 +91,12 @@ class Interaction(nn.Module):
         self.tp = o3.FullyConnectedTensorProduct(
             irreps_in, irreps_sh, pre, shared_weights=False, internal_weights=False
         )
+        # no biases: zero radial features (at the cutoff) give zero weights, so edges enter and
+        # leave the graph smoothly (energy conservation)
         self.radial = nn.Sequential(
-            nn.Linear(n_radial, 32), nn.SiLU(), nn.Linear(32, self.tp.weight_numel)
-        )
+            nn.Linear(n_radial, 32, bias=False), nn.SiLU(),
+            nn.Linear(32, self.tp.weight_numel, bias=False),
+        )  # fmt: skip
         self.self_linear = o3.Linear(irreps_in, pre)
         self.irreps_out = self.gate.irreps_out if gated else pre
 
@@ -292,8 +295,10 @@ class EnergyNet(nn.Module):
         for el in basis.elements:
             z = atomic_number(el)
             self.inputs[str(z)] = o3.Linear(o3.Irreps(basis.irreps(el)), self.irreps_coeff)
-        self.trunk = EquivariantTrunk(self.elements, cfg, f"{cfg.channels}x0e",
-                                      extra_in=self.irreps_coeff)  # fmt: skip
+        # invariant norms of every coefficient irrep (keeps l > lmax information as scalars)
+        self.norm = o3.Norm(self.irreps_coeff, squared=True)  # smooth at 0
+        extra = self.irreps_coeff + o3.Irreps(f"{self.irreps_coeff.num_irreps}x0e")
+        self.trunk = EquivariantTrunk(self.elements, cfg, f"{cfg.channels}x0e", extra_in=extra)
         self.readout = nn.Sequential(nn.Linear(cfg.channels, cfg.channels), nn.SiLU(),
                                      nn.Linear(cfg.channels, 1))  # fmt: skip
         shift = torch.zeros(119, dtype=torch.float64)
@@ -308,6 +313,7 @@ class EnergyNet(nn.Module):
                                device=pos.device)  # fmt: skip
         for z, (sel, raw) in feats.items():
             coeff_in = coeff_in.index_put((sel,), self.inputs[str(z)](raw))
-        h = self.trunk(numbers, pos, batch, extra=coeff_in)
+        norms = self.norm(coeff_in)
+        h = self.trunk(numbers, pos, batch, extra=torch.cat([coeff_in, norms], dim=1))
         e_atom = self.readout(h).squeeze(-1) * self.e_scale + self.e_shift[numbers].to(pos.dtype)
         return torch.zeros(n_mol, dtype=pos.dtype, device=pos.device).index_add(0, batch, e_atom)

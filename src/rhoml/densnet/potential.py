@@ -60,7 +60,7 @@ class DenSNet(torch.nn.Module):
         batch = torch.zeros(len(z), dtype=torch.long, device=dev)
         n_e = torch.tensor([float(molecule.numbers.sum() - molecule.charge)], device=dev)
         out = self.forward(z, pos, batch, n_e)
-        res: dict[str, Any] = {"energy": float(out["energy"][0])}
+        res: dict[str, Any] = {"energy": float(out["energy"][0].detach())}
         if forces:
             (g,) = torch.autograd.grad(out["energy"].sum(), pos)
             res["forces"] = (-g).detach().cpu().double().numpy()

@@ -156,7 +156,7 @@ def train_density(model, frames: list[Frame], epochs: int, lr: float, batch_size
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot += float(loss) * len(b)
+            tot += float(loss.detach()) * len(b)
         sched.step()
         hist.append(tot / len(frames))
         if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
@@ -195,7 +195,7 @@ def train_energy(model, frames: list[Frame], epochs: int, lr: float, batch_size:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot += float(loss) * len(b)
+            tot += float(loss.detach()) * len(b)
         sched.step()
         hist.append(tot / len(frames))
         if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
@@ -300,6 +300,8 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
         "level": LabelSettings().method, "energy_unit": "kcal/mol",
         "force_unit": "kcal/mol/angstrom", "dipole_unit": "debye", "length_unit": "angstrom",
         "n_train": len(train), "config": asdict(cfg),
+        "start_numbers": train[0].molecule.numbers.tolist(),
+        "start_positions": train[0].molecule.positions.tolist(),
     })  # fmt: skip
     model.eval()
     summary = {

@@ -73,9 +73,7 @@ def run_md(calc, molecule: Molecule, settings: MDSettings, *, path=None,
     """Run MD of ``molecule`` with ASE calculator ``calc``; save to ``path`` (.npz) if given."""
     from ase import Atoms, units
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import (
-        MaxwellBoltzmannDistribution, Stationary, ZeroRotation,
-    )  # fmt: skip
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
     from tqdm.auto import tqdm
 
@@ -88,7 +86,7 @@ def run_md(calc, molecule: Molecule, settings: MDSettings, *, path=None,
     atoms.calc = calc
     rng = np.random.default_rng(s.seed)
     if s.temperature > 0:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature, rng=rng)
+        thermalize_momenta(atoms, temperature_K=s.temperature, rng=rng)
         Stationary(atoms)
         ZeroRotation(atoms)
     dt = s.dt_fs * units.fs

@@ -1,0 +1,63 @@
+"""Training config strictness and a tiny end-to-end training on synthetic frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rhoml.densnet.train import TrainConfig
+from rhoml.errors import InputError
+
+CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_example_configs_parse():
+    for p in sorted(CONFIGS.glob("densnet_*.toml")):
+        cfg = TrainConfig.from_file(p)
+        assert cfg.mode in ("delta", "full")
+
+
+def test_unknown_key_rejected(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('store = "s"\noutput = "o.pt"\nepochs = 3\n')
+    with pytest.raises(InputError, match="epochs"):
+        TrainConfig.from_file(p)
+
+
+def test_unknown_network_key_rejected():
+    from rhoml.densnet.model import NetConfig
+
+    with pytest.raises(InputError, match="width"):
+        NetConfig.from_dict({"width": 3})
+
+
+def test_tiny_training_reduces_density_loss(tmp_path, water):
+    """Synthetic targets: fitted promolecule densities of distorted water (no DFT needed)."""
+    from rhoml.density.basis import basis_only_mol
+    from rhoml.density.fit import fit_density
+    from rhoml.density.promolecule import compute_promolecule
+    from rhoml.densnet.data import Frame
+    from rhoml.densnet.potential import load_model
+    from rhoml.densnet.train import make_basis, run_training
+    from rhoml.molecule import Molecule
+
+    cfg = TrainConfig(store="unused", output=str(tmp_path / "m.pt"), density_epochs=15,
+                      energy_epochs=2, batch_size=4, lr=1e-2,
+                      density_net={"channels": 8, "vectors": 4, "layers": 1},
+                      energy_net={"channels": 8, "vectors": 4, "lmax": 1, "lmax_sh": 1,
+                                  "layers": 1})  # fmt: skip
+    basis = make_basis(cfg, ["H", "O"])
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(10):
+        m = Molecule(water.numbers, water.positions + 0.08 * rng.normal(size=(3, 3)),
+                     id=f"w_{'test' if i >= 8 else 'train'}#{i}")  # fmt: skip
+        fit = fit_density(compute_promolecule(m), basis.pyscf_basis())
+        metric = basis_only_mol(m, basis.pyscf_basis()).intor("int2c2e")
+        frames.append(Frame(m, float(-47000 + rng.normal()), rng.normal(size=(3, 3)), fit.data,
+                            metric, "test" if i >= 8 else "train"))  # fmt: skip
+    summary = run_training(cfg, frames=frames, log=lambda s: None)
+    assert summary["density_loss"][-1] < 0.5 * summary["density_loss"][0]
+    model = load_model(cfg.output)
+    out = model.predict(frames[0].molecule)
+    assert out["forces"].shape == (3, 3) and np.isfinite(out["energy"])
