@@ -12,7 +12,7 @@ Channels (``spec.channels``, any combination, in this order per group):
 * ``atoms`` — one channel per element of ``spec.elements`` (``"X"`` collects every other
   element; without ``"X"`` other elements are an error). Each atom is a normalised Gaussian of
   standard deviation ``atom_sigma`` Å (default 0.5 Å, about a third of a C–C bond, so bonded
-  atoms stay separable at 0.5 Å voxels), cut at ``4σ`` and normalised on the voxel lattice
+  atoms stay separable at 0.5 Å voxels), cut at ``3σ`` and normalised on the voxel lattice
   (separately per axis), so one atom contributes exactly 1 to its channel's sum when its
   Gaussian lies inside the box: a channel's sum is an atom count (dimensionless).
 * ``density`` — ρ from the analytic density (:mod:`rhoml.represent.torch_density`) at the grid
@@ -66,7 +66,7 @@ VDW_RADII = {
     "Co": 2.00,
 }  # fmt: skip
 DEFAULT_VDW = 2.0
-ATOM_CUTOFF_SIGMAS = 4.0
+ATOM_CUTOFF_SIGMAS = 3.0
 SHAPE_CUTOFF_RADII = 2.0
 
 
@@ -229,7 +229,11 @@ class Voxelizer:
         self.engine_options = dict(engine_options or {})
         n = spec.n
         self._offsets = torch.arange(n, device=self.device, dtype=torch.float64) - (n - 1) / 2.0
-        self._element_index = {e: i for i, e in enumerate(spec.elements)}
+        from rhoml.elements import symbol
+
+        index = {e: i for i, e in enumerate(spec.elements)}
+        other = index.get(OTHER, -1)
+        self._z_channel = np.array([-1] + [index.get(symbol(z), other) for z in range(1, 119)])
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -300,7 +304,7 @@ class Voxelizer:
                 for kind in spec.channels:
                     if kind == "atoms":
                         k = len(spec.elements)
-                        out[i, c : c + k] = self._atoms(mol.numbers[sel], pos[sel], mol)
+                        self._atoms(mol.numbers[sel], pos[sel], mol, out[i, c : c + k])
                         c += k
                     elif kind == "shape":
                         out[i, c] = self._shape(mol.numbers[sel], pos[sel])
@@ -352,31 +356,24 @@ class Voxelizer:
         return idx, idx - f[:, None, :]
 
     def _element_channels(self, numbers, mol: Molecule) -> np.ndarray:
-        from rhoml.elements import symbol
+        ch = self._z_channel[np.asarray(numbers)]
+        if (ch < 0).any():
+            from rhoml.elements import symbol
 
-        ch = np.empty(len(numbers), dtype=np.int64)
-        for a, z in enumerate(numbers):
-            s = symbol(int(z))
-            if s in self._element_index:
-                ch[a] = self._element_index[s]
-            elif OTHER in self._element_index:
-                ch[a] = self._element_index[OTHER]
-            else:
-                raise VoxelBoxError(
-                    f"{mol.source or mol.id}: element {s} has no atom channel "
-                    f"(elements {', '.join(self.spec.elements)}; add 'X' for all others)"
-                )
+            bad = symbol(int(np.asarray(numbers)[ch < 0][0]))
+            raise VoxelBoxError(
+                f"{mol.source or mol.id}: element {bad} has no atom channel "
+                f"(elements {', '.join(self.spec.elements)}; add 'X' for all others)"
+            )
         return ch
 
-    def _atoms(self, numbers, pos, mol):
-        """(E, n, n, n) Gaussian-smeared atom counts per element channel."""
+    def _atoms(self, numbers, pos, mol, target) -> None:
+        """Add Gaussian-smeared atom counts per element channel into ``target`` (E, n, n, n)."""
         import torch
 
         spec, n = self.spec, self.spec.n
-        k = len(spec.elements)
-        out = torch.zeros(k * n**3, device=self.device, dtype=torch.float64)
         if len(numbers) == 0:
-            return out.reshape(k, n, n, n).to(self.dtype)
+            return
         ch = torch.as_tensor(self._element_channels(numbers, mol), device=self.device)
         radius = ATOM_CUTOFF_SIGMAS * spec.atom_sigma / spec.spacing  # voxels
         sig = spec.atom_sigma / spec.spacing
@@ -384,7 +381,7 @@ class Voxelizer:
         w = torch.exp(-0.5 * (off / sig) ** 2) * (off.abs() <= radius)
         w = w / w.sum(1, keepdim=True)  # normalised on the infinite lattice, per axis
         inside = (idx >= 0) & (idx <= n - 1)
-        w = w * inside
+        w = (w * inside).to(target.dtype)
         ii = idx.clamp(0, n - 1).long()
         flat = (
             ch[:, None, None, None] * n**3
@@ -393,8 +390,7 @@ class Voxelizer:
             + ii[:, None, None, :, 2]
         )
         val = w[:, :, None, None, 0] * w[:, None, :, None, 1] * w[:, None, None, :, 2]
-        out.index_add_(0, flat.reshape(-1), val.reshape(-1))
-        return out.reshape(k, n, n, n).to(self.dtype)
+        target.view(-1).index_add_(0, flat.reshape(-1), val.reshape(-1))
 
     def _shape(self, numbers, pos):
         """(n, n, n) occupancy max_a 1 − exp(−(r_vdW/d)¹²)."""
