@@ -38,18 +38,29 @@ def main() -> None:
     h = harmonic_ir(fn, opt, progress=True)
     h_seconds = time.perf_counter() - t
     rows = "\n".join(f"| {f:.1f} | {i:.2f} |" for f, i in h.table())
-    table = (f"One PySCF PBE/def2-SVP energy+gradient (ethanol, 1 thread): {grad_seconds:.1f} s\n\n"
-             f"| harmonic frequency (cm⁻¹) | IR intensity (km/mol) |\n|---|---|\n{rows}")  # fmt: skip
-    write_results("densnet_harmonic_dft", {
-        "title": "DFT harmonic IR of ethanol (PBE/def2-SVP, PySCF, finite differences)",
-        "machine": machine(), "level": "PBE/def2-SVP RI-J grid 4",
-        "gradient_seconds": grad_seconds, "optimise_seconds": opt_seconds,
-        "harmonic_seconds": h_seconds,
-        "frequencies_cm-1": h.frequencies.tolist(), "intensities_km_mol": h.intensities.tolist(),
-        "positions_angstrom": h.positions.tolist(), "numbers": mol.numbers.tolist(),
-    }, table)  # fmt: skip
-    np.save(Path(__file__).resolve().parent / "results" / "densnet_ethanol_dft_minimum.npy",
-            h.positions)  # fmt: skip
+    table = (
+        f"One PySCF PBE/def2-SVP energy+gradient (ethanol, 1 thread): {grad_seconds:.1f} s\n\n"
+        f"| harmonic frequency (cm⁻¹) | IR intensity (km/mol) |\n|---|---|\n{rows}"
+    )
+    write_results(
+        "densnet_harmonic_dft",
+        {
+            "title": "DFT harmonic IR of ethanol (PBE/def2-SVP, PySCF, finite differences)",
+            "machine": machine(),
+            "level": "PBE/def2-SVP RI-J grid 4",
+            "gradient_seconds": grad_seconds,
+            "optimise_seconds": opt_seconds,
+            "harmonic_seconds": h_seconds,
+            "frequencies_cm-1": h.frequencies.tolist(),
+            "intensities_km_mol": h.intensities.tolist(),
+            "positions_angstrom": h.positions.tolist(),
+            "numbers": mol.numbers.tolist(),
+        },
+        table,
+    )
+    np.save(
+        Path(__file__).resolve().parent / "results" / "densnet_ethanol_dft_minimum.npy", h.positions
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,19 @@ def nets():
 
 
 def _ethanol_like(rng) -> Molecule:
-    pos = np.array([[-0.05, 0.56, 0.0], [1.39, 0.12, 0.0], [-0.92, -0.54, 0.0],
-                    [-0.32, 1.16, 0.88], [-0.32, 1.16, -0.88], [1.57, -0.48, 0.89],
-                    [1.57, -0.48, -0.89], [2.06, 0.98, 0.0], [-0.62, -1.36, 0.0]])  # fmt: skip
+    pos = np.array(
+        [
+            [-0.05, 0.56, 0.0],
+            [1.39, 0.12, 0.0],
+            [-0.92, -0.54, 0.0],
+            [-0.32, 1.16, 0.88],
+            [-0.32, 1.16, -0.88],
+            [1.57, -0.48, 0.89],
+            [1.57, -0.48, -0.89],
+            [2.06, 0.98, 0.0],
+            [-0.62, -1.36, 0.0],
+        ]
+    )
     return Molecule([6, 6, 8, 1, 1, 1, 1, 1, 1], pos + 0.05 * rng.normal(size=pos.shape))
 
 
@@ -121,8 +131,14 @@ def test_dipole_matches_density_dipole(nets):
     mol = _ethanol_like(np.random.default_rng(5))
     c, _, off, z, pos, batch = _predict(net, mol)
     mu = net.dipole(z, pos, batch, c, off)[0].detach().numpy()
-    dens = Density(mol, basis.pyscf_basis(), "coefficients", c.detach().numpy(),
-                   mol.numbers.astype(float), "densnet")  # fmt: skip
+    dens = Density(
+        mol,
+        basis.pyscf_basis(),
+        "coefficients",
+        c.detach().numpy(),
+        mol.numbers.astype(float),
+        "densnet",
+    )
     np.testing.assert_allclose(mu, dens.dipole(), atol=1e-9)
 
 

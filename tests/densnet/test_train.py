@@ -41,21 +41,37 @@ def test_tiny_training_reduces_density_loss(tmp_path, water):
     from rhoml.densnet.train import make_basis, run_training
     from rhoml.molecule import Molecule
 
-    cfg = TrainConfig(store="unused", output=str(tmp_path / "m.pt"), density_epochs=15,
-                      energy_epochs=2, batch_size=4, lr=1e-2,
-                      density_net={"channels": 8, "vectors": 4, "layers": 1},
-                      energy_net={"channels": 8, "vectors": 4, "lmax": 1, "lmax_sh": 1,
-                                  "layers": 1})  # fmt: skip
+    cfg = TrainConfig(
+        store="unused",
+        output=str(tmp_path / "m.pt"),
+        density_epochs=15,
+        energy_epochs=2,
+        batch_size=4,
+        lr=1e-2,
+        density_net={"channels": 8, "vectors": 4, "layers": 1},
+        energy_net={"channels": 8, "vectors": 4, "lmax": 1, "lmax_sh": 1, "layers": 1},
+    )
     basis = make_basis(cfg, ["H", "O"])
     rng = np.random.default_rng(0)
     frames = []
     for i in range(10):
-        m = Molecule(water.numbers, water.positions + 0.08 * rng.normal(size=(3, 3)),
-                     id=f"w_{'test' if i >= 8 else 'train'}#{i}")  # fmt: skip
+        m = Molecule(
+            water.numbers,
+            water.positions + 0.08 * rng.normal(size=(3, 3)),
+            id=f"w_{'test' if i >= 8 else 'train'}#{i}",
+        )
         fit = fit_density(compute_promolecule(m), basis.pyscf_basis())
         metric = basis_only_mol(m, basis.pyscf_basis()).intor("int2c2e")
-        frames.append(Frame(m, float(-47000 + rng.normal()), rng.normal(size=(3, 3)), fit.data,
-                            metric, "test" if i >= 8 else "train"))  # fmt: skip
+        frames.append(
+            Frame(
+                m,
+                float(-47000 + rng.normal()),
+                rng.normal(size=(3, 3)),
+                fit.data,
+                metric,
+                "test" if i >= 8 else "train",
+            )
+        )
     summary = run_training(cfg, frames=frames, log=lambda s: None)
     assert summary["density_loss"][-1] < 0.5 * summary["density_loss"][0]
     model = load_model(cfg.output)

@@ -34,8 +34,9 @@ def test_calculator_units_and_saved_model(model, ethanol, tmp_path):
     atoms.calc = DenSNetCalculator(model)
     ref = model.predict(ethanol)
     assert atoms.get_potential_energy() == pytest.approx(convert(ref["energy"], "kcal/mol", "eV"))
-    np.testing.assert_allclose(atoms.get_forces(), convert(ref["forces"], "kcal/mol/angstrom",
-                                                           "eV/angstrom"))  # fmt: skip
+    np.testing.assert_allclose(
+        atoms.get_forces(), convert(ref["forces"], "kcal/mol/angstrom", "eV/angstrom")
+    )
     dens = atoms.calc.get_density(atoms)
     assert dens.electron_count() == pytest.approx(26.0, abs=1e-8)
     np.testing.assert_allclose(dens.dipole(), ref["dipole"], atol=1e-8)

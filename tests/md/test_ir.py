@@ -49,8 +49,11 @@ def test_harmonic_ir_of_a_diatomic_spring():
         r = np.linalg.norm(d)
         u = d / r
         f1 = -k * (r - r0) * u
-        return {"energy": 0.5 * k * (r - r0) ** 2, "forces": np.stack([-f1, f1]),
-                "dipole": q * (r - r0) * u}  # fmt: skip
+        return {
+            "energy": 0.5 * k * (r - r0) ** 2,
+            "forces": np.stack([-f1, f1]),
+            "dipole": q * (r - r0) * u,
+        }
 
     mol = Molecule([1, 9], [[0.0, 0.0, 0.0], [0.3, 0.5, r0 * 0.7]])
     mol.positions[1] = mol.positions[1] / np.linalg.norm(mol.positions[1]) * r0

@@ -7,23 +7,24 @@ from pathlib import Path
 
 from rhoml.errors import InputError
 
-MODEL_HELP = ("a trained DenSNet model file (.pt), or the name of a shipped model "
-              "('ethanol')")  # fmt: skip
+MODEL_HELP = "a trained DenSNet model file (.pt), or the name of a shipped model ('ethanol')"
 
 
 def register(subparsers) -> None:
-    dn = subparsers.add_parser("densnet", help="DenSNet: DFT labels and training (density-first "
-                               "ML potential)")  # fmt: skip
+    dn = subparsers.add_parser(
+        "densnet", help="DenSNet: DFT labels and training (density-first ML potential)"
+    )
     dsub = dn.add_subparsers(dest="densnet_command", required=True)
 
     lab = dsub.add_parser(
-        "labels", help="DFT energies, forces and density matrices into a store (resumable)",
+        "labels",
+        help="DFT energies, forces and density matrices into a store (resumable)",
         description="Run PySCF (default PBE/def2-SVP, RI-J, grid level 4: the rMD17 level) on "
         "every molecule and store energy (Hartree), forces (kcal/mol/Å) and the density matrix. "
         "Re-running the same command skips finished molecules. rMD17 input: give the molecule "
         "name with --rmd17-dir, or an .npz file; other inputs: any file `rhoml density compute` "
         "reads.",
-    )  # fmt: skip
+    )
     lab.add_argument("input", help="rMD17 molecule name (e.g. ethanol), .npz, .xyz, .sdf ...")
     lab.add_argument("--out", required=True, help="store folder (created if absent)")
     lab.add_argument("--rmd17-dir", default=None, help="folder with rmd17_<name>_*.npz files")
@@ -36,30 +37,33 @@ def register(subparsers) -> None:
     lab.set_defaults(handler=_cmd_labels)
 
     tr = dsub.add_parser(
-        "train", help="train a DenSNet from a config (TOML or JSON)",
+        "train",
+        help="train a DenSNet from a config (TOML or JSON)",
         description="Train the coefficient network (Coulomb norm of the density error) and then "
         "the energy network (energies + forces through both networks) on a label store, report "
         "test metrics, and save the model to the config's `output` (+ a .json summary). "
         "See configs/densnet_ethanol.toml.",
-    )  # fmt: skip
+    )
     tr.add_argument("config")
     tr.set_defaults(handler=_cmd_train)
 
     md = subparsers.add_parser(
-        "md", help="molecular dynamics with a DenSNet model (NVE or Langevin)",
+        "md",
+        help="molecular dynamics with a DenSNet model (NVE or Langevin)",
         description="Run MD with a DenSNet and write a trajectory (.npz: positions Å, dipole "
         "Debye, energies eV, temperature K per recorded step).",
-    )  # fmt: skip
+    )
     _md_args(md)
     md.add_argument("--out", required=True, help="trajectory file (.npz)")
     md.set_defaults(handler=_cmd_md)
 
     ir = subparsers.add_parser(
-        "ir", help="IR spectrum from DenSNet MD (dipole autocorrelation): CSV + PNG + peaks",
+        "ir",
+        help="IR spectrum from DenSNet MD (dipole autocorrelation): CSV + PNG + peaks",
         description="Run NVE MD with MODEL (or read --trajectory) and write the IR spectrum from "
         "the dipole-derivative autocorrelation (Hann window, zero padding, harmonic quantum "
         "correction) as OUT/ir.csv, OUT/ir.png and OUT/peaks.json. Example: `rhoml ir ethanol`.",
-    )  # fmt: skip
+    )
     _md_args(ir, default_steps=4000)
     ir.add_argument("--trajectory", default=None, help="use this trajectory instead of running MD")
     ir.add_argument("--max-lag", type=float, default=1000.0, help="ACF length in fs (default 1000)")
@@ -70,14 +74,22 @@ def register(subparsers) -> None:
 
 def _md_args(p, default_steps: int = 1000) -> None:
     p.add_argument("model", nargs="?", default="ethanol", help=MODEL_HELP + " (default ethanol)")
-    p.add_argument("--geometry", default=None,
-                   help="start geometry (xyz/sdf...; default: the model's stored start geometry)")
-    p.add_argument("--steps", type=int, default=default_steps,
-                   help=f"MD steps (default {default_steps})")  # fmt: skip
+    p.add_argument(
+        "--geometry",
+        default=None,
+        help="start geometry (xyz/sdf...; default: the model's stored start geometry)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=default_steps, help=f"MD steps (default {default_steps})"
+    )
     p.add_argument("--dt", type=float, default=0.5, help="time step in fs (default 0.5)")
     p.add_argument("--ensemble", default="nve", choices=["nve", "langevin"])
-    p.add_argument("--temperature", type=float, default=300.0,
-                   help="K: initial velocities and Langevin bath (default 300)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=300.0,
+        help="K: initial velocities and Langevin bath (default 300)",
+    )
     p.add_argument("--friction", type=float, default=0.002, help="Langevin friction, 1/fs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -113,8 +125,14 @@ def _run(args):
 
     model = _load(args.model)
     mol = _start(model, args.geometry)
-    settings = MDSettings(steps=args.steps, dt_fs=args.dt, ensemble=args.ensemble,
-                          temperature=args.temperature, friction=args.friction, seed=args.seed)  # fmt: skip
+    settings = MDSettings(
+        steps=args.steps,
+        dt_fs=args.dt,
+        ensemble=args.ensemble,
+        temperature=args.temperature,
+        friction=args.friction,
+        seed=args.seed,
+    )
     return run_md(DenSNetCalculator(model), mol, settings, progress=not args.quiet), settings
 
 
@@ -122,8 +140,10 @@ def _cmd_md(args) -> int:
     traj, s = _run(args)
     traj.save(args.out, {"model": args.model, "settings": s.__dict__})
     a = traj.arrays()
-    print(f"wrote {args.out}: {len(a['time_fs'])} frames, mean T {a['temperature'].mean():.0f} K,"
-          f" total-energy drift {a['total'][-1] - a['total'][0]:+.4f} eV")  # fmt: skip
+    print(
+        f"wrote {args.out}: {len(a['time_fs'])} frames, mean T {a['temperature'].mean():.0f} K,"
+        f" total-energy drift {a['total'][-1] - a['total'][0]:+.4f} eV"
+    )
     return 0
 
 
@@ -142,8 +162,9 @@ def _cmd_ir(args) -> int:
     if len(times) < 16:
         raise InputError("IR needs at least 16 recorded MD frames")
     dt = float(times[1] - times[0])
-    spec = ir_from_dipoles(dip, dt, temperature=args.temperature, max_lag_fs=args.max_lag,
-                           correction=args.correction)  # fmt: skip
+    spec = ir_from_dipoles(
+        dip, dt, temperature=args.temperature, max_lag_fs=args.max_lag, correction=args.correction
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.trajectory:
@@ -167,8 +188,9 @@ def _cmd_labels(args) -> int:
         if p.suffix == ".npz":
             mols = load_rmd17(p, indices=range(args.train))
         else:
-            mols = (load_rmd17(args.input, "train", range(args.train), data_dir=args.rmd17_dir)
-                    + load_rmd17(args.input, "test", range(args.test), data_dir=args.rmd17_dir))  # fmt: skip
+            mols = load_rmd17(
+                args.input, "train", range(args.train), data_dir=args.rmd17_dir
+            ) + load_rmd17(args.input, "test", range(args.test), data_dir=args.rmd17_dir)
     else:
         from rhoml.io import read_molecules
 
@@ -181,8 +203,10 @@ def _cmd_labels(args) -> int:
         raise InputError(f"{args.input}: no molecules")
     s = LabelSettings(functional=args.functional, basis=args.basis)
     counts = run_labels(args.out, mols, s, progress=not args.quiet)
-    print(f"{args.out}: {counts['done']} labelled, {counts['skipped']} already done, "
-          f"{counts['failed']} failed ({s.method})")  # fmt: skip
+    print(
+        f"{args.out}: {counts['done']} labelled, {counts['skipped']} already done, "
+        f"{counts['failed']} failed ({s.method})"
+    )
     return 0
 
 

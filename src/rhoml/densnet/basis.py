@@ -43,8 +43,10 @@ class FlexibleBasis:
         for el, sh in self.shells.items():
             self.log_scales.setdefault(el, [0.0] * len(sh))
             if len(self.log_scales[el]) != len(sh):
-                raise ValueError(f"basis {self.name}: {el} has {len(sh)} shells but "
-                                 f"{len(self.log_scales[el])} scales")  # fmt: skip
+                raise ValueError(
+                    f"basis {self.name}: {el} has {len(sh)} shells but "
+                    f"{len(self.log_scales[el])} scales"
+                )
 
     @classmethod
     def from_pyscf(cls, name: str, elements, lmax: dict[str, int] | int = 3) -> FlexibleBasis:
@@ -104,7 +106,9 @@ class FlexibleBasis:
 
     @classmethod
     def from_dict(cls, d: dict) -> FlexibleBasis:
-        shells = {el: [(int(l), list(e), list(c)) for l, e, c in sh] for el, sh in d["shells"].items()}
+        shells = {
+            el: [(int(l), list(e), list(c)) for l, e, c in sh] for el, sh in d["shells"].items()
+        }
         return cls(d["name"], shells, {k: list(v) for k, v in d["log_scales"].items()})
 
     def key(self) -> str:
@@ -135,8 +139,14 @@ def pyscf_from_e3nn(l: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     pts = rng.normal(size=(64, 3))
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
-    mol = gto.M(atom=[("He", (0.0, 0.0, 0.0))], basis={"He": [[l, [1.0, 1.0]]]}, unit="Bohr",
-                spin=0, charge=0, verbose=0)  # fmt: skip
+    mol = gto.M(
+        atom=[("He", (0.0, 0.0, 0.0))],
+        basis={"He": [[l, [1.0, 1.0]]]},
+        unit="Bohr",
+        spin=0,
+        charge=0,
+        verbose=0,
+    )
     y_p = mol.eval_gto("GTOval_sph", pts)  # (n, 2l+1), radial part constant on the sphere
     y_e = o3.spherical_harmonics(l, torch.from_numpy(pts), normalize=True).numpy()
     b, *_ = np.linalg.lstsq(y_e, y_p, rcond=None)  # y_p ≈ y_e @ b, i.e. Y_p = bᵀ Y_e
@@ -156,6 +166,8 @@ def element_integrals(basis: FlexibleBasis, element: str) -> tuple[np.ndarray, n
     from rhoml.molecule import Molecule
 
     z = atomic_number(element)
-    mol = basis_only_mol(Molecule([z], [[0.0, 0.0, 0.0]], multiplicity=1 + z % 2),
-                         {element: basis.pyscf_basis()[element]})  # fmt: skip
+    mol = basis_only_mol(
+        Molecule([z], [[0.0, 0.0, 0.0]], multiplicity=1 + z % 2),
+        {element: basis.pyscf_basis()[element]},
+    )
     return function_integrals(mol)

@@ -47,9 +47,13 @@ def fit_key(basis: FlexibleBasis) -> str:
 
 
 def load_frames(
-    store_path, basis: FlexibleBasis, settings: LabelSettings | None = None, *,
-    progress: bool = True, limit: int | None = None,
-) -> list[Frame]:  # fmt: skip
+    store_path,
+    basis: FlexibleBasis,
+    settings: LabelSettings | None = None,
+    *,
+    progress: bool = True,
+    limit: int | None = None,
+) -> list[Frame]:
     """All frames with labels in ``store_path``, fitting (and caching) targets as needed."""
     from tqdm.auto import tqdm
 
@@ -80,10 +84,18 @@ def load_frames(
                 energy_ha = float(dens.properties["energy"])
             forces = st.get_array(idx, FORCES, unit=FORCE_UNIT)
             metric = basis_only_mol(mol, basis.pyscf_basis()).intor("int2c2e")
-            frames.append(Frame(mol, float(convert(energy_ha, "hartree", "kcal/mol")), forces,
-                                coeff, metric, _split_of(mol), idx))  # fmt: skip
+            frames.append(
+                Frame(
+                    mol,
+                    float(convert(energy_ha, "hartree", "kcal/mol")),
+                    forces,
+                    coeff,
+                    metric,
+                    _split_of(mol),
+                    idx,
+                )
+            )
     return frames
-
 
 
 def store_elements(store_path, settings: LabelSettings | None = None) -> list[str]:
@@ -93,8 +105,11 @@ def store_elements(store_path, settings: LabelSettings | None = None) -> list[st
 
     s = settings or LabelSettings()
     with Store.open(store_path, readonly=True) as st:
-        zs = {int(z) for i in st.finished(s.method, include_failed=False)
-              for z in st.molecule(i).numbers}  # fmt: skip
+        zs = {
+            int(z)
+            for i in st.finished(s.method, include_failed=False)
+            for z in st.molecule(i).numbers
+        }
     if not zs:
         raise InputError(f"{store_path}: no {s.method} labels (run `rhoml densnet labels`)")
     return [symbol(z) for z in sorted(zs)]

@@ -48,9 +48,8 @@ def dft_energy_forces(
 ) -> tuple[Density, np.ndarray]:
     """One SCF + gradient. Returns the density (energy in ``properties['energy']``, Hartree)
     and forces (n_atoms, 3) in kcal/mol/Å. Raises :class:`CalculationError` if not converged."""
-    from pyscf import dft
-
     import pyscf
+    from pyscf import dft
 
     s = settings or LabelSettings()
     mol = build_mol(molecule, s.basis)

@@ -8,7 +8,7 @@ Batches are disjoint unions of molecules: ``numbers`` (n_atoms,), ``pos`` (n_ato
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -94,9 +94,10 @@ class Interaction(nn.Module):
         # no biases: zero radial features (at the cutoff) give zero weights, so edges enter and
         # leave the graph smoothly (energy conservation)
         self.radial = nn.Sequential(
-            nn.Linear(n_radial, 32, bias=False), nn.SiLU(),
+            nn.Linear(n_radial, 32, bias=False),
+            nn.SiLU(),
             nn.Linear(32, self.tp.weight_numel, bias=False),
-        )  # fmt: skip
+        )
         self.self_linear = o3.Linear(irreps_in, pre)
         self.irreps_out = self.gate.irreps_out if gated else pre
 
@@ -109,8 +110,9 @@ class Interaction(nn.Module):
 
 
 def _hidden_irreps(cfg: NetConfig) -> o3.Irreps:
-    parts = [f"{cfg.channels}x0e"] + [f"{cfg.vectors}x{l}{'e' if l % 2 == 0 else 'o'}"
-                                      for l in range(1, cfg.lmax + 1)]  # fmt: skip
+    parts = [f"{cfg.channels}x0e"] + [
+        f"{cfg.vectors}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(1, cfg.lmax + 1)
+    ]
     return o3.Irreps("+".join(parts))
 
 
@@ -138,8 +140,14 @@ class EquivariantTrunk(nn.Module):
         cur = hidden
         for k in range(cfg.layers):
             last = k == cfg.layers - 1
-            layer = Interaction(cur, self.irreps_sh, irreps_out if last else hidden, cfg.radial,
-                                gated=not last, avg=avg)  # fmt: skip
+            layer = Interaction(
+                cur,
+                self.irreps_sh,
+                irreps_out if last else hidden,
+                cfg.radial,
+                gated=not last,
+                avg=avg,
+            )
             self.layers.append(layer)
             cur = layer.irreps_out
         self.irreps_out = cur
@@ -174,8 +182,14 @@ class CoefficientNet(nn.Module):
     molecule (a scalar, so equivariance is kept).
     """
 
-    def __init__(self, basis: FlexibleBasis, prior: dict[str, np.ndarray],
-                 scales: dict[str, np.ndarray], cfg: NetConfig, mode: str = "delta"):  # fmt: skip
+    def __init__(
+        self,
+        basis: FlexibleBasis,
+        prior: dict[str, np.ndarray],
+        scales: dict[str, np.ndarray],
+        cfg: NetConfig,
+        mode: str = "delta",
+    ):
         super().__init__()
         if mode not in ("delta", "full"):
             raise InputError(f"coefficient mode must be 'delta' or 'full', got {mode!r}")
@@ -280,8 +294,9 @@ class CoefficientNet(nn.Module):
 class EnergyNet(nn.Module):
     """(predicted normalised Δ-coefficients as irreps, geometry) → total energy (kcal/mol)."""
 
-    def __init__(self, basis: FlexibleBasis, cfg: NetConfig, e_shift: dict[int, float],
-                 e_scale: float):  # fmt: skip
+    def __init__(
+        self, basis: FlexibleBasis, cfg: NetConfig, e_shift: dict[int, float], e_scale: float
+    ):
         super().__init__()
         self.elements = [atomic_number(e) for e in basis.elements]
         counts: dict[int, int] = {}
@@ -299,8 +314,9 @@ class EnergyNet(nn.Module):
         self.norm = o3.Norm(self.irreps_coeff, squared=True)  # smooth at 0
         extra = self.irreps_coeff + o3.Irreps(f"{self.irreps_coeff.num_irreps}x0e")
         self.trunk = EquivariantTrunk(self.elements, cfg, f"{cfg.channels}x0e", extra_in=extra)
-        self.readout = nn.Sequential(nn.Linear(cfg.channels, cfg.channels), nn.SiLU(),
-                                     nn.Linear(cfg.channels, 1))  # fmt: skip
+        self.readout = nn.Sequential(
+            nn.Linear(cfg.channels, cfg.channels), nn.SiLU(), nn.Linear(cfg.channels, 1)
+        )
         shift = torch.zeros(119, dtype=torch.float64)
         for z, v in e_shift.items():
             shift[int(z)] = v
@@ -309,8 +325,9 @@ class EnergyNet(nn.Module):
 
     def forward(self, numbers, pos, batch, feats) -> torch.Tensor:
         n_mol = int(batch.max()) + 1
-        coeff_in = torch.zeros(len(numbers), self.irreps_coeff.dim, dtype=pos.dtype,
-                               device=pos.device)  # fmt: skip
+        coeff_in = torch.zeros(
+            len(numbers), self.irreps_coeff.dim, dtype=pos.dtype, device=pos.device
+        )
         for z, (sel, raw) in feats.items():
             coeff_in = coeff_in.index_put((sel,), self.inputs[str(z)](raw))
         norms = self.norm(coeff_in)

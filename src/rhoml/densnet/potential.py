@@ -24,18 +24,29 @@ FORMAT = "rhoml-densnet-1"
 class DenSNet(torch.nn.Module):
     """Both networks and their metadata. ``meta`` holds units, level of theory, training info."""
 
-    def __init__(self, basis: FlexibleBasis, prior: dict, scales: dict, density_cfg: NetConfig,
-                 energy_cfg: NetConfig, e_shift: dict, e_scale: float, mode: str = "delta",
-                 meta: dict | None = None):  # fmt: skip
+    def __init__(
+        self,
+        basis: FlexibleBasis,
+        prior: dict,
+        scales: dict,
+        density_cfg: NetConfig,
+        energy_cfg: NetConfig,
+        e_shift: dict,
+        e_scale: float,
+        mode: str = "delta",
+        meta: dict | None = None,
+    ):
         super().__init__()
         self.basis = basis
         self.hparams = {
             "prior": {k: np.asarray(v).tolist() for k, v in prior.items()},
             "scales": {k: np.asarray(v).tolist() for k, v in scales.items()},
-            "density_cfg": density_cfg.__dict__, "energy_cfg": energy_cfg.__dict__,
-            "e_shift": {int(k): float(v) for k, v in e_shift.items()}, "e_scale": float(e_scale),
+            "density_cfg": density_cfg.__dict__,
+            "energy_cfg": energy_cfg.__dict__,
+            "e_shift": {int(k): float(v) for k, v in e_shift.items()},
+            "e_scale": float(e_scale),
             "mode": mode,
-        }  # fmt: skip
+        }
         self.coeff_net = CoefficientNet(basis, prior, scales, density_cfg, mode)
         self.energy_net = EnergyNet(basis, energy_cfg, e_shift, e_scale)
         self.meta = dict(meta or {})
@@ -50,8 +61,9 @@ class DenSNet(torch.nn.Module):
     def dtype_(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def predict(self, molecule: Molecule, *, forces: bool = True, dipole: bool = True
-                ) -> dict[str, Any]:  # fmt: skip
+    def predict(
+        self, molecule: Molecule, *, forces: bool = True, dipole: bool = True
+    ) -> dict[str, Any]:
         """Energy (kcal/mol), forces (kcal/mol/Å), dipole (Debye), coefficients (electrons)."""
         dt = self.dtype_()
         dev = next(self.parameters()).device
@@ -75,15 +87,29 @@ class DenSNet(torch.nn.Module):
         from rhoml.density.base import Density
 
         c = self.predict(molecule, forces=False, dipole=False)["coeff"]
-        return Density(molecule, self.basis.pyscf_basis(), "coefficients", c,
-                       molecule.numbers.astype(float), "densnet",
-                       level=self.meta.get("level", ""))  # fmt: skip
+        return Density(
+            molecule,
+            self.basis.pyscf_basis(),
+            "coefficients",
+            c,
+            molecule.numbers.astype(float),
+            "densnet",
+            level=self.meta.get("level", ""),
+        )
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path) -> None:
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        torch.save({"format": FORMAT, "basis": self.basis.to_dict(), "hparams": self.hparams,
-                    "meta": self.meta, "state": state}, Path(path))  # fmt: skip
+        torch.save(
+            {
+                "format": FORMAT,
+                "basis": self.basis.to_dict(),
+                "hparams": self.hparams,
+                "meta": self.meta,
+                "state": state,
+            },
+            Path(path),
+        )
 
 
 def load_model(path, *, dtype: torch.dtype = torch.float64, device: str = "cpu") -> DenSNet:
@@ -102,9 +128,13 @@ def load_model(path, *, dtype: torch.dtype = torch.float64, device: str = "cpu")
         FlexibleBasis.from_dict(blob["basis"]),
         {k: np.asarray(v) for k, v in hp["prior"].items()},
         {k: np.asarray(v) for k, v in hp["scales"].items()},
-        NetConfig(**hp["density_cfg"]), NetConfig(**hp["energy_cfg"]),
-        {int(k): v for k, v in hp["e_shift"].items()}, hp["e_scale"], hp["mode"], blob["meta"],
-    )  # fmt: skip
+        NetConfig(**hp["density_cfg"]),
+        NetConfig(**hp["energy_cfg"]),
+        {int(k): v for k, v in hp["e_shift"].items()},
+        hp["e_scale"],
+        hp["mode"],
+        blob["meta"],
+    )
     model.load_state_dict(blob["state"])
     return model.to(dtype=dtype, device=device).eval()
 

@@ -108,12 +108,17 @@ def collate(frames: list[Frame], dtype, device="cpu"):
     import torch
 
     z = torch.as_tensor(np.concatenate([f.molecule.numbers for f in frames]), device=device)
-    pos = torch.as_tensor(np.concatenate([f.molecule.positions for f in frames]), dtype=dtype,
-                          device=device)  # fmt: skip
-    batch = torch.as_tensor(np.repeat(np.arange(len(frames)), [len(f.molecule.numbers)
-                                                               for f in frames]), device=device)  # fmt: skip
-    n_e = torch.tensor([float(f.molecule.numbers.sum() - f.molecule.charge) for f in frames],
-                       dtype=dtype, device=device)  # fmt: skip
+    pos = torch.as_tensor(
+        np.concatenate([f.molecule.positions for f in frames]), dtype=dtype, device=device
+    )
+    batch = torch.as_tensor(
+        np.repeat(np.arange(len(frames)), [len(f.molecule.numbers) for f in frames]), device=device
+    )
+    n_e = torch.tensor(
+        [float(f.molecule.numbers.sum() - f.molecule.charge) for f in frames],
+        dtype=dtype,
+        device=device,
+    )
     return z, pos, batch, n_e
 
 
@@ -136,8 +141,9 @@ def _batches(n: int, size: int, rng) -> list[np.ndarray]:
     return [perm[i : i + size] for i in range(0, n, size)]
 
 
-def train_density(model, frames: list[Frame], epochs: int, lr: float, batch_size: int, rng,
-                  log=print) -> list[float]:  # fmt: skip
+def train_density(
+    model, frames: list[Frame], epochs: int, lr: float, batch_size: int, rng, log=print
+) -> list[float]:
     """Stage 1. Returns the mean training Coulomb loss (Hartree) per epoch."""
     import torch
 
@@ -164,8 +170,16 @@ def train_density(model, frames: list[Frame], epochs: int, lr: float, batch_size
     return hist
 
 
-def train_energy(model, frames: list[Frame], epochs: int, lr: float, batch_size: int,
-                 force_weight: float, rng, log=print) -> list[float]:  # fmt: skip
+def train_energy(
+    model,
+    frames: list[Frame],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    force_weight: float,
+    rng,
+    log=print,
+) -> list[float]:
     """Stage 2 (coefficient network frozen, forces through both networks)."""
     import torch
 
@@ -225,8 +239,14 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
         ee += (out["energy"].detach().double().numpy() - [f.energy for f in fb]).tolist()
         fe.append(np.abs(-g.detach().double().numpy() - np.concatenate([f.forces for f in fb])))
         for k, f in enumerate(fb):
-            ref = Density(f.molecule, model.basis.pyscf_basis(), "coefficients", f.coeff,
-                          f.molecule.numbers.astype(float), "fit").dipole()  # fmt: skip
+            ref = Density(
+                f.molecule,
+                model.basis.pyscf_basis(),
+                "coefficients",
+                f.coeff,
+                f.molecule.numbers.astype(float),
+                "fit",
+            ).dipole()
             de.append(np.abs(mu[k].double().numpy() - ref))
     ee = np.asarray(ee)
     return {
@@ -259,9 +279,16 @@ def build_model(cfg: TrainConfig, frames: list[Frame]):
     shift, *_ = np.linalg.lstsq(a, e, rcond=None)
     n_atoms = np.mean([len(f.molecule.numbers) for f in frames])
     e_scale = max(float(np.std(e - a @ shift)), 0.1) / math.sqrt(n_atoms)
-    model = DenSNet(basis, prior, scales, NetConfig.from_dict(cfg.density_net),
-                    NetConfig.from_dict(cfg.energy_net), dict(zip(zs, shift, strict=True)),
-                    e_scale, cfg.mode)  # fmt: skip
+    model = DenSNet(
+        basis,
+        prior,
+        scales,
+        NetConfig.from_dict(cfg.density_net),
+        NetConfig.from_dict(cfg.energy_net),
+        dict(zip(zs, shift, strict=True)),
+        e_scale,
+        cfg.mode,
+    )
     dtype = {"float32": torch.float32, "float64": torch.float64}.get(cfg.dtype)
     if dtype is None:
         raise InputError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
@@ -293,23 +320,34 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
     t0 = time.perf_counter()
     dh = train_density(model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log)
     t1 = time.perf_counter()
-    eh = train_energy(model, train, cfg.energy_epochs, cfg.lr, cfg.batch_size, cfg.force_weight,
-                      rng, log)  # fmt: skip
+    eh = train_energy(
+        model, train, cfg.energy_epochs, cfg.lr, cfg.batch_size, cfg.force_weight, rng, log
+    )
     t2 = time.perf_counter()
-    model.meta.update({
-        "level": LabelSettings().method, "energy_unit": "kcal/mol",
-        "force_unit": "kcal/mol/angstrom", "dipole_unit": "debye", "length_unit": "angstrom",
-        "n_train": len(train), "config": asdict(cfg),
-        "start_numbers": train[0].molecule.numbers.tolist(),
-        "start_positions": train[0].molecule.positions.tolist(),
-    })  # fmt: skip
+    model.meta.update(
+        {
+            "level": LabelSettings().method,
+            "energy_unit": "kcal/mol",
+            "force_unit": "kcal/mol/angstrom",
+            "dipole_unit": "debye",
+            "length_unit": "angstrom",
+            "n_train": len(train),
+            "config": asdict(cfg),
+            "start_numbers": train[0].molecule.numbers.tolist(),
+            "start_positions": train[0].molecule.positions.tolist(),
+        }
+    )
     model.eval()
     summary = {
-        "config": asdict(cfg), "n_train": len(train), "n_test": len(test),
-        "density_seconds": t1 - t0, "energy_seconds": t2 - t1,
-        "density_loss": dh, "energy_loss": eh,
+        "config": asdict(cfg),
+        "n_train": len(train),
+        "n_test": len(test),
+        "density_seconds": t1 - t0,
+        "energy_seconds": t2 - t1,
+        "density_loss": dh,
+        "energy_loss": eh,
         "test": evaluate(model, test) if test else None,
-    }  # fmt: skip
+    }
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)

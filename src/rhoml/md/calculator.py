@@ -20,8 +20,12 @@ DEBYE_IN_E_ANGSTROM = BOHR_IN_ANGSTROM / AU_DIPOLE_IN_DEBYE  # 1 D in e·Å
 
 
 def atoms_to_molecule(atoms, charge: int = 0) -> Molecule:
-    return Molecule(atoms.get_atomic_numbers(), atoms.get_positions(), charge=charge,
-                    multiplicity=1 + (int(atoms.get_atomic_numbers().sum()) - charge) % 2)  # fmt: skip
+    return Molecule(
+        atoms.get_atomic_numbers(),
+        atoms.get_positions(),
+        charge=charge,
+        multiplicity=1 + (int(atoms.get_atomic_numbers().sum()) - charge) % 2,
+    )
 
 
 class FunctionCalculator(Calculator):
@@ -38,8 +42,9 @@ class FunctionCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         out = self.fn(atoms_to_molecule(self.atoms, self.charge))
         self.results["energy"] = float(convert(out["energy"], "kcal/mol", "eV"))
-        self.results["forces"] = np.asarray(convert(out["forces"], "kcal/mol/angstrom",
-                                                    "eV/angstrom"))  # fmt: skip
+        self.results["forces"] = np.asarray(
+            convert(out["forces"], "kcal/mol/angstrom", "eV/angstrom")
+        )
         if out.get("dipole") is not None:
             self.results["dipole"] = np.asarray(out["dipole"]) * DEBYE_IN_E_ANGSTROM
 
@@ -62,7 +67,10 @@ def dft_function(settings=None) -> Callable[[Molecule], dict]:
 
     def fn(mol: Molecule) -> dict:
         dens, forces = dft_energy_forces(mol, settings)
-        return {"energy": convert(dens.properties["energy"], "hartree", "kcal/mol"),
-                "forces": forces, "dipole": np.asarray(dens.properties["dipole"])}  # fmt: skip
+        return {
+            "energy": convert(dens.properties["energy"], "hartree", "kcal/mol"),
+            "forces": forces,
+            "dipole": np.asarray(dens.properties["dipole"]),
+        }
 
     return fn

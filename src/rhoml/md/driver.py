@@ -19,8 +19,15 @@ from rhoml.errors import InputError
 from rhoml.md.calculator import DEBYE_IN_E_ANGSTROM
 from rhoml.molecule import Molecule
 
-UNITS = {"time_fs": "fs", "positions": "angstrom", "dipole": "debye", "potential": "eV",
-         "kinetic": "eV", "total": "eV", "temperature": "K"}  # fmt: skip
+UNITS = {
+    "time_fs": "fs",
+    "positions": "angstrom",
+    "dipole": "debye",
+    "potential": "eV",
+    "kinetic": "eV",
+    "total": "eV",
+    "temperature": "K",
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,9 @@ class Trajectory:
         return out
 
     def save(self, path, meta: dict | None = None) -> None:
-        np.savez_compressed(Path(path), **self.arrays(), units=json.dumps(UNITS),
-                            meta=json.dumps(meta or {}))  # fmt: skip
+        np.savez_compressed(
+            Path(path), **self.arrays(), units=json.dumps(UNITS), meta=json.dumps(meta or {})
+        )
 
 
 def load_trajectory(path) -> dict[str, np.ndarray]:
@@ -68,8 +76,15 @@ def load_trajectory(path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def run_md(calc, molecule: Molecule, settings: MDSettings, *, path=None,
-           hooks: list[Callable] | None = None, progress: bool = True) -> Trajectory:  # fmt: skip
+def run_md(
+    calc,
+    molecule: Molecule,
+    settings: MDSettings,
+    *,
+    path=None,
+    hooks: list[Callable] | None = None,
+    progress: bool = True,
+) -> Trajectory:
     """Run MD of ``molecule`` with ASE calculator ``calc``; save to ``path`` (.npz) if given."""
     from ase import Atoms, units
     from ase.md.langevin import Langevin
@@ -93,8 +108,9 @@ def run_md(calc, molecule: Molecule, settings: MDSettings, *, path=None,
     if s.ensemble == "nve":
         dyn = VelocityVerlet(atoms, timestep=dt)
     else:
-        dyn = Langevin(atoms, timestep=dt, temperature_K=s.temperature,
-                       friction=s.friction / units.fs, rng=rng)  # fmt: skip
+        dyn = Langevin(
+            atoms, timestep=dt, temperature_K=s.temperature, friction=s.friction / units.fs, rng=rng
+        )
     traj = Trajectory(numbers=molecule.numbers.copy())
 
     def record(step: int) -> None:

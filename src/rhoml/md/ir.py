@@ -29,8 +29,9 @@ class Spectrum:
     wavenumber: np.ndarray
     intensity: np.ndarray
 
-    def peaks(self, n: int = 10, lo: float = 400.0, hi: float = 4000.0,
-              prominence: float = 0.02) -> list[tuple[float, float]]:  # fmt: skip
+    def peaks(
+        self, n: int = 10, lo: float = 400.0, hi: float = 4000.0, prominence: float = 0.02
+    ) -> list[tuple[float, float]]:
         """The ``n`` strongest local maxima in [lo, hi] cm⁻¹ as (wavenumber, intensity)."""
         from scipy.signal import find_peaks
 
@@ -53,9 +54,14 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
 
 
 def ir_from_dipoles(
-    dipoles: np.ndarray, dt_fs: float, *, temperature: float = 300.0, max_lag_fs: float = 2000.0,
-    pad: int = 4, correction: str = "harmonic",
-) -> Spectrum:  # fmt: skip
+    dipoles: np.ndarray,
+    dt_fs: float,
+    *,
+    temperature: float = 300.0,
+    max_lag_fs: float = 2000.0,
+    pad: int = 4,
+    correction: str = "harmonic",
+) -> Spectrum:
     """IR spectrum of a dipole series ``dipoles`` (n_steps, 3) Debye sampled every ``dt_fs`` fs
     (or (n_traj, n_steps, 3): ACFs are averaged)."""
     d = np.asarray(dipoles, float)
@@ -86,24 +92,38 @@ def ir_from_dipoles(
     return Spectrum(wn, spec / top if top > 0 else spec)
 
 
-def broaden(freqs_cm: np.ndarray, intensities: np.ndarray, grid: np.ndarray,
-            fwhm: float = 20.0) -> np.ndarray:  # fmt: skip
+def broaden(
+    freqs_cm: np.ndarray, intensities: np.ndarray, grid: np.ndarray, fwhm: float = 20.0
+) -> np.ndarray:
     """Lorentzian stick broadening of harmonic lines onto ``grid`` (cm⁻¹), max-normalised."""
     g = fwhm / 2
-    y = np.sum(intensities[:, None] * g**2 / ((grid[None, :] - freqs_cm[:, None]) ** 2 + g**2),
-               axis=0)  # fmt: skip
+    y = np.sum(
+        intensities[:, None] * g**2 / ((grid[None, :] - freqs_cm[:, None]) ** 2 + g**2), axis=0
+    )
     return y / y.max() if y.max() > 0 else y
 
 
-def write_spectrum(spectrum: Spectrum, csv_path, png_path=None, *, title: str = "",
-                   reference: Spectrum | None = None, sticks=None) -> None:  # fmt: skip
+def write_spectrum(
+    spectrum: Spectrum,
+    csv_path,
+    png_path=None,
+    *,
+    title: str = "",
+    reference: Spectrum | None = None,
+    sticks=None,
+) -> None:
     """CSV (wavenumber_cm-1, intensity_arb) and optionally a PNG plot (400–4000 cm⁻¹)."""
     from pathlib import Path
 
     m = (spectrum.wavenumber >= 0) & (spectrum.wavenumber <= 4500)
-    np.savetxt(Path(csv_path), np.column_stack([spectrum.wavenumber[m], spectrum.intensity[m]]),
-               delimiter=",", header="wavenumber_cm-1,intensity_arb", comments="",
-               fmt="%.4f")  # fmt: skip
+    np.savetxt(
+        Path(csv_path),
+        np.column_stack([spectrum.wavenumber[m], spectrum.intensity[m]]),
+        delimiter=",",
+        header="wavenumber_cm-1,intensity_arb",
+        comments="",
+        fmt="%.4f",
+    )
     if png_path is None:
         return
     import matplotlib
@@ -115,8 +135,13 @@ def write_spectrum(spectrum: Spectrum, csv_path, png_path=None, *, title: str = 
     ax.plot(spectrum.wavenumber[m], spectrum.intensity[m], lw=1, label="ML MD (dipole ACF)")
     if reference is not None:
         r = (reference.wavenumber >= 0) & (reference.wavenumber <= 4500)
-        ax.plot(reference.wavenumber[r], reference.intensity[r], lw=1, alpha=0.8,
-                label="DFT harmonic (Lorentzian 20 cm⁻¹)")  # fmt: skip
+        ax.plot(
+            reference.wavenumber[r],
+            reference.intensity[r],
+            lw=1,
+            alpha=0.8,
+            label="DFT harmonic (Lorentzian 20 cm⁻¹)",
+        )
     if sticks is not None:
         f, i = sticks
         ax.vlines(f, 0, i / i.max(), colors="k", lw=0.6, alpha=0.5, label="DFT harmonic lines")
@@ -140,8 +165,11 @@ class HarmonicIR:
     positions: np.ndarray  # optimised geometry (Å)
 
     def table(self, min_intensity: float = 0.0) -> list[tuple[float, float]]:
-        return [(float(f), float(i)) for f, i in zip(self.frequencies, self.intensities,
-                                                     strict=True) if i >= min_intensity]  # fmt: skip
+        return [
+            (float(f), float(i))
+            for f, i in zip(self.frequencies, self.intensities, strict=True)
+            if i >= min_intensity
+        ]
 
 
 def optimise(fn, molecule, fmax: float = 0.01, steps: int = 200, log=None):
@@ -179,8 +207,16 @@ def harmonic_ir(fn, molecule, step: float = 0.005, progress: bool = False) -> Ha
         for sgn in (1, -1):
             p = pos0.copy()
             p[k // 3, k % 3] += sgn * step
-            out.append(fn(Molecule(molecule.numbers, p, charge=molecule.charge,
-                                   multiplicity=molecule.multiplicity)))  # fmt: skip
+            out.append(
+                fn(
+                    Molecule(
+                        molecule.numbers,
+                        p,
+                        charge=molecule.charge,
+                        multiplicity=molecule.multiplicity,
+                    )
+                )
+            )
         hess[k] = -(out[0]["forces"] - out[1]["forces"]).ravel() / (2 * step)
         dmu[k] = (np.asarray(out[0]["dipole"]) - np.asarray(out[1]["dipole"])) / (2 * step)
     hess = 0.5 * (hess + hess.T)
