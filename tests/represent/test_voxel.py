@@ -161,3 +161,48 @@ def test_posed_xtb_density_equals_density_of_rotated_molecule(ethanol):
     direct = vox([moved], centers=[c])[0]
     # equal up to the SCF convergence of two xTB runs (transformed values, log1p(ρ/1e-3))
     assert float((posed - direct).abs().max()) < 1e-4
+
+
+def test_voxelize_cli_writes_store_arrays(water, tmp_path, capsys):
+    from rhoml.cli import main
+    from rhoml.store.sqlite_store import Store
+
+    xyz = tmp_path / "w.xyz"
+    rows = zip(water.symbols, water.positions, strict=True)
+    lines = [f"{s} {x:.4f} {y:.4f} {z:.4f}" for s, (x, y, z) in rows]
+    xyz.write_text("3\nwater\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "store"
+    args = [
+        "voxelize",
+        str(xyz),
+        "--out",
+        str(out),
+        "--engine",
+        "promolecule",
+        "--box",
+        "8",
+        "--spacing",
+        "1.0",
+        "--poses",
+        "2",
+        "--quiet",
+        "--npy",
+        str(tmp_path / "v.npy"),
+    ]
+    assert main(args) == 0
+    assert "8 channels" in capsys.readouterr().out
+    v = np.load(tmp_path / "v.npy")
+    assert v.shape == (1, 8, 8, 8, 8)
+    assert v[0, :5].sum() == pytest.approx(3.0, abs=0.01)  # float16 storage
+    with Store.open(out) as st:
+        assert st.molecule(0).n_atoms == 3
+        assert st.get_array(0, "voxels/" + _key(), unit="dimensionless").shape == (8, 8, 8, 8)
+    assert main(args[:-2] + ["--box", "1"]) == 2  # molecule larger than the box: one-line error
+    assert "outside the 1 Å box" in capsys.readouterr().err
+
+
+def _key() -> str:
+    from rhoml.represent.voxel_data import spec_key
+
+    spec = VoxelSpec(size=8.0, spacing=1.0, channels=ALL)
+    return f"{spec_key(spec, 'promolecule')}/1"
