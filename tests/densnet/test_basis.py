@@ -1,0 +1,74 @@
+"""Flexible basis: irreps per shell, ordering matrices, scales, prior electron counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rhoml.densnet.basis import FlexibleBasis, default_basis, pyscf_from_e3nn
+from rhoml.densnet.prior import prior_table
+
+
+def test_irreps_and_parity_follow_shells():
+    b = default_basis()
+    assert b.irreps("H") == "1x0e+1x0e+1x0e+1x1o+1x2e"
+    assert "1x3o" in b.irreps("C") and "4e" not in b.irreps("C")
+    from e3nn import o3
+
+    assert o3.Irreps(b.irreps("O")).dim == b.n_functions("O")
+
+
+@pytest.mark.parametrize("l", [0, 1, 2, 3])
+def test_ordering_matrix_maps_rotations(l):
+    """c_pyscf = A c_e3nn: a rotation acts on PySCF components as A D(R) A⁻¹, which must equal
+    the transformation PySCF's own harmonics undergo (checked by evaluating them)."""
+    import torch
+    from e3nn import o3
+    from pyscf import gto
+
+    a = pyscf_from_e3nn(l)
+    rng = np.random.default_rng(l)
+    rot = o3.rand_matrix(dtype=torch.float64).numpy()
+    d = o3.Irrep(l, (-1) ** l).D_from_matrix(torch.from_numpy(rot)).numpy()
+    mol = gto.M(atom="He 0 0 0", basis={"He": [[l, [1.0, 1.0]]]}, unit="Bohr", verbose=0)
+    pts = rng.normal(size=(20, 3))
+    y = mol.eval_gto("GTOval_sph", pts)  # (n, 2l+1)
+    y_rot = mol.eval_gto("GTOval_sph", pts @ rot.T)
+    # a density Σ c_p Y_p(r) rotated is Σ c'_p Y_p(r) with c' = A D A⁻¹ c: compare values
+    c = rng.normal(size=2 * l + 1)
+    c_rot = a @ d @ np.linalg.inv(a) @ c
+    # e3nn builds D(R) from Euler angles: accurate to about 1e-7
+    np.testing.assert_allclose(y_rot @ c_rot, y @ c, atol=1e-5)
+    if l > 0:
+        assert np.abs(y_rot @ c - y @ c).max() > 1e-3  # the rotation matters
+
+
+def test_scales_change_exponents_and_roundtrip():
+    b = default_basis()
+    b.log_scales["C"][0] = np.log(2.0)
+    e0 = default_basis().pyscf_basis()["C"][0][1][0]
+    assert b.pyscf_basis()["C"][0][1][0] == pytest.approx(2 * e0)
+    again = FlexibleBasis.from_dict(b.to_dict())
+    assert again.key() == b.key() != default_basis().key()
+
+
+def test_prior_counts_electrons_and_is_spherical():
+    from rhoml.densnet.basis import element_integrals
+
+    b = default_basis()
+    table = prior_table(b)
+    for el, z in (("H", 1), ("C", 6), ("O", 8)):
+        q, _ = element_integrals(b, el)
+        assert q @ table[el] == pytest.approx(z, abs=1e-8)
+        ls = np.repeat(b.ls(el), [2 * l + 1 for l in b.ls(el)])
+        assert np.all(table[el][ls > 0] == 0)
+
+
+def test_optimise_scales_never_increases_fit_error(water):
+    from rhoml.density.promolecule import compute_promolecule
+    from rhoml.densnet.fit_scales import optimise_scales
+
+    b = default_basis(("H", "O"))
+    _, hist = optimise_scales([compute_promolecule(water)], b, steps=(-0.3, 0.3))
+    assert all(x >= y for x, y in zip(hist, hist[1:], strict=False))
+    assert hist[-1] < hist[0]
