@@ -226,6 +226,9 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
     assert "0 rendered, 0 failed, 2 already done" in capsys.readouterr().out
     assert main(["render", str(store), "--preset", "edg-structure", "--workers", "1",
                  "--quiet"]) == 0  # fmt: skip
+    assert main([*args, "--set", "size=64", "--set", "isovalue=0.02", "--name", "small"]) == 0
     with Store.open(store, readonly=True) as st:
         assert np.array_equal(st.get_array(0, "edg_density_views"), first)
         assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
+        assert st.get_array(1, "small").shape == (6, 64, 64, 4)
+    assert main([*args, "--set", "isolevel=0.02"]) == 2  # strict: unknown setting

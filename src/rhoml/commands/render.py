@@ -45,6 +45,12 @@ def register(sub) -> None:
     r.add_argument("store", metavar="STORE")
     r.add_argument("--preset", required=True, choices=["edg-density", "edg-structure"])
     r.add_argument("--out", default=None, help="also write PNGs under this folder")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset setting (JSON value), e.g. --set isovalue=0.02 "
+                   "--set size=128 --set 'views=[[\"x\", 45]]'; repeatable")  # fmt: skip
+    r.add_argument("--name", default=None,
+                   help="store array name (default edg_density_views / edg_structure_views; "
+                   "use another name when overriding settings)")  # fmt: skip
     r.add_argument("--method", default=None,
                    help="density record key (needed if the store has several)")  # fmt: skip
     r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -132,12 +138,13 @@ def _run_jobs(jobs, worker, workers, desc, progress, on_result):
 
 
 # -- rhoml render --------------------------------------------------------------------------------
-def _render_job(store: str, idx: int, method: str | None, preset_name: str, grids_only: bool):
+def _render_job(store: str, idx: int, method: str | None, preset_name: str, overrides: dict,
+                grids_only: bool):  # fmt: skip
     """Worker: evaluate the grids (and render on CPU unless ``grids_only``) for one molecule."""
     from rhoml.represent.render import fields_for, image_metadata, preset, render
     from rhoml.store.sqlite_store import Store
 
-    cfg = preset(preset_name)
+    cfg = preset(preset_name, **overrides)
     start = time.perf_counter()
     try:
         with Store.open(store, readonly=True) as st:
@@ -172,12 +179,31 @@ def write_pngs(out: Path, mol_id: str, images: np.ndarray, config) -> None:
             Image.fromarray(img, "RGB").save(folder / name)
 
 
+def _overrides(items: list[str]) -> dict:
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise RhomlError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value  # a bare string, e.g. background=black
+    return out
+
+
 def cmd_render(args) -> int:
     from rhoml.represent.render import ARRAY_NAMES, image_metadata, preset, render
     from rhoml.store.sqlite_store import Store
 
-    cfg = preset(args.preset)
-    name = ARRAY_NAMES[args.preset]
+    overrides = _overrides(args.overrides)
+    try:
+        cfg = preset(args.preset, **overrides)
+    except (ValueError, TypeError) as exc:
+        raise RhomlError(f"--set: {exc}") from None
+    name = args.name or ARRAY_NAMES[args.preset]
     with Store.open(args.store) as st:
         indices = st.indices()[: args.limit] if args.limit else st.indices()
         method = _method(st, args.method) if cfg.kind == "density" else None
@@ -197,7 +223,8 @@ def cmd_render(args) -> int:
         timing = {"grid": 0.0, "render": 0.0}
 
         def store_images(idx, images, meta):
-            st.put_array(idx, name, images, unit="dimensionless", preset=args.preset, **meta)
+            st.put_array(idx, name, images, unit="dimensionless", preset=args.preset,
+                         overrides=overrides, **meta)  # fmt: skip
             if args.out:
                 write_pngs(Path(args.out), ids[idx], images, cfg)
 
@@ -225,7 +252,7 @@ def cmd_render(args) -> int:
                 timing["render"] += res["seconds_render"]
                 store_images(res["idx"], res["images"], res["meta"])
 
-        jobs = [(str(args.store), i, method, args.preset, gpu) for i in todo]
+        jobs = [(str(args.store), i, method, args.preset, overrides, gpu) for i in todo]
         try:
             done = _run_jobs(jobs, _render_job, args.workers, args.preset, not args.quiet,
                              on_result)  # fmt: skip
