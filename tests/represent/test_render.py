@@ -232,3 +232,8 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
         assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
         assert st.get_array(1, "small").shape == (6, 64, 64, 4)
     assert main([*args, "--set", "isolevel=0.02"]) == 2  # strict: unknown setting
+
+
+def test_grids_must_match_the_rendered_isovalue():
+    with pytest.raises(ValueError, match="prepared for isovalue 0.05"):
+        render([_sphere_fields()], _config(isovalue=0.02))

@@ -195,6 +195,13 @@ def render(items, config: RenderConfig, *, device=None, batch: int | None = None
     items = list(items)
     if config.kind == "density" and not all(isinstance(i, DensityFields) for i in items):
         raise TypeError("kind 'density' renders DensityFields (see rhoml.represent.render)")
+    for i in items:
+        if config.kind == "density" and not math.isclose(i.isovalue, config.isovalue):
+            raise ValueError(
+                f"{i.molecule.id}: grids were prepared for isovalue {i.isovalue} e/Bohr^3 (the "
+                f"ESP band follows that surface); rendering needs {config.isovalue}: call "
+                "fields_for with this config"
+            )
     dev = torch.device(device or "cpu")
     if batch is None:
         batch = 32 if dev.type == "cuda" else 1
