@@ -12,6 +12,7 @@ the loss and the targets from a batch and which metrics to report. What the loop
   same ``OUT`` resumes from ``last.pt`` (``resume=True``) and gives the same result as an
   uninterrupted run;
 * early stopping after ``config.patience`` epochs without improvement;
+* precise BatchNorm statistics before each evaluation (``config.bn_recalibration``);
 * CPU or CUDA (``config.device``); DDP-ready: when ``torch.distributed`` is initialised (e.g.
   under ``torchrun``) the model is wrapped in ``DistributedDataParallel``, the training set is
   sharded with ``DistributedSampler``, validation predictions are gathered, and only rank 0
@@ -108,6 +109,30 @@ def _scheduler(cfg: TrainConfig, opt):
     if cfg.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     return None
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model, loader, max_batches: int, device) -> bool:
+    """Recompute BatchNorm running statistics as plain averages over up to ``max_batches``
+    batches of ``loader`` with the current weights (precise BN). Returns False (no-op) for a
+    model without BatchNorm."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or max_batches <= 0:
+        return False
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    for i, batch in enumerate(loader):
+        if i >= max_batches:
+            break
+        model(to_device(batch, device))
+    for bn, m in zip(bns, momenta, strict=True):
+        bn.momentum = m
+    model.train(was_training)
+    return True
 
 
 @torch.no_grad()
@@ -224,6 +249,9 @@ def fit(
                 it.set_postfix(loss=f"{total / count:.4g}")
         train_seconds = time.perf_counter() - t0
         n_seen += count
+        if config.bn_recalibration:
+            calib = DataLoader(train_data, shuffle=True, generator=gen, **loader_kw)
+            recalibrate_batchnorm(model, calib, config.bn_recalibration, device)
         # validation (every rank evaluates everything: simple and correct; shard for big sets)
         pred, true = predict(model, val_data, batch_size=eval_bs, device=device,
                              collate_fn=collate_fn, targets=objective.targets)  # fmt: skip
