@@ -237,3 +237,24 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
 def test_grids_must_match_the_rendered_isovalue():
     with pytest.raises(ValueError, match="prepared for isovalue 0.05"):
         render([_sphere_fields()], _config(isovalue=0.02))
+
+
+def test_esp_can_come_from_a_density_fit():
+    from rhoml.density import compute
+    from rhoml.density.fit import fit_density
+
+    mol = Molecule.from_symbols(
+        ["O", "H", "H"], [[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]],
+        id="water",
+    )  # fmt: skip
+    density = compute(mol, "xtb")
+    cfg = preset("edg-density", size=SIZE)
+    exact = fields_for(density, cfg)
+    fitted = fields_for(density, cfg, esp_density=fit_density(density, "def2-universal-jkfit"))
+    band = exact.esp != 0
+    assert np.array_equal(band, fitted.esp != 0)
+    outer = band & (np.abs(exact.esp) < 1.0)  # the visible surface, away from the valence hole
+    assert np.abs(exact.esp[outer] - fitted.esp[outer]).max() < 0.01
+    other = compute(mol.transformed(translation=[0.1, 0.0, 0.0]), "xtb")
+    with pytest.raises(ValueError, match="another molecule"):
+        fields_for(density, cfg, esp_density=other)

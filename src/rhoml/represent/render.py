@@ -163,11 +163,12 @@ def preset(name: str, **overrides) -> RenderConfig:
     return RenderConfig.from_dict({**PRESETS[name], **overrides})
 
 
-def fields_for(density, config: RenderConfig) -> DensityFields:
-    """The grids ``config`` needs for ``density`` (see :func:`prepare_fields`)."""
+def fields_for(density, config: RenderConfig, *, esp_density=None) -> DensityFields:
+    """The grids ``config`` needs for ``density`` (see :func:`prepare_fields`; ``esp_density``
+    optionally supplies the ESP, e.g. a density fit of the same molecule)."""
     return prepare_fields(
         density, isovalue=config.isovalue, spacing=config.spacing,
-        esp_stride=config.esp_stride, margin=config.margin,
+        esp_stride=config.esp_stride, margin=config.margin, esp_density=esp_density,
     )  # fmt: skip
 
 
