@@ -214,8 +214,10 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
     )
     store = tmp_path / "s.rhoml"
     assert main(["density", "compute", str(xyz), "--method", "xtb", "--out", str(store),
-                 "--workers", "1", "--quiet"]) == 0  # fmt: skip
+                 "--fit", "def2-universal-jkfit", "--workers", "1", "--quiet"]) == 0  # fmt: skip
     args = ["render", str(store), "--preset", "edg-density", "--workers", "1", "--quiet"]
+    assert main(args) == 2  # two density records: --method is needed
+    args += ["--method", "xtb"]
     assert main([*args, "--out", str(tmp_path / "png")]) == 0
     with Store.open(store, readonly=True) as st:
         first = st.get_array(0, "edg_density_views", unit="dimensionless")
@@ -232,6 +234,11 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
         assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
         assert st.get_array(1, "small").shape == (6, 64, 64, 4)
     assert main([*args, "--set", "isolevel=0.02"]) == 2  # strict: unknown setting
+    fit = "xtb+fit:def2-universal-jkfit"
+    assert main([*args, "--esp-method", fit, "--name", "fitted_esp"]) == 0
+    with Store.open(store, readonly=True) as st:
+        diff = np.abs(st.get_array(0, "fitted_esp").astype(int) - first.astype(int))
+    assert diff.mean() < 0.5  # the fitted ESP barely changes the colours
 
 
 def test_grids_must_match_the_rendered_isovalue():
