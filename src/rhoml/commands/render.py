@@ -105,6 +105,10 @@ def _one_thread_per_worker():
 
 def _method(st, method: str | None) -> str:
     methods = st.methods()
+    if not methods:
+        raise RhomlError(
+            f"{st.path}: no density records; compute them first (rhoml density compute ...)"
+        )
     if method is None:
         if len(methods) != 1:
             raise RhomlError(
