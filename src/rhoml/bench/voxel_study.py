@@ -102,8 +102,10 @@ def train_model(data: StudyData, rep: str, size: int, seed: int, model_name: str
     pool_v, pool_y = data.voxels["train_pool"], data.targets["train_pool"]
     if size > len(pool_v):
         raise RhomlError(f"{data.name}: training size {size} > pool of {len(pool_v)}")
-    # nested subsets: a seeded permutation of the pool, first `size` of it
-    sel = np.sort(np.random.default_rng([seed, 7]).permutation(len(pool_v))[:size])
+    # nested subsets: the pool is a seeded random order of the training split; a training set
+    # of size n is its first n (the same for every seed: seeds vary initialisation and batch
+    # order, and results do not depend on how large the pool was)
+    sel = np.arange(size)
     train = VoxelDataset(pool_v[sel], pool_y[sel], ch, augment=augment)
     val = VoxelDataset(data.voxels["val"], data.targets["val"], ch)
     seed_everything(seed)
@@ -171,23 +173,45 @@ def run_one(data: StudyData, rep: str, size: int, seed: int, settings: StudySett
     return row
 
 
-def run_study(data: StudyData, settings: StudySettings, out_dir, progress: bool = True) -> dict:
-    """Every representation × size × seed; writes and returns the summary."""
+def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress: bool = True,
+              summary_only: bool = False) -> dict:  # fmt: skip
+    """Every representation × size × seed; writes and returns the summary.
+
+    With ``summary_only`` nothing is trained: the summary collects the finished runs under
+    ``OUT/runs`` (cells may then have fewer seeds than asked; each cell records its count).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     combos = [(r, s, k) for s in settings.sizes for r in settings.representations
               for k in range(settings.seeds)]  # fmt: skip
     for i, (rep, size, seed) in enumerate(combos, 1):
+        run_dir = out / "runs" / rep / f"n{size}" / f"s{seed}"
+        if summary_only:
+            if (run_dir / "result.json").is_file():
+                rows.append(json.loads((run_dir / "result.json").read_text()))
+            continue
         if progress:
             print(f"[{i}/{len(combos)}] {data.name} {rep} n={size} seed={seed}", flush=True)
-        rows.append(run_one(data, rep, size, seed, settings,
-                            out / "runs" / rep / f"n{size}" / f"s{seed}", progress))  # fmt: skip
+        rows.append(run_one(data, rep, size, seed, settings, run_dir, progress))
+    if not rows:
+        raise RhomlError(f"{out}: no finished runs to summarise")
+    if data is None:  # summary only: the description of the data comes from a finished run
+        meta = json.loads((out / "runs" / rows[0]["representation"] / f"n{rows[0]['size']}"
+                           / f"s{rows[0]['seed']}" / "model.json").read_text())  # fmt: skip
+        data = StudyData(meta["dataset"], meta["targets"], meta["units"],
+                         meta["all_channel_names"], {}, {}, _read_info(out))  # fmt: skip
     summary = summarise(data, settings, rows)
+    (out / "data_info.json").write_text(json.dumps(data.info, indent=1) + "\n")
     (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "results.md").write_text(markdown(summary) + "\n")
     plot(summary, out / "learning_curve.png")
     return summary
+
+
+def _read_info(out: Path) -> dict:
+    p = out / "data_info.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
 
 
 def _metric_keys(data: StudyData) -> list[str]:
@@ -202,6 +226,8 @@ def summarise(data: StudyData, settings: StudySettings, rows: list[dict]) -> dic
     for rep in settings.representations:
         for size in settings.sizes:
             runs = [r for r in rows if r["representation"] == rep and r["size"] == size]
+            if not runs:
+                continue
             entry = {"representation": rep, "size": size, "seeds": len(runs)}
             for key in _metric_keys(data):
                 vals = np.array([r["test"][key] for r in runs], float)

@@ -178,6 +178,12 @@ def register(sub) -> None:
     st.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     st.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     st.add_argument("--workers", type=int, default=2, help="processes for density calculations")
+    st.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="train nothing: summarise the finished runs under OUT/runs (cells may have fewer "
+        "seeds than --seeds; each records its count)",
+    )
     st.add_argument("--quiet", action="store_true", help="no progress bars")
     st.set_defaults(handler=_cmd_study)
 
@@ -188,7 +194,9 @@ def _cmd_study(args) -> int:
     out = Path(args.out)
     store = Path(args.store) if args.store else out / "store"
     progress = not args.quiet
-    if args.dataset == "qm9":
+    if args.summary_only:
+        data = None
+    elif args.dataset == "qm9":
         from rhoml.bench import qm9_protocol as q
 
         targets = args.targets or ["gap", "U0", "mu"]
@@ -236,7 +244,7 @@ def _cmd_study(args) -> int:
         threads=args.threads,
         device=args.device,
     )
-    summary = run_study(data, settings, out, progress=progress)
+    summary = run_study(data, settings, out, progress=progress, summary_only=args.summary_only)
     from rhoml.bench.voxel_study import markdown
 
     print(markdown(summary))
