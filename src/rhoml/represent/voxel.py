@@ -183,7 +183,9 @@ def centre_of(molecule: Molecule, group: int | None) -> np.ndarray:
     return molecule.positions[sel].mean(axis=0)
 
 
-def _subset(molecule: Molecule, group: int | None) -> Molecule:
+def group_molecule(molecule: Molecule, group: int | None) -> Molecule:
+    """The atoms of ``group`` (0 protein/pocket, 1 ligand; None = all) as a molecule; charge
+    from the ``ligand_charge`` label (the pocket gets the rest of the total charge)."""
     if group is None:
         return molecule
     if molecule.groups is None:
@@ -246,7 +248,7 @@ class Voxelizer:
         from rhoml.density import compute
 
         return [
-            compute(_subset(molecule, g), self.engine, **self.engine_options)
+            compute(group_molecule(molecule, g), self.engine, **self.engine_options)
             for g in self.spec.groups
         ]
 
