@@ -9,9 +9,9 @@
 * Densities, per group (pocket and ligand computed separately, so they go to separate
   channels): ``promolecule`` (fast, spherical atoms) or ``xtb`` (GFN2-xTB on the pocket: pocket
   charge from residue names and protonation, :func:`pocket_charge`; see its caveats).
-* Grid: 24 Å box centred on the ligand centroid, pocket and ligand in separate channels (the
-  CPU-scale study uses 1 Å voxels → 24³, KDEEP's grid; 0.5 Å → 48³ as gnina is the default of
-  :func:`default_spec`'s caller-free use). Ligands longer than the box are skipped.
+* Grid: 24 Å box centred on the ligand centroid, pocket and ligand in separate channels;
+  :func:`default_spec` takes the spacing (0.5 Å → 48³ as gnina; the CPU-scale study uses 1 Å →
+  24³, KDEEP's grid). Complexes whose ligand reaches beyond the box are skipped.
 * Split: a seeded random held-out test set (``n_test``), a validation set (``n_val``), the rest
   is the training pool; metrics RMSE, Pearson R, Spearman ρ on the test set (pK units).
 """
@@ -33,8 +33,9 @@ _ION_CHARGES = {"ZN": 2, "MG": 2, "CA": 2, "MN": 2, "FE": 2, "CO": 2, "NI": 2, "
 
 
 def default_spec(spacing: float = 0.5, size: float = 24.0):
-    """24 Å box on the ligand centroid; protein and ligand channels separate; all channel kinds
-    (11 element channels incl. 'X' for other elements, ρ, |∇ρ|, shape, per group → 28)."""
+    """24 Å box on the ligand centroid (0.5 Å → 48³); protein and ligand channels separate; all
+    channel kinds (11 element channels incl. 'X' for other elements, ρ, |∇ρ|, shape, per group →
+    28 channels)."""
     from rhoml.represent.voxel import VoxelSpec
 
     return VoxelSpec(
