@@ -82,13 +82,14 @@ def main() -> None:
             print(row, flush=True)
     med = statistics.median
     table = [
-        "| molecule | hits | ρ/iso median | surface error median / p95 (Å) | ESP |err| 0.2 Å grid: "
-        "median / p95 / max (Ha/e), time | ESP |err| 0.4 Å grid: median / p95 / max, time |",
+        "| molecule | hits | ρ/iso median | surface error median / p95 (Å) "
+        "| ESP abs. error 0.2 Å grid: median / p95 / max (Ha/e), time "
+        "| ESP abs. error 0.4 Å grid: median / p95 / max, time |",
         "|---|---|---|---|---|---|",
     ]
     fit_rows = [
-        "\n| molecule | fit time (s) | ESP from fit, 0.2 Å grid: |err| median / p95 / max (Ha/e) "
-        "| band ESP time (s) |",
+        "\n| molecule | fit time (s) "
+        "| ESP from fit, 0.2 Å grid: abs. error median / p95 / max (Ha/e) | band ESP time (s) |",
         "|---|---|---|---|",
     ]
     for r in rows:
