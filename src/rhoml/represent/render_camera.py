@@ -4,8 +4,9 @@ A view ``(axis, angle)`` (degrees) turns the molecule, about its centre, by ``an
 camera's ``axis`` (right-hand rule), then looks at it along −z' of the turned frame: image
 columns run along +x' (left → right), image rows along −y' (top → bottom, so +y' is up), and the
 viewer sits at +z'. This is the convention of PyMOL's ``turn axis, angle`` from the default view
-(camera on +z, x right, y up); ``benchmarks/render_vs_pymol.py`` renders a marked asymmetric
-molecule in both and checks they agree.
+(camera on +z, x right, y up): in ``benchmarks/render_vs_pymol.py`` PyMOL's ``turn`` views and
+rhoml's, from the same camera, overlap with silhouette IoU ≈ 0.93, against ≈ 0.6 when PyMOL's
+view of the opposite angle is compared (three QM9 molecules, six views).
 
 Depth convention (the D channel): ``t`` is the distance in Å from the near plane z' = +R to the
 first visible surface, along the viewing direction, where R is the bounding radius of everything
