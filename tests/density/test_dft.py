@@ -39,7 +39,7 @@ def test_energy_components_add_up(water_dft):
 
 
 def test_fit_preserves_electron_count_and_dipole(water_dft):
-    fit = fit_density(water_dft)
+    fit = fit_density(water_dft, coulomb_error=True)
     assert fit.kind == "coefficients"
     assert fit.electron_count() == pytest.approx(10.0, abs=1e-8)
     np.testing.assert_allclose(fit.dipole(), water_dft.dipole(), atol=0.02)

@@ -42,12 +42,17 @@ def auxiliary_projections(density: Density, auxmol) -> np.ndarray:
 
 
 def fit_density(
-    density: Density, auxbasis: str | dict = DEFAULT_AUXBASIS, *, preserve_count: bool = True
+    density: Density,
+    auxbasis: str | dict = DEFAULT_AUXBASIS,
+    *,
+    preserve_count: bool = True,
+    coulomb_error: bool = False,
 ) -> Density:
     """Fit ``density`` onto ``auxbasis`` (a PySCF basis name or per-element dict).
 
-    Returns a ``coefficients`` density; ``properties["fit_coulomb_error"]`` is the Coulomb norm
-    of the residual, (δρ|δρ) in Hartree.
+    Returns a ``coefficients`` density. With ``coulomb_error``, ``properties["fit_coulomb_error"]``
+    is the Coulomb norm of the residual, (δρ|δρ) in Hartree; it needs the exact (ρ|ρ), i.e.
+    four-index integrals for a density matrix, which costs far more than the fit itself.
     """
     auxmol = basis_only_mol(density.molecule, auxbasis)
     metric = auxmol.intor("int2c2e")
@@ -59,8 +64,12 @@ def fit_density(
     if preserve_count:
         jq = scipy.linalg.cho_solve(cho, q)
         coeff = coeff + (target - q @ coeff) / (q @ jq) * jq
-    self_energy = _self_coulomb(density)
-    error = self_energy - 2 * coeff @ b + coeff @ metric @ coeff
+    properties = {"target_electrons": float(target)}
+    units = {"target_electrons": "e"}
+    if coulomb_error:
+        error = _self_coulomb(density) - 2 * coeff @ b + coeff @ metric @ coeff
+        properties["fit_coulomb_error"] = float(error)
+        units["fit_coulomb_error"] = "hartree"
     return Density(
         molecule=density.molecule,
         basis=mol_basis_dict(auxmol),
@@ -70,8 +79,8 @@ def fit_density(
         engine="fit",
         level=f"{density.level} fit:{auxbasis if isinstance(auxbasis, str) else 'custom'}",
         valence=density.valence,
-        properties={"fit_coulomb_error": float(error), "target_electrons": float(target)},
-        property_units={"fit_coulomb_error": "hartree", "target_electrons": "e"},
+        properties=properties,
+        property_units=units,
         provenance={
             "parent_engine": density.engine,
             "auxbasis": auxbasis if isinstance(auxbasis, str) else "custom",

@@ -17,7 +17,8 @@ def fit_error(densities: list[Density], basis: FlexibleBasis) -> float:
     from rhoml.density.fit import fit_density
 
     pb = basis.pyscf_basis()
-    return float(np.mean([fit_density(d, pb).properties["fit_coulomb_error"] for d in densities]))
+    fits = [fit_density(d, pb, coulomb_error=True) for d in densities]
+    return float(np.mean([f.properties["fit_coulomb_error"] for f in fits]))
 
 
 def optimise_scales(
