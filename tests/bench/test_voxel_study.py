@@ -133,3 +133,31 @@ def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     assert main(["predict", str(out), "--map", str(tmp_path / "m.cube")]) == 0
     alone = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
     assert alone == pytest.approx(by_id["1abc"], abs=0.05)
+
+
+def test_summary_of_finished_runs_table_and_plot(tmp_path):
+    from rhoml.bench.voxel_study import StudySettings, run_study
+
+    rng = np.random.default_rng(0)
+    for rep in ("atoms", "density"):
+        for size in (10, 30):
+            for seed in (0, 1):
+                if size == 30 and seed == 1:
+                    continue  # a cell with fewer seeds
+                d = tmp_path / "runs" / rep / f"n{size}" / f"s{seed}"
+                d.mkdir(parents=True)
+                err = 100.0 / size * (1.0 if rep == "atoms" else 0.8) + rng.normal() * 0.1
+                (d / "result.json").write_text(json.dumps({
+                    "representation": rep, "size": size, "seed": seed,
+                    "test": {"mae_gap": err, "mae_mu": err / 100}}))  # fmt: skip
+                (d / "model.json").write_text(json.dumps({
+                    "dataset": "qm9", "targets": ["gap", "mu"], "units": ["meV", "debye"],
+                    "all_channel_names": ["atoms:H", "density"]}))  # fmt: skip
+    settings = StudySettings(representations=["atoms", "density"], sizes=[10, 30], seeds=2)
+    summary = run_study(None, settings, tmp_path, summary_only=True)
+    cells = {(e["representation"], e["size"]): e for e in summary["table"]}
+    assert cells[("atoms", 10)]["seeds"] == 2 and cells[("atoms", 30)]["seeds"] == 1
+    assert cells[("density", 10)]["mae_gap"]["mean"] < cells[("atoms", 10)]["mae_gap"]["mean"]
+    md = (tmp_path / "results.md").read_text()
+    assert "| density | 30 |" in md and "mae_gap (meV)" in md
+    assert (tmp_path / "learning_curve.png").stat().st_size > 1000
