@@ -31,6 +31,7 @@ class TrainConfig:
     basis: str = "def2-universal-jfit"
     lmax_heavy: int = 3
     lmax_h: int = 2
+    scale_sweeps: int = 0  # >0: optimise the basis' exponent scales on 2 training densities first
     mode: str = "delta"  # "delta" (on the promolecule prior) or "full"
     n_train: int = 0  # 0: all train-split frames
     density_epochs: int = 100
@@ -259,8 +260,25 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
     }
 
 
-def build_model(cfg: TrainConfig, frames: list[Frame]):
-    """A fresh DenSNet for ``cfg`` with scales and energy shift from the training ``frames``."""
+def optimise_basis(cfg: TrainConfig, basis, log=print):
+    """Optimise exponent scales on the first 2 training-split DFT densities of the store."""
+    from rhoml.densnet.fit_scales import optimise_scales
+    from rhoml.densnet.labels import LabelSettings
+    from rhoml.store.sqlite_store import Store
+
+    method = LabelSettings().method
+    with Store.open(cfg.store, readonly=True) as st:
+        idx = sorted(st.finished(method, include_failed=False))
+        mols = [(i, st.molecule(i)) for i in idx]
+        dens = [st.density(i, method) for i, m in mols if "_test" not in m.id.split("#")[0]][:2]
+    opt, hist = optimise_scales(dens, basis, steps=(-0.25, 0.25), sweeps=cfg.scale_sweeps, log=log)
+    log(f"basis scales: (δρ|δρ) {hist[0]:.3e} → {hist[-1]:.3e} Ha on {len(dens)} frames")
+    return opt
+
+
+def build_model(cfg: TrainConfig, frames: list[Frame], basis=None):
+    """A fresh DenSNet for ``cfg`` with scales and energy shift from the training ``frames``
+    (``basis``: an already optimised flexible basis; default: from ``cfg``)."""
     import torch
 
     from rhoml.densnet.model import NetConfig
@@ -269,7 +287,7 @@ def build_model(cfg: TrainConfig, frames: list[Frame]):
     from rhoml.elements import symbol
 
     elements = sorted({symbol(int(z)) for f in frames for z in f.molecule.numbers})
-    basis = make_basis(cfg, elements)
+    basis = basis or make_basis(cfg, elements)
     prior = prior_table(basis)
     scales = coefficient_scales(frames, basis, prior, cfg.mode)
     # per-element energy shift by least squares on compositions (min-norm when degenerate)
@@ -305,10 +323,14 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    basis = None
     if frames is None:
         from rhoml.densnet.data import store_elements
 
-        frames = load_frames(cfg.store, make_basis(cfg, store_elements(cfg.store)))
+        basis = make_basis(cfg, store_elements(cfg.store))
+        if cfg.scale_sweeps > 0:
+            basis = optimise_basis(cfg, basis, log)
+        frames = load_frames(cfg.store, basis)
     train = [f for f in frames if f.split != "test"]
     test = [f for f in frames if f.split == "test"]
     if cfg.n_train:
@@ -316,7 +338,7 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
     if not train:
         raise InputError(f"{cfg.store}: no training frames")
     log(f"{len(train)} training frames, {len(test)} test frames")
-    model = build_model(cfg, train)
+    model = build_model(cfg, train, basis)
     t0 = time.perf_counter()
     dh = train_density(model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log)
     t1 = time.perf_counter()
