@@ -7,6 +7,7 @@ coefficients + nuclei) and the density itself as a rhoml ``Density`` (aux coeffi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,14 @@ def load_model(path, *, dtype: torch.dtype = torch.float64, device: str = "cpu")
         hp["mode"],
         blob["meta"],
     )
-    model.load_state_dict(blob["state"])
+    # buffers derived from the basis (prior, integrals, ordering, scales, energy shift) are rebuilt
+    # in float64 by the constructor; the saved copies may be float32-rounded, which would break
+    # the exact electron count
+    derived = re.compile(r"(^|\.)((q|m|prior|conv|scale)_\d+|e_shift)$")
+    state = {k: v for k, v in blob["state"].items() if not derived.search(k)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not derived.search(k) for k in missing):
+        raise InputError(f"{p}: model weights do not match its configuration")
     return model.to(dtype=dtype, device=device).eval()
 
 

@@ -109,7 +109,12 @@ def run_md(
         dyn = VelocityVerlet(atoms, timestep=dt)
     else:
         dyn = Langevin(
-            atoms, timestep=dt, temperature_K=s.temperature, friction=s.friction / units.fs, rng=rng
+            atoms,
+            timestep=dt,
+            temperature_K=s.temperature,
+            friction=s.friction / units.fs,
+            fixcm=False,
+            rng=rng,
         )
     traj = Trajectory(numbers=molecule.numbers.copy())
 
