@@ -75,7 +75,7 @@ def main() -> None:
         title="ethanol: DenSNet NVE MD vs PySCF PBE/def2-SVP harmonic",
         reference=ref_spec,
     )
-    md_peaks = spec.peaks(n=12)
+    md_peaks = spec.peaks(n=15, lo=200.0)
     strong = [(f, i) for f, i in zip(f_dft, i_dft, strict=True) if i >= 5.0]
     match = []
     for f, i in strong:
