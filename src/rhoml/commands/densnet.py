@@ -61,8 +61,9 @@ def register(subparsers) -> None:
         "ir",
         help="IR spectrum from DenSNet MD (dipole autocorrelation): CSV + PNG + peaks",
         description="Run MD with MODEL (NVE by default; or read --trajectory) and write the IR "
-        "spectrum from the dipole-derivative autocorrelation (Hann window, zero padding, harmonic quantum "
-        "correction) as OUT/ir.csv, OUT/ir.png and OUT/peaks.json. Example: `rhoml ir ethanol`.",
+        "spectrum from the dipole-derivative autocorrelation (Hann window, zero padding, "
+        "harmonic quantum correction) as OUT/ir.csv, OUT/ir.png and OUT/peaks.json. "
+        "Example: `rhoml ir ethanol`.",
     )
     _md_args(ir, default_steps=4000)
     ir.add_argument("--trajectory", default=None, help="use this trajectory instead of running MD")
