@@ -182,6 +182,14 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if data is not None and len(data.targets.get("test", [])):
+        from rhoml.train.metrics import regression_report
+
+        # reference: predict the mean of the largest training set for every test molecule
+        y = data.targets["train_pool"][: max(settings.sizes)]
+        test = data.targets["test"]
+        mean = np.broadcast_to(y.mean(0), test.shape)
+        data.info["mean_predictor_test"] = regression_report(mean, test, data.target_names)
     rows = []
     combos = [(r, s, k) for s in settings.sizes for r in settings.representations
               for k in range(settings.seeds)]  # fmt: skip
@@ -247,11 +255,16 @@ def markdown(summary: dict) -> str:
     for k in summary["metrics"]:
         t = k.split("_", 1)[-1]
         heads.append(f"{k} ({units[t]})" if t in units else k)
-    lines = ["| representation | n train | " + " | ".join(heads) + " |",
-             "|---|---:|" + "---:|" * len(heads)]  # fmt: skip
+    lines = ["| representation | n train | seeds | " + " | ".join(heads) + " |",
+             "|---|---:|---:|" + "---:|" * len(heads)]  # fmt: skip
     for e in summary["table"]:
         cells = [f"{e[k]['mean']:.4g} ± {e[k]['std']:.2g}" for k in summary["metrics"]]
-        lines.append(f"| {e['representation']} | {e['size']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {e['representation']} | {e['size']} | {e['seeds']} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    base = summary.get("info", {}).get("mean_predictor_test")
+    if base:
+        cells = [f"{base[k]:.4g}" if k in base else "–" for k in summary["metrics"]]
+        lines.append("| (mean of the training set) | – | – | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
