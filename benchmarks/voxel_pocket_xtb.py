@@ -65,17 +65,26 @@ def main() -> None:
                          "voxel_seconds": t_vox, "note": note})  # fmt: skip
             table.append(f"| {m.id} | {pocket.n_atoms} | {engine} | {t_dens:.2f} | {t_vox:.2f} "
                          f"| {note} |")  # fmt: skip
-    med = {e: float(np.median([r["density_seconds"] for r in rows if r["engine"] == e]))
-           for e in ("promolecule", "xtb")}  # fmt: skip
-    table.append("")
-    table.append(f"Median density time: promolecule {med['promolecule']:.2f} s, xTB "
-                 f"{med['xtb']:.2f} s (ratio {med['xtb'] / med['promolecule']:.0f}x).")  # fmt: skip
+            _write(args, rows, table, machine, write_results)  # after every row: partial results
+
+
+def _write(args, rows, table, machine, write_results) -> None:
+    med = {}
+    for e in ("promolecule", "xtb"):
+        vals = [r["density_seconds"] for r in rows if r["engine"] == e]
+        if vals:
+            med[e] = float(np.median(vals))
+    lines = list(table)
+    if len(med) == 2:
+        ratio = med["xtb"] / med["promolecule"]
+        lines += ["", f"Median density time: promolecule {med['promolecule']:.2f} s, xTB "
+                      f"{med['xtb']:.2f} s (ratio {ratio:.0f}x)."]  # fmt: skip
     write_results(
         "voxel_pocket_xtb",
         {"title": f"Pocket densities (residues within {args.cutoff} Å): promolecule vs GFN2-xTB",
          "machine": machine(), "load_average_1min": os.getloadavg()[0], "rows": rows,
          "median_density_seconds": med},
-        "\n".join(table),
+        "\n".join(lines) + f"\n\n1-minute load average: {os.getloadavg()[0]:.1f} (shared machine).",
     )  # fmt: skip
 
 
