@@ -93,6 +93,12 @@ def _md_args(p, default_steps: int = 1000) -> None:
     )
     p.add_argument("--friction", type=float, default=0.002, help="Langevin friction, 1/fs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: fastest for small molecules)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -121,9 +127,12 @@ def _start(model, geometry):
 
 
 def _run(args):
+    import torch
+
     from rhoml.md.calculator import DenSNetCalculator
     from rhoml.md.driver import MDSettings, run_md
 
+    torch.set_num_threads(max(1, args.threads))
     model = _load(args.model)
     mol = _start(model, args.geometry)
     settings = MDSettings(
