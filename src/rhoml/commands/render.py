@@ -8,9 +8,7 @@ the main process writes each result in its own transaction.
 
 from __future__ import annotations
 
-import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -87,22 +85,6 @@ def register(sub) -> None:
 
 
 # -- shared ------------------------------------------------------------------------------------
-@contextmanager
-def _one_thread_per_worker():
-    """Spawned workers inherit the environment: one OpenMP/BLAS thread each (GUIDE §4)."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ.update({k: "1" for k in names})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _method(st, method: str | None) -> str:
     methods = st.methods()
     if not methods:
@@ -128,10 +110,10 @@ def _run_jobs(jobs, worker, workers, desc, progress, on_result):
 
     from tqdm.auto import tqdm
 
-    from rhoml.store.batch import make_executor
+    from rhoml.store.batch import make_executor, single_threaded_children
 
     done = 0
-    with _one_thread_per_worker(), make_executor(workers) as ex:
+    with single_threaded_children(1), make_executor(workers) as ex:
         futures = [ex.submit(worker, *job) for job in jobs]
         with tqdm(total=len(futures), desc=desc, unit="mol", disable=not progress) as bar:
             try:

@@ -89,7 +89,7 @@ def compute_one(idx: int, molecule: Molecule, spec: MethodSpec) -> dict[str, Any
 
 
 @contextmanager
-def _single_threaded_children(threads: int):
+def single_threaded_children(threads: int):
     """Children inherit the environment at spawn: pin BLAS/OpenMP threads per worker."""
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
     for k in _THREAD_VARS[:3]:
@@ -156,7 +156,7 @@ def run_batch(
         )
         start = time.perf_counter()
         if todo:
-            with _single_threaded_children(threads_per_worker):
+            with single_threaded_children(threads_per_worker):
                 if executor is not None:
                     _drain(st, executor, todo, spec, report, progress, tqdm)
                 else:
