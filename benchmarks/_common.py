@@ -57,3 +57,41 @@ def write_results(name: str, data: dict, table: str) -> None:
     )
     (RESULTS / f"{name}.md").write_text(md)
     print(md)
+
+
+def side_by_side(rows: list[tuple[str, list[tuple[object, str]]]], path, dpi: int = 100) -> None:
+    """Save a grid of images: one row per item, ``(row_label, [(image, column_title), ...])``.
+
+    Column titles are taken from the first row; images are anything ``imshow`` accepts.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ncols = len(rows[0][1])
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(2.15 * ncols, 2.25 * len(rows)))
+    axes = np.atleast_2d(axes)
+    for r, (label, cells) in enumerate(rows):
+        for c, (img, title) in enumerate(cells):
+            ax = axes[r, c]
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def pymol_reset(cmd) -> None:
+    """Fresh PyMOL session as every PyMOL comparison uses it: 1 thread, white, orthographic."""
+    cmd.reinitialize()
+    cmd.feedback("disable", "all", "everything")
+    cmd.set("max_threads", 1)
+    cmd.bg_color("white")
+    cmd.set("ray_opaque_background", 1)
+    cmd.set("orthoscopic", 1)

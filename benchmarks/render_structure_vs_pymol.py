@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, write_results  # noqa: E402
+from _common import RESULTS, machine, pymol_reset, side_by_side, write_results  # noqa: E402
 from render_vs_pymol import _run_pool, similarity, write_mol  # noqa: E402
 
 NAMES = ["x_0", "x_180", "y_180", "z_180"]
@@ -54,12 +54,7 @@ def _pymol_set(m, folder: Path, cmd):
 
     cfg = preset("edg-structure")
     centre, r = bounding_radius(m, cfg)
-    cmd.reinitialize()
-    cmd.feedback("disable", "all", "everything")
-    cmd.set("max_threads", 1)
-    cmd.bg_color("white")
-    cmd.set("ray_opaque_background", 1)
-    cmd.set("orthoscopic", 1)
+    pymol_reset(cmd)
     cmd.load(str(folder / f"{m.id}.mol"), "mol")
     cmd.hide("everything")
     cmd.show("sticks")
@@ -102,27 +97,17 @@ def _pymol_worker(mols, repeats, folder):
 
 
 def contact_sheet(mols, images, folder: Path, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
-    fig, axes = plt.subplots(len(mols), 8, figsize=(17, 2.2 * len(mols)))
-    for r, m in enumerate(mols):
+    def cells(m):
+        out = []
         for v, name in enumerate(NAMES):
             pm = np.asarray(Image.open(folder / f"{m.id}_{name}.png").convert("RGB"))
-            for k, (img, who) in enumerate([(images[m.id][v], "rhoml"), (pm, "PyMOL")]):
-                ax = axes[r, 2 * v + k]
-                ax.imshow(img)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(f"{who} {name.replace('_', ', ')}°", fontsize=9)
-        axes[r, 0].set_ylabel(f"{m.id}\n{m.formula}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+            title = name.replace("_", ", ")
+            out += [(images[m.id][v], f"rhoml {title}°"), (pm, f"PyMOL {title}°")]
+        return out
+
+    side_by_side([(f"{m.id}\n{m.formula}", cells(m)) for m in mols], path, dpi=100)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, write_results  # noqa: E402
+from _common import RESULTS, machine, pymol_reset, side_by_side, write_results  # noqa: E402
 
 VIEWS_NAMES = ["x_0", "x_180", "x_90", "x_-90", "y_90", "y_-90"]
 
@@ -116,12 +116,7 @@ def _pymol_setup(job, cmd, size=224):
 
     cfg = preset("edg-density")
     folder = Path(job["folder"])
-    cmd.reinitialize()
-    cmd.feedback("disable", "all", "everything")
-    cmd.set("max_threads", 1)
-    cmd.bg_color("white")
-    cmd.set("ray_opaque_background", 1)
-    cmd.set("orthoscopic", 1)
+    pymol_reset(cmd)
     cmd.load(str(folder / "mol.mol"), "mol")
     cmd.load(str(folder / "rho.cube"), "ED")
     cmd.load(str(folder / "esp.cube"), "ESP")
@@ -218,34 +213,18 @@ def similarity(rhoml_img: np.ndarray, pymol_png: Path) -> dict:
 
 
 def contact_sheet(jobs, images, pngdir: Path, path: Path, views=("x_0", "x_90", "y_90")):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
-    fig, axes = plt.subplots(
-        len(jobs), 2 * len(views), figsize=(2.2 * 2 * len(views), 2.3 * len(jobs))
-    )
-    axes = np.atleast_2d(axes)
-    for r, job in enumerate(jobs):
-        for c, name in enumerate(views):
+    def cells(job):
+        out = []
+        for name in views:
             v = VIEWS_NAMES.index(name)
             pm = np.asarray(Image.open(pngdir / f"{job['id']}_{name}.png").convert("RGB"))
-            for k, (img, who) in enumerate(
-                [(images[job["id"]][v][..., :3], "rhoml"), (pm, "PyMOL")]
-            ):
-                ax = axes[r, 2 * c + k]
-                ax.imshow(img)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(f"{who} {name.replace('_', ', ')}°", fontsize=9)
-            if c == 0:
-                axes[r, 0].set_ylabel(f"{job['id']}\n{job['formula']}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            title = name.replace("_", ", ")
+            out += [(images[job["id"]][v][..., :3], f"rhoml {title}°"), (pm, f"PyMOL {title}°")]
+        return out
+
+    side_by_side([(f"{j['id']}\n{j['formula']}", cells(j)) for j in jobs], path, dpi=110)
 
 
 def main() -> None:
