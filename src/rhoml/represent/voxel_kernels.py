@@ -1,0 +1,210 @@
+"""Compiled (numba) CPU kernels behind :class:`rhoml.represent.voxel.Voxelizer`.
+
+They compute the same numbers as the torch reference path of the voxeliser, for a whole batch
+of molecules at once, writing straight into a preallocated output (B, C, n, n, n) (float32 or
+float64). Atoms are given flat: ``batch`` (N,) is each atom's molecule index, ``channel`` (N,)
+its output channel (−1: not voxelised). Grid point (i, j, k) of molecule b sits at fractional
+coordinate (i, j, k) ≡ position ``origin_b + spacing·(i, j, k)``. Single-threaded (no
+``parallel=True``): one call uses one core. Compiled on first use and cached on disk
+(``cache=True``); :func:`warm_up` compiles them ahead of time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def prepare_atoms(positions, batch, numbers, groups, separate, centres, centre_all, rotations,
+                  shifts, spacing, n, z_channel, atom_base, shape_base, centre_group):  # fmt: skip
+    """Pose atoms and assign their channels.
+
+    Args:
+        positions: (N, 3) Å; batch: (N,) molecule index; numbers: (N,) atomic numbers.
+        groups: (N,) group per atom (0 protein/pocket, 1 ligand, −1 none) or shape (0,).
+        separate: atoms go to the channel block of their group (else all to block 0).
+        centres: (B, 3) Å box centres; overwritten with each molecule's centroid if
+            ``centre_all``.
+        rotations: (B, 3, 3) or shape (0, 3, 3) (no rotation); shifts: (B, 3) Å. Posed
+            position relative to the centre: ``R (x − c) + t``.
+        spacing: Å; n: points per edge.
+        z_channel: (119,) element channel of each atomic number (−1: none).
+        atom_base, shape_base: (G,) first atom channel / shape channel of each group block.
+        centre_group: group whose atoms must stay inside the box when cropping (−1: none).
+
+    Returns:
+        frac (N, 3) fractional grid coordinates, atom channel (N,) and shape channel (N,)
+        (−1: not voxelised), and counts (3,): atoms outside the box, of them atoms of
+        ``centre_group``, voxelised atoms without an element channel.
+    """
+    n_atoms = positions.shape[0]
+    n_mol = centres.shape[0]
+    if centre_all:
+        cnt = np.zeros(n_mol)
+        centres[:] = 0.0
+        for a in range(n_atoms):
+            cnt[batch[a]] += 1.0
+            for d in range(3):
+                centres[batch[a], d] += positions[a, d]
+        for b in range(n_mol):
+            for d in range(3):
+                centres[b, d] /= cnt[b]
+    frac = np.empty((n_atoms, 3))
+    chan = np.empty(n_atoms, dtype=np.int64)
+    shape_chan = np.empty(n_atoms, dtype=np.int64)
+    counts = np.zeros(3, dtype=np.int64)
+    half = spacing * (n - 1) / 2.0 + 1e-9
+    mid = (n - 1) / 2.0
+    rotate = rotations.shape[0] > 0
+    has_groups = groups.shape[0] > 0
+    rel = np.empty(3)
+    for a in range(n_atoms):
+        b = batch[a]
+        for d in range(3):
+            rel[d] = positions[a, d] - centres[b, d]
+        outside = False
+        for d in range(3):
+            if rotate:
+                p = rel[0] * rotations[b, d, 0] + rel[1] * rotations[b, d, 1]
+                p = p + rel[2] * rotations[b, d, 2]
+            else:
+                p = rel[d]
+            p = p + shifts[b, d]
+            frac[a, d] = p / spacing + mid
+            if abs(p) > half:
+                outside = True
+        g = groups[a] if has_groups else -1
+        if outside:
+            counts[0] += 1
+            if centre_group >= 0 and g == centre_group:
+                counts[1] += 1
+        gi = 0
+        if separate:
+            gi = g if (g == 0 or g == 1) else -1
+        chan[a] = -1
+        shape_chan[a] = -1
+        if gi >= 0:
+            shape_chan[a] = shape_base[gi]
+            if atom_base[gi] >= 0:
+                e = z_channel[numbers[a]]
+                if e < 0:
+                    counts[2] += 1
+                else:
+                    chan[a] = atom_base[gi] + e
+    return frac, chan, shape_chan, counts
+
+
+@njit(cache=True, nogil=True)
+def _axis_weights(f, radius, sigma, n, w, out):
+    """Normalised 1D Gaussian factors on the window of ``w`` lattice points starting at
+    ``floor(f − radius)``, zeroed outside the box; returns the window start."""
+    start = math.floor(f - radius)
+    total = 0.0
+    for k in range(w):
+        off = start + k - f
+        v = math.exp(-0.5 * (off / sigma) ** 2) if abs(off) <= radius else 0.0
+        out[k] = v
+        total += v
+    for k in range(w):
+        idx = start + k
+        out[k] = out[k] / total if (idx >= 0 and idx <= n - 1) else 0.0
+    return int(start)
+
+
+@njit(cache=True, nogil=True)
+def gaussian_atoms(frac, batch, channel, sigma, radius, out):
+    """Add each atom's normalised Gaussian (σ ``sigma`` voxels, cut at ``radius`` voxels,
+    normalised per axis on the lattice) to ``out[batch, channel]`` (B, C, n, n, n)."""
+    n = out.shape[2]
+    w = int(math.floor(2 * radius)) + 2
+    w64 = np.empty((3, w))
+    wt = np.empty((3, w), dtype=out.dtype)  # factors rounded to the output dtype, as torch
+    start = np.empty(3, dtype=np.int64)
+    lo = np.empty(3, dtype=np.int64)  # first and last window point with a non-zero factor
+    hi = np.empty(3, dtype=np.int64)
+    for a in range(frac.shape[0]):
+        c = channel[a]
+        if c < 0:
+            continue
+        empty = False
+        for d in range(3):
+            start[d] = _axis_weights(frac[a, d], radius, sigma, n, w, w64[d])
+            lo[d] = w
+            hi[d] = -1
+            for k in range(w):
+                wt[d, k] = w64[d, k]
+                if w64[d, k] != 0.0:
+                    lo[d] = min(lo[d], k)
+                    hi[d] = max(hi[d], k)
+            if hi[d] < 0:  # the window misses the box on this axis
+                empty = True
+                break
+        if empty:
+            continue
+        grid = out[batch[a], c]
+        for ki in range(lo[0], hi[0] + 1):
+            wi = wt[0, ki]
+            for kj in range(lo[1], hi[1] + 1):
+                wij = wi * wt[1, kj]
+                row = grid[start[0] + ki, start[1] + kj]
+                s2 = start[2]
+                for kk in range(lo[2], hi[2] + 1):
+                    row[s2 + kk] += wij * wt[2, kk]
+
+
+@njit(cache=True, nogil=True)
+def shape_occupancy(frac, batch, channel, radii, spacing, cutoff, out):
+    """``out[batch, channel]`` = max(out, 1 − exp(−(r/d)¹²)) over lattice points within
+    ``cutoff·r`` of each atom (``radii`` (N,) Å, d in Å)."""
+    n = out.shape[2]
+    for a in range(frac.shape[0]):
+        c = channel[a]
+        if c < 0:
+            continue
+        r = radii[a]
+        cut = cutoff * r / spacing  # voxels
+        lim = (cutoff * r) ** 2
+        lo = np.empty(3, dtype=np.int64)
+        hi = np.empty(3, dtype=np.int64)
+        empty = False
+        for d in range(3):
+            lo[d] = max(int(math.floor(frac[a, d] - cut)), 0)
+            hi[d] = min(int(math.floor(frac[a, d] + cut)) + 1, n - 1)
+            if hi[d] < lo[d]:
+                empty = True
+        if empty:
+            continue
+        grid = out[batch[a], c]
+        for i in range(lo[0], hi[0] + 1):
+            ox = i - frac[a, 0]
+            for j in range(lo[1], hi[1] + 1):
+                oy = j - frac[a, 1]
+                for k in range(lo[2], hi[2] + 1):
+                    oz = k - frac[a, 2]
+                    d2 = (ox * ox + oy * oy + oz * oz) * spacing**2
+                    if d2 > lim:
+                        continue
+                    x = r * r / max(d2, 1e-12)
+                    occ = -math.expm1(-(x**6))
+                    if occ > grid[i, j, k]:
+                        grid[i, j, k] = occ
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the kernels for float32 and float64 outputs."""
+    pos = np.zeros((1, 3))
+    one = np.zeros(1, dtype=np.int64)
+    z = np.zeros(119, dtype=np.int64)
+    for rot in (np.zeros((0, 3, 3)), np.eye(3)[None]):
+        for groups in (np.zeros(0, dtype=np.int64), one):
+            frac, chan, shape_chan, _ = prepare_atoms(
+                pos, one, one + 1, groups, False, np.zeros((1, 3)), True, rot, np.zeros((1, 3)),
+                0.5, 4, z, one, one, -1,
+            )  # fmt: skip
+    for dtype in (np.float32, np.float64):
+        out = np.zeros((1, 1, 4, 4, 4), dtype=dtype)
+        gaussian_atoms(frac, one, chan, 1.0, 3.0, out)
+        shape_occupancy(frac, one, shape_chan, np.ones(1), 0.5, 2.0, out)
