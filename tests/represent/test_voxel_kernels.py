@@ -113,13 +113,16 @@ def test_ligand_outside_box_is_an_error_with_kernels():
             Voxelizer(spec, backend=backend)([ligand_out])
 
 
-def test_out_buffer_is_reused_and_zeroed(ethanol):
-    spec = VoxelSpec(size=8.0, spacing=0.5)
-    vox = Voxelizer(spec)
-    buf = torch.full((2,) + vox.shape, 5.0)
+@pytest.mark.parametrize("channels", [("atoms",), ("shape", "atoms"), ("shape",)])
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_out_buffer_is_reused_and_overwritten(ethanol, channels, backend):
+    spec = VoxelSpec(size=8.0, spacing=0.5, channels=channels)
+    vox = Voxelizer(spec, backend=backend)
+    buf = torch.full((2,) + vox.shape, 5.0)  # stale values everywhere
     got = vox([ethanol, ethanol], out=buf)
     assert got.data_ptr() == buf.data_ptr()
     torch.testing.assert_close(got, vox([ethanol, ethanol]), rtol=0, atol=0)
+    assert float(got.max()) <= 1.0
     with pytest.raises(RhomlError, match="out="):
         vox([ethanol], out=buf)
 

@@ -324,9 +324,10 @@ class Voxelizer:
 
         spec = self.spec
         b = len(molecules)
-        out = self._output(b, out)
+        atoms = "atoms" in spec.channels
+        out = self._output(b, out, zero=not atoms)  # the atom kernel zeroes block by block
         if b == 0:
-            return out
+            return out.zero_()
         given = centers is not None
         if given:
             centres = np.array(centers, dtype=np.float64).reshape(b, 3)
@@ -369,8 +370,8 @@ class Voxelizer:
         if counts[2] or (counts[0] and (spec.overflow == "error" or counts[1])):
             self._raise_first_error(molecules, centres, rots, shifts)
         target = out.numpy()
-        if "atoms" in spec.channels:
-            vk.gaussian_atoms(frac, batch, chan, self._sigma_vox, self._radius_vox, target)
+        if atoms:
+            vk.gaussian_atoms(frac, batch, chan, self._sigma_vox, self._radius_vox, target, True)
         if "shape" in spec.channels:
             vk.shape_occupancy(
                 frac, batch, shape_chan, self._z_vdw[numbers], spec.spacing, SHAPE_CUTOFF_RADII,
@@ -382,13 +383,14 @@ class Voxelizer:
                 self._density_channels(mol, densities, i, centres[i], rot, shifts[i], out[i])
         return out
 
-    def _output(self, b: int, out):
-        """A zeroed (B, C, n, n, n) tensor: ``out`` (checked, zeroed in place) or a new one."""
+    def _output(self, b: int, out, zero: bool = True):
+        """A (B, C, n, n, n) tensor, zeroed if ``zero``: ``out`` (checked) or a new one."""
         import torch
 
         shape = (b,) + self._grid_shape
         if out is None:
-            return torch.zeros(shape, device=self.device, dtype=self.dtype)
+            out = torch.empty(shape, device=self.device, dtype=self.dtype)
+            return out.zero_() if zero else out
         if tuple(out.shape) != shape or out.dtype != self.dtype or out.device != self.device:
             raise RhomlError(
                 f"voxel out= must be a {self.dtype} tensor of shape {shape} on {self.device}, "
@@ -396,7 +398,7 @@ class Voxelizer:
             )
         if not out.is_contiguous():
             raise RhomlError("voxel out= must be a contiguous tensor")
-        return out.zero_()
+        return out.zero_() if zero else out
 
     def _raise_first_error(self, molecules, centres, rots, shifts) -> None:
         """Raise the error the reference path raises first (box fit, then element channels)."""

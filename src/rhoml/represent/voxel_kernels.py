@@ -115,44 +115,66 @@ def _axis_weights(f, radius, sigma, n, w, out):
 
 
 @njit(cache=True, nogil=True)
-def gaussian_atoms(frac, batch, channel, sigma, radius, out):
+def gaussian_atoms(frac, batch, channel, sigma, radius, out, zero):
     """Add each atom's normalised Gaussian (σ ``sigma`` voxels, cut at ``radius`` voxels,
-    normalised per axis on the lattice) to ``out[batch, channel]`` (B, C, n, n, n)."""
+    normalised per axis on the lattice) to ``out[batch, channel]`` (B, C, n, n, n).
+
+    Atoms are visited grid block by grid block (molecule, channel), in their given order within
+    a block, so one block is in cache while its atoms are added; with ``zero`` every block of
+    ``out`` (atom channels or not) is zeroed just before its atoms are added, which saves a
+    separate pass over the output.
+    """
+    n_mol, n_chan = out.shape[0], out.shape[1]
     n = out.shape[2]
+    # counting sort of the atoms by block (stable)
+    first = np.zeros(n_mol * n_chan + 1, dtype=np.int64)
+    for a in range(frac.shape[0]):
+        if channel[a] >= 0:
+            first[batch[a] * n_chan + channel[a] + 1] += 1
+    for k in range(n_mol * n_chan):
+        first[k + 1] += first[k]
+    order = np.empty(first[-1], dtype=np.int64)
+    fill = first[:-1].copy()
+    for a in range(frac.shape[0]):
+        if channel[a] >= 0:
+            k = batch[a] * n_chan + channel[a]
+            order[fill[k]] = a
+            fill[k] += 1
     w = int(math.floor(2 * radius)) + 2
     w64 = np.empty((3, w))
     wt = np.empty((3, w), dtype=out.dtype)  # factors rounded to the output dtype, as torch
     start = np.empty(3, dtype=np.int64)
     lo = np.empty(3, dtype=np.int64)  # first and last window point with a non-zero factor
     hi = np.empty(3, dtype=np.int64)
-    for a in range(frac.shape[0]):
-        c = channel[a]
-        if c < 0:
-            continue
-        empty = False
-        for d in range(3):
-            start[d] = _axis_weights(frac[a, d], radius, sigma, n, w, w64[d])
-            lo[d] = w
-            hi[d] = -1
-            for k in range(w):
-                wt[d, k] = w64[d, k]
-                if w64[d, k] != 0.0:
-                    lo[d] = min(lo[d], k)
-                    hi[d] = max(hi[d], k)
-            if hi[d] < 0:  # the window misses the box on this axis
-                empty = True
-                break
-        if empty:
-            continue
-        grid = out[batch[a], c]
-        for ki in range(lo[0], hi[0] + 1):
-            wi = wt[0, ki]
-            for kj in range(lo[1], hi[1] + 1):
-                wij = wi * wt[1, kj]
-                row = grid[start[0] + ki, start[1] + kj]
-                s2 = start[2]
-                for kk in range(lo[2], hi[2] + 1):
-                    row[s2 + kk] += wij * wt[2, kk]
+    for blk in range(n_mol * n_chan):
+        grid = out[blk // n_chan, blk % n_chan]
+        if zero:
+            grid[:] = 0.0
+        for t in range(first[blk], first[blk + 1]):
+            a = order[t]
+            empty = False
+            for d in range(3):
+                start[d] = _axis_weights(frac[a, d], radius, sigma, n, w, w64[d])
+                lo[d] = w
+                hi[d] = -1
+                for k in range(w):
+                    wt[d, k] = w64[d, k]
+                    if w64[d, k] != 0.0:
+                        lo[d] = min(lo[d], k)
+                        hi[d] = max(hi[d], k)
+                if hi[d] < 0:  # the window misses the box on this axis
+                    empty = True
+                    break
+            if empty:
+                continue
+            s2 = start[2]
+            for ki in range(lo[0], hi[0] + 1):
+                wi = wt[0, ki]
+                for kj in range(lo[1], hi[1] + 1):
+                    wij = wi * wt[1, kj]
+                    row = grid[start[0] + ki, start[1] + kj]
+                    for kk in range(lo[2], hi[2] + 1):
+                        row[s2 + kk] += wij * wt[2, kk]
 
 
 @njit(cache=True, nogil=True)
@@ -206,5 +228,5 @@ def warm_up() -> None:
             )  # fmt: skip
     for dtype in (np.float32, np.float64):
         out = np.zeros((1, 1, 4, 4, 4), dtype=dtype)
-        gaussian_atoms(frac, one, chan, 1.0, 3.0, out)
+        gaussian_atoms(frac, one, chan, 1.0, 3.0, out, True)
         shape_occupancy(frac, one, shape_chan, np.ones(1), 0.5, 2.0, out)
