@@ -37,6 +37,12 @@ Overflow: with ``overflow="error"`` an atom centre outside the box raises
 the part of their Gaussian inside the box, and the density is cropped at the box, but an atom of
 the centring group (the ligand) outside the box is still an error.
 
+Computation: on CPU with float32/float64 output the atom-type and shape channels of a whole
+batch come from compiled single-threaded numba kernels (:mod:`rhoml.represent.voxel_kernels`;
+compiled on first use, then loaded from numba's on-disk cache); the torch path
+(``backend="torch"``) is the reference they are tested against and runs on CUDA. ``out=``
+reuses an output tensor (large fresh outputs pay the operating system's page faults).
+
 Poses: ``rotations`` (B, 3, 3) and ``translations`` (B, 3) Å voxelise the molecule rotated about
 the box centre and shifted, i.e. positions ``R (x − c) + c + t``; densities are evaluated
 exactly as ρ(Rᵀ(p − c − t) + c) at the grid points p, so no engine re-run is needed.
