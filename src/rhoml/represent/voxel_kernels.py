@@ -115,6 +115,26 @@ def _axis_weights(f, radius, sigma, n, w, out):
 
 
 @njit(cache=True, nogil=True)
+def _block_order(batch, channel, n_blocks, n_chan):
+    """Atoms sorted (stably) by output block ``batch·n_chan + channel``, skipping channel −1:
+    (first (n_blocks + 1,) offsets into order, order (M,) atom indices)."""
+    first = np.zeros(n_blocks + 1, dtype=np.int64)
+    for a in range(batch.shape[0]):
+        if channel[a] >= 0:
+            first[batch[a] * n_chan + channel[a] + 1] += 1
+    for k in range(n_blocks):
+        first[k + 1] += first[k]
+    order = np.empty(first[-1], dtype=np.int64)
+    fill = first[:-1].copy()
+    for a in range(batch.shape[0]):
+        if channel[a] >= 0:
+            k = batch[a] * n_chan + channel[a]
+            order[fill[k]] = a
+            fill[k] += 1
+    return first, order
+
+
+@njit(cache=True, nogil=True)
 def gaussian_atoms(frac, batch, channel, sigma, radius, out, zero):
     """Add each atom's normalised Gaussian (σ ``sigma`` voxels, cut at ``radius`` voxels,
     normalised per axis on the lattice) to ``out[batch, channel]`` (B, C, n, n, n).
@@ -126,20 +146,7 @@ def gaussian_atoms(frac, batch, channel, sigma, radius, out, zero):
     """
     n_mol, n_chan = out.shape[0], out.shape[1]
     n = out.shape[2]
-    # counting sort of the atoms by block (stable)
-    first = np.zeros(n_mol * n_chan + 1, dtype=np.int64)
-    for a in range(frac.shape[0]):
-        if channel[a] >= 0:
-            first[batch[a] * n_chan + channel[a] + 1] += 1
-    for k in range(n_mol * n_chan):
-        first[k + 1] += first[k]
-    order = np.empty(first[-1], dtype=np.int64)
-    fill = first[:-1].copy()
-    for a in range(frac.shape[0]):
-        if channel[a] >= 0:
-            k = batch[a] * n_chan + channel[a]
-            order[fill[k]] = a
-            fill[k] += 1
+    first, order = _block_order(batch, channel, n_mol * n_chan, n_chan)
     w = int(math.floor(2 * radius)) + 2
     w64 = np.empty((3, w))
     wt = np.empty((3, w), dtype=out.dtype)  # factors rounded to the output dtype, as torch
@@ -180,39 +187,63 @@ def gaussian_atoms(frac, batch, channel, sigma, radius, out, zero):
 @njit(cache=True, nogil=True)
 def shape_occupancy(frac, batch, channel, radii, spacing, cutoff, out):
     """``out[batch, channel]`` = max(out, 1 − exp(−(r/d)¹²)) over lattice points within
-    ``cutoff·r`` of each atom (``radii`` (N,) Å, d in Å)."""
-    n = out.shape[2]
-    for a in range(frac.shape[0]):
-        c = channel[a]
-        if c < 0:
+    ``cutoff·r`` of each atom (``radii`` (N,) Å, d in Å).
+
+    1 − exp(−u) grows with u, so the max over atoms is taken of u = (r/d)¹² (float64, per
+    block) and transformed once per voxel: the same values as taking the max of the
+    occupancies, at one exponential per voxel instead of one per atom and voxel.
+    """
+    n_mol, n_chan, n = out.shape[0], out.shape[1], out.shape[2]
+    first, order = _block_order(batch, channel, n_mol * n_chan, n_chan)
+    u = np.zeros((n, n, n))
+    lo = np.empty(3, dtype=np.int64)
+    hi = np.empty(3, dtype=np.int64)
+    for blk in range(n_mol * n_chan):
+        if first[blk + 1] == first[blk]:
             continue
-        r = radii[a]
-        cut = cutoff * r / spacing  # voxels
-        lim = (cutoff * r) ** 2
-        lo = np.empty(3, dtype=np.int64)
-        hi = np.empty(3, dtype=np.int64)
-        empty = False
-        for d in range(3):
-            lo[d] = max(int(math.floor(frac[a, d] - cut)), 0)
-            hi[d] = min(int(math.floor(frac[a, d] + cut)) + 1, n - 1)
-            if hi[d] < lo[d]:
-                empty = True
-        if empty:
-            continue
-        grid = out[batch[a], c]
-        for i in range(lo[0], hi[0] + 1):
-            ox = i - frac[a, 0]
-            for j in range(lo[1], hi[1] + 1):
-                oy = j - frac[a, 1]
-                for k in range(lo[2], hi[2] + 1):
-                    oz = k - frac[a, 2]
-                    d2 = (ox * ox + oy * oy + oz * oz) * spacing**2
-                    if d2 > lim:
+        u[:] = 0.0
+        for t in range(first[blk], first[blk + 1]):
+            a = order[t]
+            r = radii[a]
+            cut = cutoff * r / spacing  # voxels
+            lim = (cutoff * r) ** 2
+            empty = False
+            for d in range(3):
+                lo[d] = max(int(math.floor(frac[a, d] - cut)), 0)
+                hi[d] = min(int(math.floor(frac[a, d] + cut)) + 1, n - 1)
+                if hi[d] < lo[d]:
+                    empty = True
+            if empty:
+                continue
+            fz = frac[a, 2]
+            for i in range(lo[0], hi[0] + 1):
+                ox = i - frac[a, 0]
+                for j in range(lo[1], hi[1] + 1):
+                    oy = j - frac[a, 1]
+                    rest = cut * cut - ox * ox - oy * oy  # voxels² left for z in the sphere
+                    if rest < 0.0:
                         continue
-                    x = r * r / max(d2, 1e-12)
-                    occ = -math.expm1(-(x**6))
-                    if occ > grid[i, j, k]:
-                        grid[i, j, k] = occ
+                    dz = math.sqrt(rest) + 1.0  # one voxel of slack; the d² test decides
+                    k0 = max(lo[2], int(math.floor(fz - dz)))
+                    k1 = min(hi[2], int(math.floor(fz + dz)) + 1)
+                    for k in range(k0, k1 + 1):
+                        oz = k - fz
+                        d2 = (ox * ox + oy * oy + oz * oz) * spacing**2
+                        if d2 > lim:
+                            continue
+                        x = r * r / max(d2, 1e-12)
+                        x3 = x * x * x
+                        v = x3 * x3
+                        if v > u[i, j, k]:
+                            u[i, j, k] = v
+        grid = out[blk // n_chan, blk % n_chan]
+        for i in range(n):
+            for j in range(n):
+                for k in range(n):
+                    if u[i, j, k] > 0.0:
+                        occ = -math.expm1(-u[i, j, k])
+                        if occ > grid[i, j, k]:
+                            grid[i, j, k] = occ
 
 
 def warm_up() -> None:
