@@ -19,9 +19,11 @@ Timing: the whole process (and the libmolgrid worker it starts) is pinned to one
 load drifts hit both, warm-up calls are excluded, and the numba compile time is measured
 separately in fresh processes (cold: empty cache; cached: second process). libmolgrid writes into
 a reused grid (its API; it zeroes the grid on every call); rhoml is timed both allocating a new
-zeroed output per call (its default; large fresh blocks pay the operating system's page
-faults) and reusing one (``out=``, like libmolgrid). ``Voxelizer.__call__`` is timed
-whole (pose, checks, channel lookup and the kernel from ``Molecule`` objects); libmolgrid's
+zeroed output per call (its default; the output is dropped after each call; large fresh
+blocks pay the operating system's page faults) and reusing one (``out=``, like libmolgrid),
+and its torch reference path (``backend="torch"``, the implementation before the compiled
+kernels) is timed in the same rounds for the before/after comparison. ``Voxelizer.__call__``
+is timed whole (pose, checks, channel lookup and kernel, from ``Molecule`` objects); libmolgrid's
 batch ``ExampleVec`` is built outside the timed region. rhoml density channels (ρ, |∇ρ|), which
 libmolgrid cannot compute, are timed too (``--skip-density`` to leave them out). libmolgrid (PyPI
 ``molgrid`` 0.5.5) needs numpy<2, so it runs in its own virtual environment
@@ -52,6 +54,7 @@ RADII = {"H": 1.0, "C": 1.7, "N": 1.6, "O": 1.5, "S": 1.9, "P": 1.9, "F": 1.5, "
          "Br": 1.9, "I": 1.9, "Zn": 1.2, "Mg": 1.2, "Ca": 1.2, "X": 1.5}  # fmt: skip
 MATCHED_RADIUS = 1.0  # Å: libmolgrid exp(−2d²/r²) = Gaussian σ = r/2 = 0.5 Å, cut at 1.5 r
 CASES = ("complex", "complex_batch", "qm9", "qm9_batch")
+TORCH_TOOL = "rhoml torch path (before: backend='torch', new output)"
 
 
 # -- libmolgrid side (runs in the molgrid venv) ---------------------------------------------------
@@ -286,23 +289,24 @@ def main() -> None:
         return json.loads(line)
 
     # -- rhoml voxelisers, warmed up (kernels compiled or loaded from the cache)
-    vox, rhoml_sums = {}, {}
+    vox, ref_vox, rhoml_sums = {}, {}, {}
     for base, c in bases.items():
         spec = VoxelSpec(size=c["res"] * c["n"], spacing=c["res"], channels=("atoms",),
                          elements=c["elements"], separate_groups=c["separate"],
                          center_group=1 if c["separate"] else None, overflow="crop")  # fmt: skip
         vox[base] = Voxelizer(spec)
+        ref_vox[base] = Voxelizer(spec, backend="torch")  # the implementation before the kernels
         assert vox[base].shape == (len(c["elements"]) * (1 + c["separate"]),) + (c["n"],) * 3
         last = members[base][0][-1]
         rhoml_sums[base] = float(vox[base](c["mols"][last : last + 1]).sum())
 
     buffers = {}  # reused outputs, one per case (as libmolgrid's grids)
 
-    def rhoml_round(case: str, reuse: bool) -> list[float]:
+    def rhoml_round(case: str, reuse: bool, torch_path: bool = False) -> list[float]:
         base = case.split("_")[0]
         idx, batch = members[case]
         mols = bases[base]["mols"]
-        v = vox[base]
+        v = (ref_vox if torch_path else vox)[base]
         buf = buffers.setdefault(case, torch.zeros((batch,) + v.shape)) if reuse else None
         times = []
         for k in range(0, len(idx), batch):
@@ -313,19 +317,20 @@ def main() -> None:
         return times
 
     samples: dict[tuple[str, str], list[float]] = {}
-    tools = ["rhoml (new output)", "rhoml (out= reused)"]
+    tools = ["rhoml (new output)", "rhoml (out= reused)", TORCH_TOOL]
     if molgrid:
         tools += ["libmolgrid matched σ", "libmolgrid typed radii"]
     for case in CASES:  # warm-up round, not timed
         rhoml_round(case, False)
         rhoml_round(case, True)
+        rhoml_round(case, False, torch_path=True)
     for _ in range(args.repeats):
         for case in CASES:
             for tool in tools:
                 if tool.startswith("libmolgrid"):
                     t = molgrid_round(f"{case} {'matched' if 'matched' in tool else 'typed'}")
                 else:
-                    t = rhoml_round(case, "reused" in tool)
+                    t = rhoml_round(case, "reused" in tool, torch_path=tool == TORCH_TOOL)
                 samples.setdefault((case, tool), []).extend(t)
     if molgrid:
         molgrid.stdin.write("quit\n")

@@ -258,6 +258,11 @@ class Voxelizer:
         # atom-type and shape channels from the compiled CPU kernels (voxel_kernels), else the
         # torch reference path (any device and dtype)
         self.uses_kernels = backend != "torch" and fits and _have_numba()
+        self._kernels = None
+        if self.uses_kernels:  # imported here, not per call (the import costs ~0.5 s once)
+            from rhoml.represent import voxel_kernels
+
+            self._kernels = voxel_kernels
         self._grid_shape = (spec.n_channels, spec.n, spec.n, spec.n)
         self._sigma_vox = spec.atom_sigma / spec.spacing
         self._radius_vox = ATOM_CUTOFF_SIGMAS * spec.atom_sigma / spec.spacing
@@ -326,8 +331,7 @@ class Voxelizer:
         """Batch path: pose, check and voxelise the atoms of all molecules in compiled loops
         (:mod:`rhoml.represent.voxel_kernels`); density channels per molecule as in the
         reference path."""
-        from rhoml.represent import voxel_kernels as vk
-
+        vk = self._kernels
         spec = self.spec
         b = len(molecules)
         atoms = "atoms" in spec.channels
