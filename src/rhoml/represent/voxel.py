@@ -37,6 +37,12 @@ Overflow: with ``overflow="error"`` an atom centre outside the box raises
 the part of their Gaussian inside the box, and the density is cropped at the box, but an atom of
 the centring group (the ligand) outside the box is still an error.
 
+Computation: on CPU with float32/float64 output the atom-type and shape channels of a whole
+batch come from compiled single-threaded numba kernels (:mod:`rhoml.represent.voxel_kernels`;
+compiled on first use, then loaded from numba's on-disk cache); the torch path
+(``backend="torch"``) is the reference they are tested against and runs on CUDA. ``out=``
+reuses an output tensor (large fresh outputs pay the operating system's page faults).
+
 Poses: ``rotations`` (B, 3, 3) and ``translations`` (B, 3) Å voxelise the molecule rotated about
 the box centre and shifted, i.e. positions ``R (x − c) + c + t``; densities are evaluated
 exactly as ρ(Rᵀ(p − c − t) + c) at the grid points p, so no engine re-run is needed.
@@ -68,6 +74,15 @@ VDW_RADII = {
 DEFAULT_VDW = 2.0
 ATOM_CUTOFF_SIGMAS = 3.0
 SHAPE_CUTOFF_RADII = 2.0
+BACKENDS = ("auto", "numba", "torch")
+_NO_ROTATION = np.zeros((0, 3, 3))
+_NO_GROUPS = np.zeros(0, dtype=np.int64)
+
+
+def _have_numba() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
 
 
 class VoxelBoxError(RhomlError):
@@ -218,15 +233,39 @@ class Voxelizer:
         dtype: torch dtype of the result (float32 default; float64 for exact tests).
         engine: density engine used when ``densities`` are not given (``xtb`` default).
         engine_options: options for the engine (e.g. ``{"valence": True}``).
+        backend: ``auto`` (compiled numba kernels for the atom-type and shape channels on CPU
+            with float32/float64, else torch), ``numba`` (require the kernels) or ``torch``
+            (the reference path; also used on CUDA). Both give the same numbers (to float
+            round-off); density channels are computed with torch either way.
     """
 
     def __init__(self, spec: VoxelSpec, device="cpu", dtype=None, engine: str = "xtb",
-                 engine_options: dict | None = None) -> None:  # fmt: skip
+                 engine_options: dict | None = None, backend: str = "auto") -> None:  # fmt: skip
         import torch
 
+        if backend not in BACKENDS:
+            raise RhomlError(f"voxel backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.spec = spec
+        self.backend = backend
         self.device = torch.device(device)
         self.dtype = dtype or torch.float32
+        fits = self.device.type == "cpu" and self.dtype in (torch.float32, torch.float64)
+        if backend == "numba" and not fits:
+            raise RhomlError(
+                f"voxel backend 'numba' needs a CPU device and float32/float64, got "
+                f"{self.device} {self.dtype}"
+            )
+        # atom-type and shape channels from the compiled CPU kernels (voxel_kernels), else the
+        # torch reference path (any device and dtype)
+        self.uses_kernels = backend != "torch" and fits and _have_numba()
+        self._kernels = None
+        if self.uses_kernels:  # imported here, not per call (the import costs ~0.5 s once)
+            from rhoml.represent import voxel_kernels
+
+            self._kernels = voxel_kernels
+        self._grid_shape = (spec.n_channels, spec.n, spec.n, spec.n)
+        self._sigma_vox = spec.atom_sigma / spec.spacing
+        self._radius_vox = ATOM_CUTOFF_SIGMAS * spec.atom_sigma / spec.spacing
         self.engine = engine
         self.engine_options = dict(engine_options or {})
         n = spec.n
@@ -236,12 +275,26 @@ class Voxelizer:
         index = {e: i for i, e in enumerate(spec.elements)}
         other = index.get(OTHER, -1)
         self._z_channel = np.array([-1] + [index.get(symbol(z), other) for z in range(1, 119)])
+        self._z_vdw = np.array(
+            [DEFAULT_VDW] + [VDW_RADII.get(symbol(z), DEFAULT_VDW) for z in range(1, 119)]
+        )
+        # first output channel of the atom block / the shape channel of each group (−1: none)
+        self._atom_base = np.full(len(spec.groups), -1, dtype=np.int64)
+        self._shape_base = np.full(len(spec.groups), -1, dtype=np.int64)
+        c = 0
+        for gi in range(len(spec.groups)):
+            for kind in spec.channels:
+                if kind == "atoms":
+                    self._atom_base[gi] = c
+                c += len(spec.elements) if kind == "atoms" else 1
+                if kind == "shape":
+                    self._shape_base[gi] = c - 1
 
     # -- public --------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        n = self.spec.n
-        return (self.spec.n_channels, n, n, n)
+        """(C, n, n, n) of one voxelised molecule."""
+        return self._grid_shape
 
     def densities_for(self, molecule: Molecule) -> list:
         """The densities voxelised for ``molecule``: one per group (computed with the engine)."""
@@ -253,7 +306,7 @@ class Voxelizer:
         ]
 
     def __call__(self, molecules: Sequence[Molecule], densities: Sequence | None = None,
-                 rotations=None, translations=None, centers=None):  # fmt: skip
+                 rotations=None, translations=None, centers=None, out=None):  # fmt: skip
         """Voxelise a batch.
 
         Args:
@@ -264,15 +317,143 @@ class Voxelizer:
             rotations: (B, 3, 3) rotation matrices about the box centre, or None.
             translations: (B, 3) shifts in Å, or None.
             centers: (B, 3) box centres in Å (default: centroid of ``spec.center_group``).
+            out: optional contiguous tensor (B, C, n, n, n) of ``dtype`` on ``device`` to reuse
+                (zeroed, filled and returned) instead of allocating a new one.
 
         Returns:
             torch tensor (B, C, n, n, n) of ``dtype`` on ``device``.
         """
-        import torch
+        if self.uses_kernels:
+            return self._call_kernels(molecules, densities, rotations, translations, centers, out)
+        return self._call_torch(molecules, densities, rotations, translations, centers, out)
 
+    def _call_kernels(self, molecules, densities, rotations, translations, centers, out):
+        """Batch path: pose, check and voxelise the atoms of all molecules in compiled loops
+        (:mod:`rhoml.represent.voxel_kernels`); density channels per molecule as in the
+        reference path."""
+        vk = self._kernels
         spec = self.spec
         b = len(molecules)
-        out = torch.zeros((b,) + self.shape, device=self.device, dtype=self.dtype)
+        atoms = "atoms" in spec.channels
+        out = self._output(b, out, zero=not atoms)  # the atom kernel zeroes block by block
+        if b == 0:
+            return out.zero_()
+        given = centers is not None
+        if given:
+            centres = np.array(centers, dtype=np.float64).reshape(b, 3)
+        elif spec.center_group is not None:
+            centres = np.array([centre_of(m, spec.center_group) for m in molecules])
+        else:
+            centres = np.empty((b, 3))  # centroids, computed by the kernel
+        rots = (
+            _NO_ROTATION if rotations is None
+            else np.ascontiguousarray(rotations, dtype=np.float64).reshape(b, 3, 3)
+        )  # fmt: skip
+        shifts = (
+            np.zeros((b, 3)) if translations is None
+            else np.ascontiguousarray(translations, dtype=np.float64).reshape(b, 3)
+        )  # fmt: skip
+        need_groups = spec.separate_groups or spec.center_group is not None
+        if b == 1:
+            m = molecules[0]
+            positions, numbers = m.positions, m.numbers
+            batch = np.zeros(len(numbers), dtype=np.int64)
+            groups = m.groups if (need_groups and m.groups is not None) else _NO_GROUPS
+        else:
+            positions = np.concatenate([m.positions for m in molecules])
+            numbers = np.concatenate([m.numbers for m in molecules])
+            batch = np.repeat(np.arange(b, dtype=np.int64), [len(m.numbers) for m in molecules])
+            groups = _NO_GROUPS
+            if need_groups and any(m.groups is not None for m in molecules):
+                groups = np.concatenate([
+                    np.full(len(m.numbers), -1, dtype=np.int64) if m.groups is None else m.groups
+                    for m in molecules
+                ])  # fmt: skip
+        frac, chan, shape_chan, counts = vk.prepare_atoms(
+            np.ascontiguousarray(positions, dtype=np.float64),
+            batch, np.ascontiguousarray(numbers, dtype=np.int64),
+            np.ascontiguousarray(groups, dtype=np.int64), spec.separate_groups, centres,
+            not given and spec.center_group is None, rots, shifts, spec.spacing, spec.n,
+            self._z_channel, self._atom_base, self._shape_base,
+            -1 if spec.center_group is None else int(spec.center_group),
+        )  # fmt: skip
+        if counts[2] or (counts[0] and (spec.overflow == "error" or counts[1])):
+            self._raise_first_error(molecules, centres, rots, shifts)
+        target = out.numpy()
+        if atoms:
+            vk.gaussian_atoms(frac, batch, chan, self._sigma_vox, self._radius_vox, target, True)
+        if "shape" in spec.channels:
+            vk.shape_occupancy(
+                frac, batch, shape_chan, self._z_vdw[numbers], spec.spacing, SHAPE_CUTOFF_RADII,
+                target,
+            )  # fmt: skip
+        if spec.needs_density:
+            for i, mol in enumerate(molecules):
+                rot = rots[i] if len(rots) else None
+                self._density_channels(mol, densities, i, centres[i], rot, shifts[i], out[i])
+        return out
+
+    def _output(self, b: int, out, zero: bool = True):
+        """A (B, C, n, n, n) tensor, zeroed if ``zero``: ``out`` (checked) or a new one."""
+        import torch
+
+        shape = (b,) + self._grid_shape
+        if out is None:
+            out = torch.empty(shape, device=self.device, dtype=self.dtype)
+            return out.zero_() if zero else out
+        if tuple(out.shape) != shape or out.dtype != self.dtype or out.device != self.device:
+            raise RhomlError(
+                f"voxel out= must be a {self.dtype} tensor of shape {shape} on {self.device}, "
+                f"got {out.dtype} {tuple(out.shape)} on {out.device}"
+            )
+        if not out.is_contiguous():
+            raise RhomlError("voxel out= must be a contiguous tensor")
+        return out.zero_() if zero else out
+
+    def _raise_first_error(self, molecules, centres, rots, shifts) -> None:
+        """Raise the error the reference path raises first (box fit, then element channels)."""
+        spec = self.spec
+        for i, mol in enumerate(molecules):
+            pos = mol.positions - centres[i]
+            if len(rots):
+                pos = pos @ rots[i].T
+            pos = pos + shifts[i]
+            self._check_fit(mol, pos)
+            if "atoms" in spec.channels:
+                for g in spec.groups:
+                    sel = np.ones(mol.n_atoms, bool) if g is None else (mol.groups == g)
+                    self._element_channels(mol.numbers[sel], mol)
+        raise AssertionError("voxel kernel checks and reference checks disagree")
+
+    def _density_channels(self, mol, densities, i, centre, rot, shift, target) -> None:
+        """Write the density / gradient channels of molecule ``i`` into ``target`` (C, n, n, n)."""
+        spec = self.spec
+        dens = None if densities is None else densities[i]
+        if dens is None:
+            dens = self.densities_for(mol)
+        if not isinstance(dens, list | tuple):
+            dens = [dens]
+        if len(dens) != len(spec.groups):
+            raise RhomlError(
+                f"{mol.id}: {len(dens)} densities given, spec needs {len(spec.groups)}"
+            )
+        c = 0
+        for gi in range(len(spec.groups)):
+            rho, grad = self._density(
+                dens[gi], centre, rot, shift, gradient="gradient" in spec.channels
+            )
+            for kind in spec.channels:
+                if kind == "density":
+                    target[c] = _transform(rho, spec.density_transform, spec.density_scale)
+                elif kind == "gradient":
+                    target[c] = _transform(grad, spec.density_transform, spec.gradient_scale)
+                c += len(spec.elements) if kind == "atoms" else 1
+
+    def _call_torch(self, molecules, densities, rotations, translations, centers, out):
+        """Reference path (torch, any device and dtype), one molecule at a time."""
+        spec = self.spec
+        b = len(molecules)
+        out = self._output(b, out)
         for i, mol in enumerate(molecules):
             centre = (
                 np.asarray(centers[i], float) if centers is not None
