@@ -4,10 +4,11 @@
 rewrites them, once, into a few dense matrix products:
 
 * every ``o3.Linear`` becomes one (dim_in, dim_out) matrix (evaluated on the identity);
-* every per-edge ``FullyConnectedTensorProduct`` becomes one matmul (edge harmonics × Wigner-3j
-  table), one batched matmul per input irrep and one per output irrep (weights of all paths into
-  an output irrep are gathered into one block; the gather is folded into the radial MLP's last
-  layer);
+* every per-edge ``FullyConnectedTensorProduct`` becomes one matmul (edge harmonics × a
+  coupling table probed from the tensor product itself, so its own path weights and Wigner-3j
+  constants are used), one broadcast product per input irrep, and one matmul (radial MLP's last
+  layer, its rows regrouped once) + one broadcast product per output irrep;
+* the spherical harmonics are monomials of the unit vector times a fitted table (one matmul);
 * species embedding, output heads, e3nn → PySCF ordering, coefficient scales, the energy
   network's input layers and the coefficient norms are folded into per-element matrices;
 * the graph (all atom pairs for small molecules: pairs beyond the cutoff get exactly zero radial
@@ -38,10 +39,10 @@ DENSE_GRAPH_MAX_ATOMS = 64  # up to this size all pairs are edges (no per-step n
 def dense_linear(lin: o3.Linear) -> torch.Tensor:
     """(dim_in, dim_out) matrix M with ``lin(x) == x @ M`` (bias-free e3nn Linear)."""
     dim_in = lin.irreps_in.dim
-    dt = lin.weight.dtype
-    if lin(torch.zeros(1, dim_in, dtype=dt)).abs().max() != 0:
+    dt, dev = lin.weight.dtype, lin.weight.device
+    if lin(torch.zeros(1, dim_in, dtype=dt, device=dev)).abs().max() != 0:
         raise ValueError("dense_linear: o3.Linear with biases is not supported")
-    return lin(torch.eye(dim_in, dtype=dt)).detach().clone()
+    return lin(torch.eye(dim_in, dtype=dt, device=dev)).detach().clone()
 
 
 class SphericalHarmonics:
@@ -102,19 +103,20 @@ def _probe_path(tp: o3.TensorProduct, k: int, offset: int, ins) -> torch.Tensor:
     d1 = tp.irreps_in1[ins.i_in1].ir.dim
     d2 = tp.irreps_in2[ins.i_in2].ir.dim
     d3 = tp.irreps_out[ins.i_out].ir.dim
-    dt = next((b.dtype for b in tp.buffers() if b.is_floating_point()), torch.float64)
-    x1 = torch.zeros(d1 * d2, tp.irreps_in1.dim, dtype=dt)
-    x2 = torch.zeros(d1 * d2, tp.irreps_in2.dim, dtype=dt)
-    w = torch.zeros(d1 * d2, tp.weight_numel, dtype=dt)
+    ref = next((b for b in tp.buffers() if b.is_floating_point()), torch.zeros((), dtype=float))
+    dt, dev = ref.dtype, ref.device
+    x1 = torch.zeros(d1 * d2, tp.irreps_in1.dim, dtype=dt, device=dev)
+    x2 = torch.zeros(d1 * d2, tp.irreps_in2.dim, dtype=dt, device=dev)
+    w = torch.zeros(d1 * d2, tp.weight_numel, dtype=dt, device=dev)
     a0 = tp.irreps_in1.slices()[ins.i_in1].start
     b0 = tp.irreps_in2.slices()[ins.i_in2].start
-    rows = torch.arange(d1 * d2)
+    rows = torch.arange(d1 * d2, device=dev)
     x1[rows, a0 + rows // d2] = 1.0  # first copy (u = 0), component i
     x2[rows, b0 + rows % d2] = 1.0  # component j
     w[:, offset] = 1.0  # weight (u=0, v=0, w=0) of this path
     o0 = tp.irreps_out.slices()[ins.i_out].start
     out = tp(x1, x2, w)[:, o0 : o0 + d3]  # first output copy (w = 0)
-    return out.reshape(d1, d2, d3).to(torch.float64)
+    return out.reshape(d1, d2, d3).to(device="cpu", dtype=torch.float64)
 
 
 class FastTensorProduct:
@@ -193,7 +195,8 @@ class FastTensorProduct:
                 continue
             mat = w_out[torch.as_tensor(np.stack(rows))]  # (R, w, hidden)
             mat = mat.transpose(0, 1).reshape(-1, w_out.shape[1])  # rows (w, R)
-            self.outs.append((mulo, ir_o.dim, pieces, mat.T.to(dtype=dtype, device=device)))
+            mat = mat.T.contiguous().to(dtype=dtype, device=device)  # (hidden, w·R)
+            self.outs.append((mulo, ir_o.dim, pieces, mat))
 
     def __call__(self, x1: torch.Tensor, x2: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """x1 (E, dim1), x2 (E, dim2), g (E, hidden) → (E, dim_out)."""
