@@ -175,6 +175,12 @@ class FastTensorProduct:
             block_ranges.append({k: tuple(v) for k, v in ranges.items()})
             col0 += d1 * ka
         self.table = torch.cat(cols, dim=1).to(dtype=dtype, device=device)
+        self.table_split = [t.shape[1] for t in cols]
+        x1_used = [(b[0], b[1]) for b in self.blocks]
+        # split of x1 into input irreps (unused ones included, then dropped)
+        bounds = sorted({0, ir1.dim, *[v for se in x1_used for v in se]})
+        self.x1_split = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        self.x1_pick = [bounds.index(a) for a, _ in x1_used]
         # per output irrep: rows R = (block, u, path) of its weights, taken from w_out
         self.outs = []  # (mul_out, d3, [(block, k0, k1)], (hidden, w·R) weight matrix or None)
         w_out = w_out.detach()
@@ -197,27 +203,42 @@ class FastTensorProduct:
             mat = mat.transpose(0, 1).reshape(-1, w_out.shape[1])  # rows (w, R)
             mat = mat.T.contiguous().to(dtype=dtype, device=device)  # (hidden, w·R)
             self.outs.append((mulo, ir_o.dim, pieces, mat))
+        # all outputs' weights from one matmul, then split
+        mats = [m for *_, m in self.outs if m is not None]
+        self.w_all = torch.cat(mats, dim=1)
+        self.w_split = [m.shape[1] for m in mats]
+        # per block: split of its K columns by output irrep (ranges are contiguous, in order)
+        self.k_split = []
+        for ranges in block_ranges:
+            r = sorted(ranges.items())
+            self.k_split.append(
+                ([k1 - k0 for _, (k0, k1) in r], {io: j for j, (io, _) in enumerate(r)})
+            )
 
     def __call__(self, x1: torch.Tensor, x2: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """x1 (E, dim1), x2 (E, dim2), g (E, hidden) → (E, dim_out)."""
         e = x1.shape[0]
-        s = x2 @ self.table
-        ys = []
-        for a0, a1, mul1, d1, c0, ka in self.blocks:
-            sa = s[:, c0 : c0 + d1 * ka]
+        s_all = torch.split(x2 @ self.table, self.table_split, dim=1)
+        x1s = torch.split(x1, self.x1_split, dim=1)
+        ys = []  # per block: its (E, u, K) products, split by output irrep
+        for (_, _, mul1, d1, _, ka), sa, pick, (ks, _) in zip(
+            self.blocks, s_all, self.x1_pick, self.k_split, strict=True
+        ):
+            xa = x1s[pick]
             if d1 == 1:
-                ys.append(x1[:, a0:a1].unsqueeze(2) * sa.unsqueeze(1))  # (E, u, K)
+                y = xa.unsqueeze(2) * sa.unsqueeze(1)  # (E, u, K)
             else:
-                xa = x1[:, a0:a1].reshape(e, mul1, d1, 1)
-                ys.append((xa * sa.reshape(e, 1, d1, ka)).sum(2))
+                y = (xa.reshape(e, mul1, d1, 1) * sa.reshape(e, 1, d1, ka)).sum(2)
+            ys.append(torch.split(y, ks, dim=2) if len(ks) > 1 else (y,))
+        ws = iter(torch.split(g @ self.w_all, self.w_split, dim=1))
         out = []
-        for mulo, d3, pieces, mat in self.outs:
+        for io, (mulo, d3, pieces, mat) in enumerate(self.outs):
             if mat is None:
                 out.append(x1.new_zeros(e, mulo * d3))
                 continue
-            y = [ys[b][:, :, k0:k1].reshape(e, -1, d3) for b, k0, k1 in pieces]
+            y = [ys[b][self.k_split[b][1][io]].reshape(e, -1, d3) for b, _, _ in pieces]
             y = y[0] if len(y) == 1 else torch.cat(y, dim=1)  # (E, R, d3)
-            w = (g @ mat).reshape(e, mulo, -1)  # (E, w, R): contraction over the last axis
+            w = next(ws).reshape(e, mulo, -1)  # (E, w, R): contraction over the last axis
             if d3 == 1:
                 out.append((w * y.reshape(e, 1, -1)).sum(2))
             else:
@@ -250,10 +271,8 @@ class _FastGate:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         (fs, cs), (fg, cg) = self.act_s, self.act_g
-        s = fs(x[:, : self.ns]) * cs
-        g = fg(x[:, self.ns : self.ns + self.ng]) * cg
-        gated = x[:, self.ns + self.ng :] * g.index_select(1, self.expand)
-        return torch.cat([s, gated], dim=1)
+        s, g, gated = torch.split(x, [self.ns, self.ng, x.shape[1] - self.ns - self.ng], dim=1)
+        return torch.cat([fs(s) * cs, gated * (fg(g) * cg).index_select(1, self.expand)], dim=1)
 
 
 class _FastLayer:
