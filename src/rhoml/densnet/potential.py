@@ -8,6 +8,7 @@ coefficients + nuclei) and the density itself as a rhoml ``Density`` (aux coeffi
 from __future__ import annotations
 
 import re
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from rhoml.errors import InputError
 from rhoml.molecule import Molecule
 
 FORMAT = "rhoml-densnet-1"
+_EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {key: evaluator}
 
 
 class DenSNet(torch.nn.Module):
@@ -69,7 +71,7 @@ class DenSNet(torch.nn.Module):
 
         key = (tuple(int(z) for z in numbers), int(charge), bool(compile))
         state = tuple((t.data_ptr(), t._version, t.dtype) for t in self._state_tensors())
-        cache = self.__dict__.setdefault("_evaluators", {})
+        cache = _EVALUATORS.setdefault(self, {})
         hit = cache.get(key)
         if hit is None or hit[0] != state:
             if len(cache) >= 8:
