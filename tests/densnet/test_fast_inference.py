@@ -65,6 +65,19 @@ def test_matches_module_path(model, ethanol):
     assert np.abs(other["forces"] - fast["forces"]).max() > 1e-2
 
 
+def test_forces_are_minus_energy_gradient(model, ethanol):
+    mol = _distorted(ethanol, 9)
+    ev = model.evaluator(mol.numbers)
+    f = ev(mol.positions)["forces"]
+    h = 1e-5
+    for a, k in [(0, 0), (2, 1), (8, 2)]:
+        p1, p2 = mol.positions.copy(), mol.positions.copy()
+        p1[a, k] += h
+        p2[a, k] -= h
+        fd = -(ev(p1, forces=False)["energy"] - ev(p2, forces=False)["energy"]) / (2 * h)
+        assert f[a, k] == pytest.approx(fd, rel=1e-5, abs=1e-6)
+
+
 def test_radius_graph_path_and_far_atoms(model, ethanol, water):
     """Two molecules 8 Å apart (beyond the 4 Å cutoff): all-pairs graph, radius graph and the
     module path agree (pairs beyond the cutoff contribute exactly nothing)."""
