@@ -102,12 +102,12 @@ def _md_args(p, default_steps: int = 1000) -> None:
     p.add_argument(
         "--float32",
         action="store_true",
-        help="evaluate the model in float32 (about 1.4x faster; forces to ~1e-6 relative)",
+        help="evaluate the model in float32 (about 1.1x faster; forces to ~1e-6 relative)",
     )
     p.add_argument(
         "--compile",
         action="store_true",
-        help="compile the model with torch.compile (about 2x faster per step; needs a C++ "
+        help="compile the model with torch.compile (about 1.7x faster per step; needs a C++ "
         "compiler; the first run compiles for 1-2 min, later runs reuse the cache)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
