@@ -36,6 +36,12 @@ def test_md_and_ir_commands(tmp_path, capsys):
     assert code == 0
     assert (out / "ir.csv").exists() and (out / "ir.png").exists()
     assert isinstance(json.loads((out / "peaks.json").read_text()), list)
+    t32 = tmp_path / "t32.npz"
+    args = ["md", "ethanol", "--steps", "20", "--out", str(t32), "--quiet", "--float32"]
+    assert main(args) == 0
+    with np.load(traj) as a, np.load(t32) as b:  # same start, float32 vs float64 forces
+        np.testing.assert_allclose(b["positions"], a["positions"], atol=1e-4)
+        assert np.abs(b["positions"] - a["positions"]).max() > 0
 
 
 def test_missing_model_is_a_one_line_error(capsys):

@@ -99,16 +99,30 @@ def _md_args(p, default_steps: int = 1000) -> None:
         default=1,
         help="torch threads (default 1: fastest for small molecules)",
     )
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="evaluate the model in float32 (about 1.1x faster; forces to ~1e-6 relative)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model with torch.compile (about 1.7x faster per step; needs a C++ "
+        "compiler; the first run compiles for 1-2 min, later runs reuse the cache)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _load(spec: str):
+def _load(spec: str, float32: bool = False):
+    import torch
+
     from rhoml.densnet.potential import load_model, shipped_model_path
 
+    dtype = torch.float32 if float32 else torch.float64
     p = Path(spec)
     if p.suffix == ".pt" or p.exists():
-        return load_model(p)
-    return load_model(shipped_model_path(spec))
+        return load_model(p, dtype=dtype)
+    return load_model(shipped_model_path(spec), dtype=dtype)
 
 
 def _start(model, geometry):
@@ -133,7 +147,7 @@ def _run(args):
     from rhoml.md.driver import MDSettings, run_md
 
     torch.set_num_threads(max(1, args.threads))
-    model = _load(args.model)
+    model = _load(args.model, args.float32)
     mol = _start(model, args.geometry)
     settings = MDSettings(
         steps=args.steps,
@@ -143,7 +157,8 @@ def _run(args):
         friction=args.friction,
         seed=args.seed,
     )
-    return run_md(DenSNetCalculator(model), mol, settings, progress=not args.quiet), settings
+    calc = DenSNetCalculator(model, compile=args.compile)
+    return run_md(calc, mol, settings, progress=not args.quiet), settings
 
 
 def _cmd_md(args) -> int:

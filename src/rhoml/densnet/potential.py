@@ -8,6 +8,7 @@ coefficients + nuclei) and the density itself as a rhoml ``Density`` (aux coeffi
 from __future__ import annotations
 
 import re
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from rhoml.errors import InputError
 from rhoml.molecule import Molecule
 
 FORMAT = "rhoml-densnet-1"
+_EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {key: evaluator}
 
 
 class DenSNet(torch.nn.Module):
@@ -62,10 +64,35 @@ class DenSNet(torch.nn.Module):
     def dtype_(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
+    def evaluator(self, numbers, charge: int = 0, *, compile: bool = False):
+        """Fast :class:`~rhoml.densnet.fast.Evaluator` for molecules with atomic ``numbers`` and
+        ``charge``; cached, and rebuilt when parameters, buffers, dtype or device change."""
+        from rhoml.densnet.fast import Evaluator
+
+        key = (tuple(int(z) for z in numbers), int(charge), bool(compile))
+        state = tuple((t.data_ptr(), t._version, t.dtype) for t in self._state_tensors())
+        cache = _EVALUATORS.setdefault(self, {})
+        hit = cache.get(key)
+        if hit is None or hit[0] != state:
+            if len(cache) >= 8:
+                cache.clear()
+            hit = cache[key] = (state, Evaluator(self, key[0], charge, compile=compile))
+        return hit[1]
+
+    def _state_tensors(self):
+        yield from self.parameters()
+        yield from self.buffers()
+
     def predict(
-        self, molecule: Molecule, *, forces: bool = True, dipole: bool = True
+        self, molecule: Molecule, *, forces: bool = True, dipole: bool = True, fast: bool = True
     ) -> dict[str, Any]:
-        """Energy (kcal/mol), forces (kcal/mol/Å), dipole (Debye), coefficients (electrons)."""
+        """Energy (kcal/mol), forces (kcal/mol/Å), dipole (Debye), coefficients (electrons).
+
+        ``fast`` uses the cached :meth:`evaluator` (same numbers to round-off); ``fast=False``
+        runs the modules (:meth:`forward` + autograd) directly."""
+        if fast:
+            ev = self.evaluator(molecule.numbers, molecule.charge)
+            return ev(molecule.positions, forces=forces, dipole=dipole)
         dt = self.dtype_()
         dev = next(self.parameters()).device
         z = torch.as_tensor(molecule.numbers, device=dev)

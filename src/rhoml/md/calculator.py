@@ -17,6 +17,8 @@ from rhoml.molecule import Molecule
 from rhoml.units import AU_DIPOLE_IN_DEBYE, BOHR_IN_ANGSTROM, convert
 
 DEBYE_IN_E_ANGSTROM = BOHR_IN_ANGSTROM / AU_DIPOLE_IN_DEBYE  # 1 D in e·Å
+_ENERGY = float(convert(1.0, "kcal/mol", "eV"))  # eV per kcal/mol
+_FORCE = float(convert(1.0, "kcal/mol/angstrom", "eV/angstrom"))  # eV/Å per kcal/mol/Å
 
 
 def atoms_to_molecule(atoms, charge: int = 0) -> Molecule:
@@ -38,6 +40,25 @@ class FunctionCalculator(Calculator):
         self.fn = fn
         self.charge = charge
 
+    def check_state(self, atoms, tol=1e-15):
+        """ASE's change check with exact array comparisons (ASE's ``compare_atoms`` is slow
+        next to a fast potential; ``tol`` is kept for the interface)."""
+        old = self.atoms
+        if old is None:
+            return list(all_changes)
+        changes = []
+        if not np.array_equal(old.cell.array, atoms.cell.array):
+            changes.append("cell")
+        if not np.array_equal(old.pbc, atoms.pbc):
+            changes.append("pbc")
+        a1, a2 = old.arrays, atoms.arrays
+        for prop in all_changes:
+            if (prop in a1) != (prop in a2):
+                changes.append(prop)
+            elif prop in a1 and not np.array_equal(a1[prop], a2[prop]):
+                changes.append(prop)
+        return changes
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         out = self.fn(atoms_to_molecule(self.atoms, self.charge))
@@ -50,11 +71,29 @@ class FunctionCalculator(Calculator):
 
 
 class DenSNetCalculator(FunctionCalculator):
-    """ASE calculator for a trained :class:`~rhoml.densnet.potential.DenSNet`."""
+    """ASE calculator for a trained :class:`~rhoml.densnet.potential.DenSNet`.
 
-    def __init__(self, model, charge: int = 0, **kwargs) -> None:
+    Energy, forces and dipole come from one evaluation of the model's fast
+    :class:`~rhoml.densnet.fast.Evaluator`, built on first use for the atom list and charge and
+    then kept (the model's parameters are taken as fixed while the calculator is in use).
+    ``compile=True``: see :class:`~rhoml.densnet.fast.Evaluator`."""
+
+    def __init__(self, model, charge: int = 0, *, compile: bool = False, **kwargs) -> None:
         self.model = model
+        self.compile = compile
+        self._evaluator = None
         super().__init__(lambda m: model.predict(m), charge, **kwargs)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        Calculator.calculate(self, atoms, properties, system_changes)
+        ev = self._evaluator
+        if ev is None or not np.array_equal(ev.numbers.cpu().numpy(), self.atoms.numbers):
+            ev = self.model.evaluator(self.atoms.numbers, self.charge, compile=self.compile)
+            self._evaluator = ev
+        out = ev(self.atoms.positions)
+        self.results["energy"] = out["energy"] * _ENERGY
+        self.results["forces"] = out["forces"] * _FORCE
+        self.results["dipole"] = out["dipole"] * DEBYE_IN_E_ANGSTROM
 
     def get_density(self, atoms):
         """The predicted density of ``atoms`` as a rhoml ``Density`` (aux coefficients)."""
