@@ -85,3 +85,17 @@ def test_sample_cli_and_labels_accept_the_ids(tmp_path, capsys):
     assert mol.id == "smiles-CCO_test#0" and _split_of(mol) == "test"
     assert main(["densnet", "sample", "C1CC", "--frames", "1", "--out", str(out)]) != 0
     assert "C1CC" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["ethanethiol", "resorcinol", "polythiophene"])
+def test_system_configs_are_valid(name):
+    from pathlib import Path
+
+    from rhoml.densnet.model import NetConfig
+    from rhoml.densnet.train import TrainConfig
+
+    path = Path(__file__).resolve().parents[2] / "configs" / f"densnet_{name}.toml"
+    cfg = TrainConfig.from_file(path)
+    assert cfg.mode == "delta" and cfg.store.startswith("runs/")
+    NetConfig.from_dict(cfg.density_net)
+    NetConfig.from_dict(cfg.energy_net)
