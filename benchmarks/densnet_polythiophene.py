@@ -38,9 +38,9 @@ from rhoml.store.sqlite_store import Store  # noqa: E402
 
 
 def counts(text: str) -> dict[int, int]:
-    """'1:16,2:10' → {1: 16, 2: 10}."""
-    out = {}
-    for part in text.split(","):
+    """'1:16,2:10' → {1: 16, 2: 10} ('' → {})."""
+    out: dict[int, int] = {}
+    for part in filter(None, text.split(",")):
         n, k = part.split(":")
         out[int(n)] = int(k)
     return out
