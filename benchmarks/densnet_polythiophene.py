@@ -6,7 +6,9 @@ RI-J) into the config's store, training from the config, and per-length evaluati
 density NMAE (∫|Δρ|/N_e on Becke grids, level 3) of the model vs DFT, vs its fitted target,
 and of the promolecule prior alone vs DFT; energy error per atom; force MAE. Lengths in the
 training set are reported too (in-sample, marked ``train``). Frames are counted per length as
-``N:COUNT`` lists.
+``N:COUNT`` lists; the train/test split is by length (``--train`` / ``--test``), whatever the
+``_train`` / ``_test`` in the frame ids (an existing ``thiophene-N_*.xyz`` file is reused for its
+length, so labelled frames are never recomputed when a length changes role).
 
     OMP_NUM_THREADS=1 python benchmarks/densnet_polythiophene.py \
         configs/densnet_polythiophene.toml --train 1:16,2:10,3:6 --test 4:2,5:1,6:1 --seed 0
@@ -30,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine, write_results  # noqa: E402
 from densnet_ethanol import density_errors  # noqa: E402
 
-from rhoml.densnet.data import load_frames  # noqa: E402
+from rhoml.densnet.data import load_frames, store_elements  # noqa: E402
 from rhoml.densnet.labels import LabelSettings, run_labels  # noqa: E402
 from rhoml.densnet.systems import SampleSettings, sample_frames  # noqa: E402
-from rhoml.densnet.train import TrainConfig, evaluate, run_training  # noqa: E402
+from rhoml.densnet.train import TrainConfig, evaluate, make_basis, run_training  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 
 
@@ -58,10 +60,11 @@ def sample_and_label(cfg: TrainConfig, plan: dict[str, dict[int, int]], args) ->
     )
     for split, per_n in plan.items():
         for n, k in sorted(per_n.items()):
+            found = sorted(work.glob(f"thiophene-{n}_*.xyz"))
+            path = found[0] if found else work / f"thiophene-{n}_{split}.xyz"
+            split = path.stem.split("_")[-1]
             s = replace(base, frames=k, seed=args.seed + 100 * n + (split == "test"), split=split)
-            frames = sample_frames(
-                f"thiophene-{n}", s, work / f"thiophene-{n}_{split}.xyz", progress=False
-            )
+            frames = sample_frames(f"thiophene-{n}", s, path, progress=False)
             t = time.perf_counter()
             c = run_labels(cfg.store, frames, progress=False)
             print(f"thiophene-{n} {split}: {c} in {time.perf_counter() - t:.0f} s", flush=True)
@@ -96,17 +99,25 @@ def main() -> None:
 
     from rhoml.densnet.potential import load_model
 
+    def by_length(frames):
+        """Frames of the requested lengths, split by length."""
+        out = [f for f in frames if length_of(f.molecule.id) in {**args.train, **args.test}]
+        for f in out:
+            f.split = "test" if length_of(f.molecule.id) in args.test else "train"
+        return out
+
     if Path(cfg.output).exists():
         model = load_model(cfg.output)
         summary = json.loads(Path(cfg.output).with_suffix(".json").read_text())
     else:
-        summary = run_training(cfg)
+        basis = make_basis(cfg, store_elements(cfg.store))
+        summary = run_training(cfg, frames=by_length(load_frames(cfg.store, basis)))
         model = load_model(cfg.output)
-    frames = load_frames(cfg.store, model.basis, progress=False)
+    frames = by_length(load_frames(cfg.store, model.basis, progress=False))
     rows = []
     for n in sorted({length_of(f.molecule.id) for f in frames}):
         group = [f for f in frames if length_of(f.molecule.id) == n]
-        split = "test" if group[0].split == "test" else "train"
+        split = group[0].split
         t = evaluate(model, group)
         d = density_errors(model, group, cfg.store, args.nmae_limit)
         n_atoms = group[0].molecule.n_atoms
