@@ -99,3 +99,23 @@ def test_system_configs_are_valid(name):
     assert cfg.mode == "delta" and cfg.store.startswith("runs/")
     NetConfig.from_dict(cfg.density_net)
     NetConfig.from_dict(cfg.energy_net)
+
+
+def test_energy_scale_ignores_composition_spread():
+    from rhoml.densnet.data import Frame
+    from rhoml.densnet.train import _composition_residual
+    from rhoml.molecule import Molecule
+
+    rng = np.random.default_rng(0)
+
+    def frame(n):  # thiophene n-mer composition, geometry irrelevant here
+        z = [16] * n + [6] * (4 * n) + [1] * (2 * n + 2)
+        return Frame(Molecule(z, rng.random((len(z), 3)) * 9), 0.0, None, None, None, "train")
+
+    one = [frame(1) for _ in range(4)]
+    e1 = np.array([1.0, 2.0, 3.0, 6.0])
+    np.testing.assert_allclose(_composition_residual(one, e1), e1 - e1.mean(), atol=1e-12)
+    mixed = one + [frame(2) for _ in range(4)]
+    e2 = np.concatenate([e1 - 3.5e5, e1 - 7e5])  # kcal/mol: sizes differ by ~3.5e5
+    res = _composition_residual(mixed, e2)
+    assert np.std(res) < 3.0 < np.std(e2)
