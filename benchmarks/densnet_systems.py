@@ -4,11 +4,11 @@ Per system (resumable; every stage reuses what exists): GFN2-xTB Langevin sampli
 train and a test file), PySCF PBE/def2-SVP labels into the config's store, training from
 configs/densnet_<system>.toml, test metrics (energy, force, dipole MAE; density NMAE vs DFT on
 Becke grids), then IR from the model: its harmonic frequencies at its own minimum and NVE MD
-(dipole-derivative ACF) started at the DFT minimum, both compared with the DFT harmonic
-reference of benchmarks/densnet_harmonic_reference.py (run that first; without it the IR part
-of a system is skipped and said so).
+(dipole-derivative ACF) started there (trajectories cached next to the model), both compared
+with the DFT harmonic reference of benchmarks/densnet_harmonic_reference.py (run that first;
+without it the comparison of a system is skipped and said so).
 
-    OMP_NUM_THREADS=1 python benchmarks/densnet_systems.py ethanethiol:40:8 resorcinol:30:6
+    OMP_NUM_THREADS=1 python benchmarks/densnet_systems.py ethanethiol:20:4 --steps 3000
 """
 
 from __future__ import annotations
@@ -50,56 +50,70 @@ def prepare(name: str, n_train: int, n_test: int, args) -> tuple[TrainConfig, di
     return cfg, {"frames": len(sec), "median_s": float(np.median(sec))}
 
 
-def ir_comparison(model, ref: dict, args) -> dict:
-    """Model harmonic IR and NVE MD peaks vs the DFT harmonic reference."""
+def model_ir(model, name: str, cache: Path, args) -> dict:
+    """IR of the model alone: harmonic at its own minimum (relaxed from the GFN2-xTB minimum) and
+    NVE MD from that minimum (trajectories cached in ``cache``, reused when present)."""
+    from rhoml.densnet.systems import build_molecule, preoptimise
     from rhoml.md.calculator import DenSNetCalculator
-    from rhoml.md.driver import MDSettings, run_md
+    from rhoml.md.driver import MDSettings, load_trajectory, run_md
     from rhoml.md.ir import harmonic_ir, ir_from_dipoles, optimise
-    from rhoml.molecule import Molecule
 
-    mol0 = Molecule(ref["numbers"], ref["positions_angstrom"], id=f"{ref['system']}-dft-min")
-    f_dft = np.asarray(ref["frequencies_cm-1"])
-    i_dft = np.asarray(ref["intensities_km_mol"])
-    h_ml = harmonic_ir(model.predict, optimise(model.predict, mol0, fmax=1e-3), step=0.005)
+    mol0 = optimise(model.predict, preoptimise(build_molecule(name)), fmax=1e-3)
+    h_ml = harmonic_ir(model.predict, mol0, step=0.005)
     dips, temps = [], []
     t = time.perf_counter()
     for k in range(args.trajectories):
-        s = MDSettings(steps=args.steps, dt_fs=0.5, ensemble="nve", temperature=600.0, seed=k)
-        a = run_md(DenSNetCalculator(model), mol0, s, progress=False).arrays()
+        path = cache / f"{name}_nve_{k}_{args.steps}.npz"
+        if not path.exists():
+            s = MDSettings(steps=args.steps, dt_fs=0.5, ensemble="nve", temperature=600.0, seed=k)
+            run_md(DenSNetCalculator(model), mol0, s, progress=False).save(path, {"seed": k})
+        a = load_trajectory(path)
         dips.append(a["dipole"])
         temps.append(float(a["temperature"].mean()))
     md_s = time.perf_counter() - t
     spec = ir_from_dipoles(
         np.stack(dips), 0.5, temperature=float(np.mean(temps)), max_lag_fs=1000.0
     )
-    md_peaks = spec.peaks(n=15, lo=200.0)
-    match = []
-    for k, (f, i) in enumerate(zip(f_dft, i_dft, strict=True)):
-        if i < args.min_intensity:
-            continue
-        near = min(md_peaks, key=lambda p: abs(p[0] - f)) if md_peaks else (np.nan, np.nan)
-        match.append(
-            {
-                "dft_harmonic_cm-1": float(f),
-                "dft_km_mol": float(i),
-                "model_harmonic_cm-1": float(h_ml.frequencies[k]),  # same mode order (ascending)
-                "md_peak_cm-1": float(near[0]),
-            }
-        )
-    d = h_ml.frequencies - f_dft
     return {
-        "model_harmonic_cm-1": h_ml.frequencies.tolist(),
-        "model_harmonic_km_mol": h_ml.intensities.tolist(),
-        "harmonic_freq_mae_cm-1": float(np.mean(np.abs(d))),
-        "harmonic_freq_median_abs_cm-1": float(np.median(np.abs(d))),
+        "harmonic_cm-1": h_ml.frequencies.tolist(),
+        "harmonic_km_mol": h_ml.intensities.tolist(),
         "md": {
             "trajectories": args.trajectories,
             "steps": args.steps,
             "dt_fs": 0.5,
-            "seconds": md_s,
+            "seconds_this_run": md_s,
             "mean_temperature_K": float(np.mean(temps)),
-            "peaks": md_peaks,
+            "peaks": spec.peaks(n=15, lo=200.0),
         },
+    }
+
+
+def compare(ir: dict, ref: dict, min_intensity: float) -> dict:
+    """Model harmonic lines (same ascending mode order) and nearest MD peak for every DFT
+    harmonic line of at least ``min_intensity`` km/mol."""
+    f_dft = np.asarray(ref["frequencies_cm-1"])
+    i_dft = np.asarray(ref["intensities_km_mol"])
+    f_ml = np.asarray(ir["harmonic_cm-1"])
+    peaks = ir["md"]["peaks"]
+    match = []
+    for k, (f, i) in enumerate(zip(f_dft, i_dft, strict=True)):
+        if i < min_intensity:
+            continue
+        near = min(peaks, key=lambda p: abs(p[0] - f)) if peaks else (np.nan, np.nan)
+        match.append(
+            {
+                "dft_harmonic_cm-1": float(f),
+                "dft_km_mol": float(i),
+                "model_harmonic_cm-1": float(f_ml[k]),
+                "md_peak_cm-1": float(near[0]),
+            }
+        )
+    d = f_ml - f_dft
+    md = np.array([m["md_peak_cm-1"] - m["dft_harmonic_cm-1"] for m in match])
+    return {
+        "harmonic_freq_mae_cm-1": float(np.mean(np.abs(d))),
+        "harmonic_freq_median_abs_cm-1": float(np.median(np.abs(d))),
+        "md_peak_vs_strong_line_mae_cm-1": float(np.mean(np.abs(md))) if len(md) else None,
         "strong_lines": match,
     }
 
@@ -142,12 +156,12 @@ def main() -> None:
             "test": evaluate(model, test),
             "nmae": density_errors(model, test, cfg.store, None),
         }
+        res["ir"] = None if args.skip_ir else model_ir(model, name, Path(cfg.output).parent, args)
         ref = load_reference(name)
-        if ref is None or args.skip_ir:
-            res["ir"] = None
+        if ref is None or res["ir"] is None:
             print(f"{name}: no DFT harmonic reference (or --skip-ir): IR comparison skipped")
         else:
-            res["ir"] = ir_comparison(model, ref, args)
+            res["ir"].update(compare(res["ir"], ref, args.min_intensity))
         out["systems"][name] = res
         t, n = res["test"], res["nmae"]
         lines += [
@@ -164,7 +178,7 @@ def main() -> None:
             f"| force MAE | {t['force_mae_kcal_mol_angstrom']:.2f} kcal/mol/Å |",
             f"| dipole MAE (per component) | {t['dipole_mae_debye']:.3f} D |\n",
         ]
-        if res["ir"]:
+        if res["ir"] and "strong_lines" in res["ir"]:
             ir = res["ir"]
             lines += [
                 f"Harmonic frequencies, model minimum vs DFT minimum: MAE "
