@@ -140,7 +140,8 @@ def main() -> None:
         )
         print(json.dumps(rows[-1]), flush=True)
     data = {
-        "title": "DenSNet polythiophene: train on 1–3-mers, extrapolate to 4–6-mers (CPU scale)",
+        "title": f"DenSNet polythiophene: train on {sorted(args.train)}-mers, test on "
+        f"{sorted(args.test)}-mers (CPU scale)",
         "machine": machine(),
         "seed": args.seed,
         "scale": {
