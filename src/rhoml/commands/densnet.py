@@ -1,4 +1,4 @@
-"""CLI: ``rhoml densnet labels|train``, ``rhoml md``, ``rhoml ir`` (DenSNet, seed 002)."""
+"""CLI: ``rhoml densnet sample|labels|train``, ``rhoml md``, ``rhoml ir`` (DenSNet, seed 002)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,28 @@ def register(subparsers) -> None:
         "densnet", help="DenSNet: DFT labels and training (density-first ML potential)"
     )
     dsub = dn.add_subparsers(dest="densnet_command", required=True)
+
+    sa = dsub.add_parser(
+        "sample",
+        help="geometries by GFN2-xTB Langevin MD (built from a name or SMILES) into extended XYZ",
+        description="Build NAME (ethanol, ethanethiol, resorcinol, thiophene-N: the α-linked, "
+        "H-capped N-mer) or a SMILES with RDKit (ETKDGv3), pre-optimise it on GFN2-xTB "
+        "(tblite), run Langevin MD and append every --interval-th geometry (Å, ids "
+        "NAME_SPLIT#k, xTB energy in eV, velocities in Å/fs) to --out. Re-running continues "
+        "from the last written frame. Label the file with `rhoml densnet labels OUT --out STORE`.",
+    )
+    sa.add_argument("system", help="ethanol | ethanethiol | resorcinol | thiophene-N | a SMILES")
+    sa.add_argument("--out", required=True, help="extended XYZ file (appended to; resumable)")
+    sa.add_argument("--frames", type=int, default=50, help="frames to write (default 50)")
+    sa.add_argument("--interval", type=int, default=20, help="MD steps between frames (20)")
+    sa.add_argument("--equilibration", type=int, default=200, help="steps before frame 0 (200)")
+    sa.add_argument("--temperature", type=float, default=500.0, help="bath temperature, K (500)")
+    sa.add_argument("--dt", type=float, default=0.5, help="time step, fs (0.5)")
+    sa.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (0.01)")
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--split", default="train", choices=["train", "test", "other"])
+    sa.add_argument("--quiet", action="store_true", help="no progress bar")
+    sa.set_defaults(handler=_cmd_sample)
 
     lab = dsub.add_parser(
         "labels",
@@ -200,6 +222,28 @@ def _cmd_ir(args) -> int:
     print(f"wrote {out}/ir.csv, ir.png, peaks.json")
     for p in peaks:
         print(f"  {p['wavenumber_cm-1']:8.1f} cm-1  {p['intensity_arb']:.3f}")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from rhoml.densnet.systems import SampleSettings, sample_frames
+
+    s = SampleSettings(
+        frames=args.frames,
+        interval=args.interval,
+        equilibration=args.equilibration,
+        dt_fs=args.dt,
+        temperature=args.temperature,
+        friction=args.friction,
+        seed=args.seed,
+        split=args.split,
+    )
+    frames = sample_frames(args.system, s, args.out, progress=not args.quiet)
+    t = [f.labels["kinetic_temperature"] for f in frames]
+    print(
+        f"{args.out}: {len(frames)} frames of {frames[0].id.rsplit('_', 1)[0]} "
+        f"({frames[0].n_atoms} atoms), mean kinetic T {sum(t) / len(t):.0f} K"
+    )
     return 0
 
 

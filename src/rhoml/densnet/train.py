@@ -171,6 +171,16 @@ def train_density(
     return hist
 
 
+def _composition_residual(frames: list[Frame], energies: np.ndarray) -> np.ndarray:
+    """Energies minus their least-squares per-element fit (kcal/mol): the spread the energy
+    network has to learn. For frames of one molecule this is E − mean(E); with several sizes
+    (e.g. oligomers) the raw spread would be dominated by the composition."""
+    zs = sorted({int(z) for f in frames for z in f.molecule.numbers})
+    a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in frames], float)
+    shift, *_ = np.linalg.lstsq(a, energies, rcond=None)
+    return energies - a @ shift
+
+
 def train_energy(
     model,
     frames: list[Frame],
@@ -191,7 +201,7 @@ def train_energy(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=lr * 0.02)
     dt = model.dtype_()
     e_all = np.array([f.energy for f in frames])
-    sig_e = float(np.std(e_all)) or 1.0
+    sig_e = float(np.std(_composition_residual(frames, e_all))) or 1.0
     sig_f = float(np.sqrt(np.mean(np.concatenate([f.forces.ravel() for f in frames]) ** 2)))
     hist = []
     for ep in range(epochs):
