@@ -50,15 +50,18 @@ class FlexibleBasis:
 
     @classmethod
     def from_pyscf(cls, name: str, elements, lmax: dict[str, int] | int = 3) -> FlexibleBasis:
-        """Shells of PySCF basis ``name`` for ``elements`` (symbols or Z), keeping l ≤ lmax."""
-        from pyscf import gto
+        """Shells of PySCF basis ``name`` for ``elements`` (symbols or Z), keeping l ≤ lmax.
 
+        ``name`` is a PySCF basis name, or a basis generated from an orbital basis:
+        ``autoaux:<orbital>`` (PySCF's AutoAux, Stoychev et al. JCTC 2017) or
+        ``etb:<orbital>[:beta]`` (PySCF's even-tempered ``aug_etb``, default beta 2.0).
+        """
         shells = {}
         for e in elements:
             el = symbol(atomic_number(e)) if not isinstance(e, str) else e
             lm = lmax if isinstance(lmax, int) else lmax[el]
             out = []
-            for shell in gto.basis.load(name, el):
+            for shell in load_shells(name, el):
                 l, prims = shell[0], shell[1:]
                 if isinstance(prims[0], (int, float)):  # kappa entry
                     prims = prims[1:]
@@ -115,6 +118,25 @@ class FlexibleBasis:
         """Short hash of shells and scales (cache key of fitted targets)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def load_shells(name: str, element: str) -> list:
+    """PySCF-format shells of ``element`` in ``name`` (see :meth:`FlexibleBasis.from_pyscf`)."""
+    from pyscf import gto
+
+    kind, _, rest = name.partition(":")
+    if kind not in ("autoaux", "etb") or not rest:
+        return gto.basis.load(name, element)
+    from pyscf.df import addons
+
+    orbital, _, beta = rest.partition(":")
+    z = atomic_number(element)
+    atom = gto.M(atom=[(element, (0.0, 0.0, 0.0))], basis=orbital, spin=z % 2, verbose=0)
+    try:
+        made = addons.autoaux(atom) if kind == "autoaux" else addons.aug_etb(atom, float(beta or 2))
+    except ValueError as exc:
+        raise ValueError(f"basis {name}: cannot generate for {element}: {exc}") from None
+    return made[element]
 
 
 def default_basis(elements=("H", "C", "O")) -> FlexibleBasis:
