@@ -106,3 +106,14 @@ def test_loss_metric_validated_and_overlap_needs_matrix(water):
     assert float(got[0]) == pytest.approx(d @ s @ d)
     assert float(coulomb_losses(pred, [frame])[0]) == pytest.approx(d @ frame.metric @ d)
     assert d @ s @ d != pytest.approx(d @ frame.metric @ d)
+
+
+def test_orthogonalise_option_builds_orthogonal_basis():
+    from rhoml.densnet.train import make_basis
+
+    with pytest.raises(InputError, match="orthogonalise"):
+        TrainConfig.from_dict({"store": "s", "output": "o", "orthogonalise": "yes"})
+    cfg = TrainConfig(store="s", output="o", basis="etb:def2-svp:2.0", orthogonalise="coulomb")
+    b = make_basis(cfg, ["H", "O"])
+    assert "orth(coulomb" in b.name and max(b.ls("O")) == 3
+    assert all(len(exps) > 1 for l, exps, _ in b.shells["O"] if l == 0)

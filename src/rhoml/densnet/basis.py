@@ -74,6 +74,44 @@ class FlexibleBasis:
             shells[el] = out
         return cls(name=f"{name}(lmax={lmax})", shells=shells)
 
+    def orthogonalised(self, metric: str = "coulomb", rel_tol: float = 0.0) -> FlexibleBasis:
+        """Same-centre orthogonal contractions: per element and l, the distinct primitive
+        exponents (current scales applied) are recombined into shells orthogonal in the
+        one-centre ``metric`` ("coulomb" or "overlap"; canonical orthogonalisation, dropping
+        eigen-directions below ``rel_tol`` × the largest). Spans the decontracted basis (less
+        what is dropped) with better-conditioned coefficients; scales reset to 0."""
+        from pyscf import gto
+
+        intor = {"coulomb": "int2c2e", "overlap": "int1e_ovlp"}.get(metric)
+        if intor is None:
+            raise ValueError(f"metric must be 'coulomb' or 'overlap', got {metric!r}")
+        shells = {}
+        for el, sh in self.shells.items():
+            out = []
+            for l in sorted(set(self.ls(el))):
+                exps = sorted(
+                    {
+                        round(float(a) * float(np.exp(s)), 12)
+                        for (sl, e, _), s in zip(sh, self.log_scales[el], strict=True)
+                        if sl == l
+                        for a in e
+                    },
+                    reverse=True,
+                )
+                atom = gto.M(
+                    atom=[("He", (0.0, 0.0, 0.0))],
+                    basis={"He": [[l, [a, 1.0]] for a in exps]},
+                    spin=0,
+                    verbose=0,
+                )
+                m = atom.intor(intor)[:: 2 * l + 1, :: 2 * l + 1]  # one component per shell
+                w, u = np.linalg.eigh(m)
+                keep = w > rel_tol * w.max()
+                for k in np.nonzero(keep)[0][::-1]:  # largest eigenvalue first
+                    out.append((l, list(exps), (u[:, k] / np.sqrt(w[k])).tolist()))
+            shells[el] = out
+        return FlexibleBasis(f"{self.name}+orth({metric},{rel_tol:g})", shells)
+
     # -- views ---------------------------------------------------------------------------------
     @property
     def elements(self) -> list[str]:

@@ -32,6 +32,7 @@ class TrainConfig:
     basis: str = "def2-universal-jfit"
     lmax_heavy: int = 3
     lmax_h: int = 2
+    orthogonalise: str = ""  # "coulomb"/"overlap": same-centre orthogonal shells (basis.py)
     scale_sweeps: int = 0  # >0: optimise the basis' exponent scales on 2 training densities first
     mode: str = "delta"  # "delta" (on the promolecule prior) or "full"
     loss_metric: str = "coulomb"  # density loss: "coulomb" (δρ|δρ) or "overlap" ∫δρ²
@@ -57,6 +58,8 @@ class TrainConfig:
             raise InputError(f"{where}: missing key(s) {', '.join(missing)}")
         if d.get("loss_metric", "coulomb") not in ("coulomb", "overlap"):
             raise InputError(f"{where}: loss_metric must be 'coulomb' or 'overlap'")
+        if d.get("orthogonalise", "") not in ("", "coulomb", "overlap"):
+            raise InputError(f"{where}: orthogonalise must be '', 'coulomb' or 'overlap'")
         return cls(**d)
 
     @classmethod
@@ -75,7 +78,8 @@ def make_basis(cfg: TrainConfig, elements):
     from rhoml.densnet.basis import FlexibleBasis
 
     lmax = {el: (cfg.lmax_h if el == "H" else cfg.lmax_heavy) for el in elements}
-    return FlexibleBasis.from_pyscf(cfg.basis, elements, lmax)
+    basis = FlexibleBasis.from_pyscf(cfg.basis, elements, lmax)
+    return basis.orthogonalised(cfg.orthogonalise) if cfg.orthogonalise else basis
 
 
 def coefficient_scales(frames: list[Frame], basis, prior: dict, mode: str) -> dict:
