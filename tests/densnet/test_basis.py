@@ -72,3 +72,61 @@ def test_optimise_scales_never_increases_fit_error(water):
     _, hist = optimise_scales([compute_promolecule(water)], b, steps=(-0.3, 0.3))
     assert all(x >= y for x, y in zip(hist, hist[1:], strict=False))
     assert hist[-1] < hist[0]
+
+
+@pytest.mark.parametrize("name", ["etb:def2-svp:1.8", "autoaux:def2-svp"])
+def test_generated_aux_bases_match_pyscf(name):
+    """``etb:``/``autoaux:`` names give PySCF's generated aux shells (l and exponents)."""
+    from pyscf import gto
+    from pyscf.df import addons
+
+    b = FlexibleBasis.from_pyscf(name, ["H", "C"], 10)
+    mol = gto.M(atom="C 0 0 0; H 0 0 1.1", basis="def2-svp", spin=1, verbose=0)
+    ref = addons.aug_etb(mol, 1.8) if name.startswith("etb") else addons.autoaux(mol)
+    for el in ("H", "C"):
+        got = sorted((l, round(e, 8)) for l, exps, _ in b.shells[el] for e in exps)
+        want = sorted((s[0], round(p[0], 8)) for s in ref[el] for p in s[1:])
+        assert got == want
+    assert max(b.ls("C")) == (4 if name.startswith("etb") else 3) and max(b.ls("H")) == 2
+    trunc = FlexibleBasis.from_pyscf(name, ["C"], 2)
+    assert max(trunc.ls("C")) == 2 and len(trunc.ls("C")) < len(b.ls("C"))
+
+
+def test_etb_default_beta_and_bad_orbital_basis():
+    a = FlexibleBasis.from_pyscf("etb:def2-svp", ["O"], 10)
+    b = FlexibleBasis.from_pyscf("etb:def2-svp:2.0", ["O"], 10)
+    assert a.shells == b.shells
+    with pytest.raises(Exception, match="no-such-basis"):
+        FlexibleBasis.from_pyscf("etb:no-such-basis", ["O"], 10)
+
+
+@pytest.mark.parametrize("metric", ["coulomb", "overlap"])
+def test_orthogonalised_basis_keeps_span_and_is_orthogonal(metric, water):
+    """Same-centre orthogonal contractions: a fit gives the same density as in the primitive
+    basis, and each atom's shells of one l are orthogonal in the chosen metric."""
+    from rhoml.density.basis import basis_only_mol
+    from rhoml.density.fit import fit_density
+    from rhoml.density.promolecule import compute_promolecule
+    from rhoml.molecule import Molecule
+
+    prim = FlexibleBasis.from_pyscf("etb:def2-svp:2.0", ["H", "O"], {"H": 1, "O": 2})
+    orth = prim.orthogonalised(metric)
+    assert [orth.n_functions(e) for e in "HO"] == [prim.n_functions(e) for e in "HO"]
+    dens = compute_promolecule(water)
+    pts = np.random.default_rng(0).normal(scale=1.5, size=(200, 3))
+    rho = [
+        basis_only_mol(water, b.pyscf_basis()).eval_gto("GTOval_sph", pts)
+        @ fit_density(dens, b.pyscf_basis()).data
+        for b in (prim, orth)
+    ]
+    np.testing.assert_allclose(rho[1], rho[0], atol=1e-6 * np.abs(rho[0]).max())
+    o = Molecule([8], [[0.0, 0.0, 0.0]], multiplicity=3)
+    aux = basis_only_mol(o, orth.pyscf_basis())
+    m = aux.intor("int2c2e" if metric == "coulomb" else "int1e_ovlp")
+    s_idx = [i for i, lab in enumerate(aux.ao_labels()) if lab.split()[-1].endswith("s")]
+    block = m[np.ix_(s_idx, s_idx)]
+    np.testing.assert_allclose(block - np.diag(np.diag(block)), 0, atol=1e-7 * block.max())
+    smaller = prim.orthogonalised(metric, rel_tol=1e-3)
+    assert smaller.n_functions("O") < prim.n_functions("O")
+    with pytest.raises(ValueError, match="metric"):
+        prim.orthogonalised("l1")

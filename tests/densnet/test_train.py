@@ -77,3 +77,43 @@ def test_tiny_training_reduces_density_loss(tmp_path, water):
     model = load_model(cfg.output)
     out = model.predict(frames[0].molecule)
     assert out["forces"].shape == (3, 3) and np.isfinite(out["energy"])
+
+
+def test_loss_metric_validated_and_overlap_needs_matrix(water):
+    """``loss_metric`` accepts coulomb/overlap only; the overlap loss is ∫δρ² = δcᵀSδc."""
+    import torch
+
+    from rhoml.density.basis import basis_only_mol
+    from rhoml.densnet.data import Frame
+    from rhoml.densnet.train import coulomb_losses, make_basis
+
+    with pytest.raises(InputError, match="loss_metric"):
+        TrainConfig.from_dict({"store": "s", "output": "o", "loss_metric": "l1"})
+    cfg = TrainConfig(store="s", output="o", loss_metric="overlap")
+    basis = make_basis(cfg, ["H", "O"])
+    aux = basis_only_mol(water, basis.pyscf_basis())
+    n = aux.nao_nr()
+    rng = np.random.default_rng(1)
+    target = rng.normal(size=n)
+    s = aux.intor("int1e_ovlp")
+    frame = Frame(water, 0.0, np.zeros((3, 3)), target, aux.intor("int2c2e"), "train")
+    pred = torch.as_tensor(target + rng.normal(size=n))
+    with pytest.raises(InputError, match="overlap"):
+        coulomb_losses(pred, [frame], "overlap")
+    frame.overlap = s
+    d = pred.numpy() - target
+    got = coulomb_losses(pred, [frame], "overlap")
+    assert float(got[0]) == pytest.approx(d @ s @ d)
+    assert float(coulomb_losses(pred, [frame])[0]) == pytest.approx(d @ frame.metric @ d)
+    assert d @ s @ d != pytest.approx(d @ frame.metric @ d)
+
+
+def test_orthogonalise_option_builds_orthogonal_basis():
+    from rhoml.densnet.train import make_basis
+
+    with pytest.raises(InputError, match="orthogonalise"):
+        TrainConfig.from_dict({"store": "s", "output": "o", "orthogonalise": "yes"})
+    cfg = TrainConfig(store="s", output="o", basis="etb:def2-svp:2.0", orthogonalise="coulomb")
+    b = make_basis(cfg, ["H", "O"])
+    assert "orth(coulomb" in b.name and max(b.ls("O")) == 3
+    assert all(len(exps) > 1 for l, exps, _ in b.shells["O"] if l == 0)

@@ -50,15 +50,18 @@ class FlexibleBasis:
 
     @classmethod
     def from_pyscf(cls, name: str, elements, lmax: dict[str, int] | int = 3) -> FlexibleBasis:
-        """Shells of PySCF basis ``name`` for ``elements`` (symbols or Z), keeping l ≤ lmax."""
-        from pyscf import gto
+        """Shells of PySCF basis ``name`` for ``elements`` (symbols or Z), keeping l ≤ lmax.
 
+        ``name`` is a PySCF basis name, or a basis generated from an orbital basis:
+        ``autoaux:<orbital>`` (PySCF's AutoAux, Stoychev et al. JCTC 2017) or
+        ``etb:<orbital>[:beta]`` (PySCF's even-tempered ``aug_etb``, default beta 2.0).
+        """
         shells = {}
         for e in elements:
             el = symbol(atomic_number(e)) if not isinstance(e, str) else e
             lm = lmax if isinstance(lmax, int) else lmax[el]
             out = []
-            for shell in gto.basis.load(name, el):
+            for shell in load_shells(name, el):
                 l, prims = shell[0], shell[1:]
                 if isinstance(prims[0], (int, float)):  # kappa entry
                     prims = prims[1:]
@@ -70,6 +73,44 @@ class FlexibleBasis:
             out.sort(key=lambda s: s[0])  # stable: by l, file order within l
             shells[el] = out
         return cls(name=f"{name}(lmax={lmax})", shells=shells)
+
+    def orthogonalised(self, metric: str = "coulomb", rel_tol: float = 0.0) -> FlexibleBasis:
+        """Same-centre orthogonal contractions: per element and l, the distinct primitive
+        exponents (current scales applied) are recombined into shells orthogonal in the
+        one-centre ``metric`` ("coulomb" or "overlap"; canonical orthogonalisation, dropping
+        eigen-directions below ``rel_tol`` × the largest). Spans the decontracted basis (less
+        what is dropped) with better-conditioned coefficients; scales reset to 0."""
+        from pyscf import gto
+
+        intor = {"coulomb": "int2c2e", "overlap": "int1e_ovlp"}.get(metric)
+        if intor is None:
+            raise ValueError(f"metric must be 'coulomb' or 'overlap', got {metric!r}")
+        shells = {}
+        for el, sh in self.shells.items():
+            out = []
+            for l in sorted(set(self.ls(el))):
+                exps = sorted(
+                    {
+                        round(float(a) * float(np.exp(s)), 12)
+                        for (sl, e, _), s in zip(sh, self.log_scales[el], strict=True)
+                        if sl == l
+                        for a in e
+                    },
+                    reverse=True,
+                )
+                atom = gto.M(
+                    atom=[("He", (0.0, 0.0, 0.0))],
+                    basis={"He": [[l, [a, 1.0]] for a in exps]},
+                    spin=0,
+                    verbose=0,
+                )
+                m = atom.intor(intor)[:: 2 * l + 1, :: 2 * l + 1]  # one component per shell
+                w, u = np.linalg.eigh(m)
+                keep = w > rel_tol * w.max()
+                for k in np.nonzero(keep)[0][::-1]:  # largest eigenvalue first
+                    out.append((l, list(exps), (u[:, k] / np.sqrt(w[k])).tolist()))
+            shells[el] = out
+        return FlexibleBasis(f"{self.name}+orth({metric},{rel_tol:g})", shells)
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -115,6 +156,25 @@ class FlexibleBasis:
         """Short hash of shells and scales (cache key of fitted targets)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def load_shells(name: str, element: str) -> list:
+    """PySCF-format shells of ``element`` in ``name`` (see :meth:`FlexibleBasis.from_pyscf`)."""
+    from pyscf import gto
+
+    kind, _, rest = name.partition(":")
+    if kind not in ("autoaux", "etb") or not rest:
+        return gto.basis.load(name, element)
+    from pyscf.df import addons
+
+    orbital, _, beta = rest.partition(":")
+    z = atomic_number(element)
+    atom = gto.M(atom=[(element, (0.0, 0.0, 0.0))], basis=orbital, spin=z % 2, verbose=0)
+    try:
+        made = addons.autoaux(atom) if kind == "autoaux" else addons.aug_etb(atom, float(beta or 2))
+    except ValueError as exc:
+        raise ValueError(f"basis {name}: cannot generate for {element}: {exc}") from None
+    return made[element]
 
 
 def default_basis(elements=("H", "C", "O")) -> FlexibleBasis:

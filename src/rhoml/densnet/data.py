@@ -3,8 +3,9 @@
 Each labelled molecule gives a :class:`Frame`: geometry (Å), DFT energy (kcal/mol), forces
 (kcal/mol/Å), the DFT density fitted onto the flexible aux basis (Coulomb metric, electron count
 preserved; PySCF AO order, electrons) and the Coulomb metric J (Hartree) of that basis, so losses
-compare densities through (δρ|δρ) = δcᵀ J δc. Fits are cached in the store as arrays named
-``densnet_fit:<basis key>`` (resumable).
+compare densities through (δρ|δρ) = δcᵀ J δc (optionally also the overlap matrix S, for the L²
+loss ∫δρ² = δcᵀ S δc). Fits are cached in the store as arrays named ``densnet_fit:<basis key>``
+(resumable).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Frame:
     metric: np.ndarray  # (naux, naux) Coulomb metric (k|l), Hartree·e⁻²
     split: str  # "train" | "test" (from the rMD17 file name) | "other"
     store_index: int = -1
+    overlap: np.ndarray | None = None  # (naux, naux) overlap ⟨k|l⟩, Bohr⁻³ (if requested)
 
 
 def _split_of(mol: Molecule) -> str:
@@ -53,8 +55,10 @@ def load_frames(
     *,
     progress: bool = True,
     limit: int | None = None,
+    overlap: bool = False,
 ) -> list[Frame]:
-    """All frames with labels in ``store_path``, fitting (and caching) targets as needed."""
+    """All frames with labels in ``store_path``, fitting (and caching) targets as needed
+    (``overlap``: also store each frame's aux overlap matrix)."""
     from tqdm.auto import tqdm
 
     from rhoml.density.basis import basis_only_mol
@@ -83,7 +87,8 @@ def load_frames(
                 st.put_array(idx, key, coeff, "e", basis=basis.name, metric="coulomb")
                 energy_ha = float(dens.properties["energy"])
             forces = st.get_array(idx, FORCES, unit=FORCE_UNIT)
-            metric = basis_only_mol(mol, basis.pyscf_basis()).intor("int2c2e")
+            auxmol = basis_only_mol(mol, basis.pyscf_basis())
+            metric = auxmol.intor("int2c2e")
             frames.append(
                 Frame(
                     mol,
@@ -93,6 +98,7 @@ def load_frames(
                     metric,
                     _split_of(mol),
                     idx,
+                    auxmol.intor("int1e_ovlp") if overlap else None,
                 )
             )
     return frames

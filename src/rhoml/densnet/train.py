@@ -3,8 +3,9 @@ density error, stage 2 the energy network on energies and forces (forces through
 the coefficient network frozen).
 
 Losses: stage 1 mean over molecules of (δρ|δρ) = δcᵀ J δc (Hartree), δc = c_pred − c_fit in the
-same basis. Stage 2 mean of ((E−E_ref)/σ_E)² + w·mean(((F−F_ref)/σ_F)²) with σ from the
-training set (E kcal/mol, F kcal/mol/Å).
+same basis (or, with ``loss_metric = "overlap"``, the L² norm ∫δρ² = δcᵀ S δc in e²/Bohr³, which
+weights the short-range density errors that dominate the NMAE more). Stage 2 mean of
+((E−E_ref)/σ_E)² + w·mean(((F−F_ref)/σ_F)²) with σ from the training set (E kcal/mol, F kcal/mol/Å).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ class TrainConfig:
     basis: str = "def2-universal-jfit"
     lmax_heavy: int = 3
     lmax_h: int = 2
+    orthogonalise: str = ""  # "coulomb"/"overlap": same-centre orthogonal shells (basis.py)
     scale_sweeps: int = 0  # >0: optimise the basis' exponent scales on 2 training densities first
     mode: str = "delta"  # "delta" (on the promolecule prior) or "full"
+    loss_metric: str = "coulomb"  # density loss: "coulomb" (δρ|δρ) or "overlap" ∫δρ²
     n_train: int = 0  # 0: all train-split frames
     density_epochs: int = 100
     energy_epochs: int = 200
@@ -53,6 +56,10 @@ class TrainConfig:
         missing = [k for k in ("store", "output") if k not in d]
         if missing:
             raise InputError(f"{where}: missing key(s) {', '.join(missing)}")
+        if d.get("loss_metric", "coulomb") not in ("coulomb", "overlap"):
+            raise InputError(f"{where}: loss_metric must be 'coulomb' or 'overlap'")
+        if d.get("orthogonalise", "") not in ("", "coulomb", "overlap"):
+            raise InputError(f"{where}: orthogonalise must be '', 'coulomb' or 'overlap'")
         return cls(**d)
 
     @classmethod
@@ -71,7 +78,8 @@ def make_basis(cfg: TrainConfig, elements):
     from rhoml.densnet.basis import FlexibleBasis
 
     lmax = {el: (cfg.lmax_h if el == "H" else cfg.lmax_heavy) for el in elements}
-    return FlexibleBasis.from_pyscf(cfg.basis, elements, lmax)
+    basis = FlexibleBasis.from_pyscf(cfg.basis, elements, lmax)
+    return basis.orthogonalised(cfg.orthogonalise) if cfg.orthogonalise else basis
 
 
 def coefficient_scales(frames: list[Frame], basis, prior: dict, mode: str) -> dict:
@@ -123,15 +131,19 @@ def collate(frames: list[Frame], dtype, device="cpu"):
     return z, pos, batch, n_e
 
 
-def coulomb_losses(coeff, frames: list[Frame]):
-    """(n_mol,) (δρ|δρ) in Hartree for the flat predicted coefficients of ``frames``."""
+def coulomb_losses(coeff, frames: list[Frame], metric: str = "coulomb"):
+    """(n_mol,) (δρ|δρ) in Hartree for the flat predicted coefficients of ``frames``
+    (``metric="overlap"``: ∫δρ² in e²/Bohr³ instead, needs frames loaded with overlaps)."""
     import torch
 
     out, o = [], 0
     for f in frames:
         n = len(f.coeff)
         d = coeff[o : o + n] - torch.as_tensor(f.coeff, dtype=coeff.dtype, device=coeff.device)
-        j = torch.as_tensor(f.metric, dtype=coeff.dtype, device=coeff.device)
+        m = f.overlap if metric == "overlap" else f.metric
+        if m is None:
+            raise InputError(f"frame {f.molecule.id}: loaded without the {metric} matrix")
+        j = torch.as_tensor(m, dtype=coeff.dtype, device=coeff.device)
         out.append(d @ j @ d)
         o += n
     return torch.stack(out)
@@ -143,9 +155,17 @@ def _batches(n: int, size: int, rng) -> list[np.ndarray]:
 
 
 def train_density(
-    model, frames: list[Frame], epochs: int, lr: float, batch_size: int, rng, log=print
+    model,
+    frames: list[Frame],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    rng,
+    log=print,
+    metric: str = "coulomb",
 ) -> list[float]:
-    """Stage 1. Returns the mean training Coulomb loss (Hartree) per epoch."""
+    """Stage 1. Returns the mean training density loss per epoch (Hartree for the Coulomb
+    metric, e²/Bohr³ for the overlap metric)."""
     import torch
 
     net = model.coeff_net
@@ -159,7 +179,7 @@ def train_density(
             fb = [frames[i] for i in b]
             z, pos, batch, n_e = collate(fb, dt)
             coeff, _, _ = net(z, pos, batch, n_e)
-            loss = coulomb_losses(coeff, fb).mean()
+            loss = coulomb_losses(coeff, fb, metric).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -167,7 +187,7 @@ def train_density(
         sched.step()
         hist.append(tot / len(frames))
         if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
-            log(f"density epoch {ep + 1}/{epochs}: (δρ|δρ) {hist[-1]:.3e} Ha")
+            log(f"density epoch {ep + 1}/{epochs}: {metric} loss {hist[-1]:.3e}")
     return hist
 
 
@@ -340,7 +360,7 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
         basis = make_basis(cfg, store_elements(cfg.store))
         if cfg.scale_sweeps > 0:
             basis = optimise_basis(cfg, basis, log)
-        frames = load_frames(cfg.store, basis)
+        frames = load_frames(cfg.store, basis, overlap=cfg.loss_metric == "overlap")
     train = [f for f in frames if f.split != "test"]
     test = [f for f in frames if f.split == "test"]
     if cfg.n_train:
@@ -350,7 +370,9 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
     log(f"{len(train)} training frames, {len(test)} test frames")
     model = build_model(cfg, train, basis)
     t0 = time.perf_counter()
-    dh = train_density(model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log)
+    dh = train_density(
+        model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log, cfg.loss_metric
+    )
     t1 = time.perf_counter()
     eh = train_energy(
         model, train, cfg.energy_epochs, cfg.lr, cfg.batch_size, cfg.force_weight, rng, log
