@@ -319,6 +319,7 @@ class DataConfig:
     subset_seed: int = 0
     pocket_cutoff: float = 0.0
     workers: int = 2
+    solvent: str = ""  # xtb: ALPB implicit solvent (e.g. "water"); "" = gas phase
 
     def __post_init__(self) -> None:
         if self.dataset not in ("qm9", "pdbbind"):
@@ -367,7 +368,8 @@ def experiment_data(cfg, out: Path, progress: bool = True) -> StudyData:
                         engine=d.engine or "promolecule", n_val=d.n_val, n_test=d.n_test,
                         max_train=d.n_train, split_seed=d.split_seed,
                         pocket_cutoff=d.pocket_cutoff or None, n_poses=d.n_poses,
-                        progress=progress)  # fmt: skip
+                        engine_options={"solvent": d.solvent} if d.solvent else None,
+                        workers=d.workers, progress=progress)  # fmt: skip
 
 
 def train_experiment(path, out_dir, progress: bool = True) -> dict:

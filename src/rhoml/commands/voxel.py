@@ -179,8 +179,15 @@ def register(sub) -> None:
         "--pocket-cutoff",
         type=float,
         default=None,
-        help="PDBbind: re-cut the pocket to residues within this many Å of the ligand "
-        "(default: PDBbind's pocket file as is)",
+        help="PDBbind: re-cut the pocket from <code>_protein.pdb to the residues within this "
+        "many Å of the ligand, H caps at cut bonds, charge from the protonation states; "
+        "complexes that cannot be prepared (polar-H-only files, odd electron count) are "
+        "skipped (default: PDBbind's pocket file as is; needed for --engine xtb)",
+    )
+    st.add_argument(
+        "--solvent",
+        default=None,
+        help="PDBbind with --engine xtb: ALPB implicit solvent, e.g. water (default gas phase)",
     )
     st.add_argument("--model", default="resnet3d-small", help="model or preset name")
     st.add_argument(
@@ -247,6 +254,8 @@ def _cmd_study(args) -> int:
             pocket_cutoff=args.pocket_cutoff,
             max_train=max(args.sizes),
             n_poses=args.poses,
+            engine_options={"solvent": args.solvent} if args.solvent else None,
+            workers=args.workers,
             progress=progress,
         )
     settings = StudySettings(
