@@ -128,7 +128,8 @@ def train_model(data: StudyData, rep: str, size: int, seed: int, model_name: str
         "units": data.target_units, "representation": rep, "channels": ch,
         "channel_names": [data.channel_names[i] for i in ch],
         "all_channel_names": data.channel_names, "voxel_spec": data.info.get("voxel_spec"),
-        "engine": data.info.get("engine"), "dataset": data.name, "n_train": size,
+        "engine": data.info.get("engine"), "engine_options": data.info.get("engine_options"),
+        "pocket_cutoff": data.info.get("pocket_cutoff"), "dataset": data.name, "n_train": size,
         "seed": seed,
     }, indent=1))  # fmt: skip
     res = fit(model, train, val, obj, train_cfg, out, progress=progress)
@@ -430,7 +431,15 @@ def predict_inputs(model_dir, molecules=(), map_path=None, *, device="cpu",
 
     model, meta = load_trained(model_dir, device)
     spec = VoxelSpec.from_dict(meta["voxel_spec"])
-    vox = Voxelizer(spec, device=device, engine=meta["engine"] or "xtb")
+    vox = Voxelizer(spec, device=device, engine=meta["engine"] or "xtb",
+                    engine_options=meta.get("engine_options"))  # fmt: skip
+    if meta.get("pocket_cutoff"):  # complexes are cut and capped as in training
+        from rhoml.bench.pdbbind_protocol import cut_pocket
+
+        molecules = [
+            cut_pocket(m, meta["pocket_cutoff"]) if m.groups is not None and m.source else m
+            for m in molecules
+        ]
     density = None
     if map_path is not None:
         density = _load_map(map_path)
