@@ -40,9 +40,12 @@ def register(sub) -> None:
         "voxelize",
         help="voxelise molecules (atom types, density, |grad rho|, shape) into a store",
         description="Read molecules, compute their densities with --engine into the store OUT "
-        "(resumable), and cache --poses voxel grids per molecule as store arrays named "
-        "voxels/<spec hash>/<pose> (float16; channel names and the spec in the array metadata). "
-        "The grid comes from --config (a [voxel] table) or the options below.",
+        "(resumable; density records already in OUT for the same method and level, e.g. from "
+        "'rhoml density compute', are reused), and cache --poses voxel grids per molecule as "
+        "store arrays named voxels/<spec hash>/<pose> (float16; channel names and the spec in "
+        "the array metadata). The grid comes from --config (a [voxel] table) or the options "
+        "below. Protein-ligand complexes (PDBbind folders) with separate_groups get one density "
+        "record per group (<code>:g0 pocket, <code>:g1 ligand).",
     )
     vx.add_argument("inputs", nargs="+", metavar="INPUT", help="xyz/sdf/pdb/npz, qm9:N, ...")
     vx.add_argument("--out", required=True, help="store folder (created if absent)")
