@@ -37,6 +37,10 @@ def main() -> None:
     ap.add_argument("--solvent", default="water", help="ALPB solvent for xTB ('' = gas phase)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N complexes only")
+    ap.add_argument("--codes", default=None, help="comma-separated complexes only")
+    ap.add_argument("--name", default=NAME, help=f"results name (default {NAME})")
+    ap.add_argument("--voxel-timing", action="store_true",
+                    help="after xTB: time 48³ ρ+|∇ρ| voxels of each converged pocket")  # fmt: skip
     args = ap.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,12 +56,13 @@ def main() -> None:
     from rhoml.units import convert
 
     spec = MethodSpec("xtb", {"solvent": args.solvent} if args.solvent else {})
-    results = Path(__file__).resolve().parent / "results" / f"{NAME}.json"
+    results = Path(__file__).resolve().parent / "results" / f"{args.name}.json"
     old = json.loads(results.read_text()) if results.exists() else {}
     rows = {r["complex"]: r for r in old.get("rows", []) if "xtb_status" in r}
     st = Store.create(args.store) if not Path(args.store).exists() else Store.open(args.store)
-    complexes = list(iter_pdbbind(args.root, pocket=True, on_error="skip"))[: args.limit]
-    groups, t_start = {}, time.time()
+    codes = args.codes.split(",") if args.codes else None
+    complexes = list(iter_pdbbind(args.root, codes, pocket=True, on_error="skip"))[: args.limit]
+    groups, cuts, t_start = {}, {}, time.time()
     for m in complexes:
         row = rows.setdefault(m.id, {"complex": m.id})
         notes: list[str] = []
@@ -77,9 +82,20 @@ def main() -> None:
                    pocket_charge=pocket.charge, ligand_atoms=ligand.n_atoms,
                    promolecule_seconds=time.perf_counter() - t0, notes=notes)  # fmt: skip
         groups[m.id] = (pocket, ligand)
+        cuts[m.id] = cut
     flat = [g for pair in groups.values() for g in pair]
     idx = dict(zip((g.id for g in flat), st.add_molecules(flat), strict=True))
     done = st.finished(spec.key)
+    ok = st.finished(spec.key, include_failed=False)
+    for g in flat:  # records from an earlier run whose row was not written
+        code, group = g.id.rsplit(":", 1)
+        part = "xtb" if group == "g0" else "ligand_xtb"
+        if idx[g.id] in done and rows[code].get(f"{part}_status", "pending") == "pending":
+            rows[code][f"{part}_status"] = "ok" if idx[g.id] in ok else "failed"
+            if idx[g.id] in ok:
+                p = st.density(idx[g.id], spec.key).properties
+                gap = convert(p["lumo"] - p["homo"], "hartree", "eV")
+                rows[code][f"{part}_gap_eV"] = float(gap)
     todo = [(idx[g.id], g) for g in flat if idx[g.id] not in done]
     _write(args, spec, rows, machine, t_start)
     print(f"{len(todo)} group densities to compute ({len(flat) - len(todo)} in the store)")
@@ -107,8 +123,39 @@ def main() -> None:
             status = row[f"{part}_status"]
             print(f"{names[res['idx']]}: {status} {res['seconds']:.0f} s", flush=True)
             _write(args, spec, rows, machine, t_start)
+    if args.voxel_timing:
+        _voxel_timing(st, spec, groups, idx, rows, cuts)
     st.close()
     _write(args, spec, rows, machine, t_start)
+
+
+def _voxel_timing(st, spec, groups, idx, rows, cuts) -> None:
+    """Seconds to voxelise the pocket's ρ and |∇ρ| on the 24 Å / 0.5 Å grid (48³, centred on
+    the ligand) from the promolecule and from the stored xTB density (normal priority; run it
+    with nothing else of yours on the machine)."""
+    import torch
+
+    from rhoml.density import compute
+    from rhoml.represent.voxel import Voxelizer, VoxelSpec
+
+    torch.set_num_threads(1)
+    vspec = VoxelSpec(size=24.0, spacing=0.5, channels=("density", "gradient"), overflow="crop")
+    ok = st.finished(spec.key, include_failed=False)
+    for code, (pocket, _ligand) in groups.items():
+        row = rows[code]
+        if idx[pocket.id] not in ok or "xtb_voxel_seconds" in row:
+            continue
+        centre = cuts[code].positions[cuts[code].groups == 1].mean(0)
+        for part, dens in (("promolecule", compute(pocket, "promolecule")),
+                           ("xtb", st.density(idx[pocket.id], spec.key))):  # fmt: skip
+            t0 = time.perf_counter()
+            Voxelizer(vspec)([pocket], [[dens]], centers=[centre])
+            row[f"{part}_voxel_seconds"] = time.perf_counter() - t0
+        print(
+            f"{code}: voxels promolecule {row['promolecule_voxel_seconds']:.2f} s, "
+            f"xtb {row['xtb_voxel_seconds']:.2f} s",
+            flush=True,
+        )
 
 
 def _write(args, spec, rows: dict, machine, t_start: float) -> None:
@@ -138,16 +185,20 @@ def _write(args, spec, rows: dict, machine, t_start: float) -> None:
         "median_promolecule_seconds": med("promolecule_seconds", prepared),
         "median_ligand_xtb_seconds": med("ligand_xtb_seconds", ok),
         "median_gap_eV": med("xtb_gap_eV", ok),
+        "median_promolecule_voxel_seconds": med("promolecule_voxel_seconds", ok),
+        "median_xtb_voxel_seconds": med("xtb_voxel_seconds", ok),
     }  # fmt: skip
-    table = ["| complex | pocket atoms (caps) | charge | promolecule s | xTB s | xTB | gap eV | "
-             "ligand xTB s | note |", "|---|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
+    table = ["| complex | pocket atoms (caps) | charge | xTB s | xTB | gap eV | ligand xTB s | "
+             "48³ voxels s: promolecule / xTB | note |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---|"]  # fmt: skip
     for r in rs:
         note = r.get("reason") or r.get("xtb_reason") or "; ".join(r.get("notes", []))
         table.append(
             f"| {r['complex']} | {r.get('pocket_atoms', '–')} ({r.get('caps', '–')}) | "
-            f"{r.get('pocket_charge', '–')} | {_f(r.get('promolecule_seconds'), 2)} | "
-            f"{_f(r.get('xtb_seconds'), 0)} | {r['xtb_status']} | {_f(r.get('xtb_gap_eV'), 2)} | "
-            f"{_f(r.get('ligand_xtb_seconds'), 1)} | {note[:110]} |"
+            f"{r.get('pocket_charge', '–')} | {_f(r.get('xtb_seconds'), 0)} | {r['xtb_status']} | "
+            f"{_f(r.get('xtb_gap_eV'), 2)} | {_f(r.get('ligand_xtb_seconds'), 1)} | "
+            f"{_f(r.get('promolecule_voxel_seconds'), 2)} / {_f(r.get('xtb_voxel_seconds'), 2)} | "
+            f"{note[:110]} |"
         )
     solvent = f"ALPB {args.solvent}" if args.solvent else "gas phase"
     s = summary
@@ -157,16 +208,18 @@ def _write(args, spec, rows: dict, machine, t_start: float) -> None:
             f"reason in the table); GFN2-xTB ({solvent}, tblite, 1 thread per process) finished "
             f"on {s['xtb_finished']}: **{s['xtb_converged']} converged, {s['xtb_failed']} "
             f"failed**. Median pocket {s['median_pocket_atoms']:.0f} atoms; median xTB "
-            f"{s['median_xtb_seconds_converged']:.0f} s per pocket (promolecule "
-            f"{s['median_promolecule_seconds']:.2f} s); median HOMO–LUMO gap "
-            f"{s['median_gap_eV']:.2f} eV.",
+            f"{s['median_xtb_seconds_converged']:.0f} s per pocket (building the promolecule "
+            f"density: {s['median_promolecule_seconds']:.2f} s); median HOMO–LUMO gap "
+            f"{s['median_gap_eV']:.2f} eV. 48³ ρ+|∇ρ| pocket voxels (0.5 Å): promolecule "
+            f"{s['median_promolecule_voxel_seconds']:.2f} s, xTB "
+            f"{s['median_xtb_voxel_seconds']:.2f} s (median).",
             "",
             *table,
         ]
     )
     load = os.getloadavg()
     write_results(
-        NAME,
+        args.name,
         {"title": f"GFN2-xTB pocket densities over the PDBbind sample (residues within "
                   f"{args.cutoff} Å, capped)",
          "machine": machine(), "method_key": spec.key, "solvent": solvent,
