@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N complexes only")
     ap.add_argument("--codes", default=None, help="comma-separated complexes only")
+    ap.add_argument("--report-only", action="store_true",
+                    help="compute nothing new: report what the store holds (+ voxel timing)")  # fmt: skip
     ap.add_argument("--name", default=NAME, help=f"results name (default {NAME})")
     ap.add_argument("--voxel-timing", action="store_true",
                     help="after xTB: time 48³ ρ+|∇ρ| voxels of each converged pocket")  # fmt: skip
@@ -96,7 +98,7 @@ def main() -> None:
                 p = st.density(idx[g.id], spec.key).properties
                 gap = convert(p["lumo"] - p["homo"], "hartree", "eV")
                 rows[code][f"{part}_gap_eV"] = float(gap)
-    todo = [(idx[g.id], g) for g in flat if idx[g.id] not in done]
+    todo = [(idx[g.id], g) for g in flat if idx[g.id] not in done and not args.report_only]
     _write(args, spec, rows, machine, t_start)
     print(f"{len(todo)} group densities to compute ({len(flat) - len(todo)} in the store)")
     with single_threaded_children(1), make_executor(args.workers, None) as ex:
