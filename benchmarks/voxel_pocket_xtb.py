@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N complexes only")
     ap.add_argument("--codes", default=None, help="comma-separated complexes only")
     ap.add_argument("--report-only", action="store_true",
-                    help="compute nothing new: report what the store holds (+ voxel timing)")  # fmt: skip
+                    help="compute nothing new: report the store (+ voxel timing)")  # fmt: skip
     ap.add_argument("--name", default=NAME, help=f"results name (default {NAME})")
     ap.add_argument("--voxel-timing", action="store_true",
                     help="after xTB: time 48³ ρ+|∇ρ| voxels of each converged pocket")  # fmt: skip
