@@ -41,8 +41,9 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true",
                     help="compute nothing new: report the store (+ voxel timing)")  # fmt: skip
     ap.add_argument("--name", default=NAME, help=f"results name (default {NAME})")
-    ap.add_argument("--voxel-timing", action="store_true",
-                    help="after xTB: time 48³ ρ+|∇ρ| voxels of each converged pocket")  # fmt: skip
+    ap.add_argument("--voxel-timing", type=int, default=0, metavar="N",
+                    help="after xTB: time 48³ ρ+|∇ρ| voxels of N converged pockets spread "
+                    "over the sizes (default 0: none)")  # fmt: skip
     args = ap.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -126,12 +127,12 @@ def main() -> None:
             print(f"{names[res['idx']]}: {status} {res['seconds']:.0f} s", flush=True)
             _write(args, spec, rows, machine, t_start)
     if args.voxel_timing:
-        _voxel_timing(st, spec, groups, idx, rows, cuts)
+        _voxel_timing(st, spec, groups, idx, rows, cuts, args.voxel_timing)
     st.close()
     _write(args, spec, rows, machine, t_start)
 
 
-def _voxel_timing(st, spec, groups, idx, rows, cuts) -> None:
+def _voxel_timing(st, spec, groups, idx, rows, cuts, n: int) -> None:
     """Seconds to voxelise the pocket's ρ and |∇ρ| on the 24 Å / 0.5 Å grid (48³, centred on
     the ligand) from the promolecule and from the stored xTB density (normal priority; run it
     with nothing else of yours on the machine)."""
@@ -143,9 +144,11 @@ def _voxel_timing(st, spec, groups, idx, rows, cuts) -> None:
     torch.set_num_threads(1)
     vspec = VoxelSpec(size=24.0, spacing=0.5, channels=("density", "gradient"), overflow="crop")
     ok = st.finished(spec.key, include_failed=False)
+    done = sorted((p.n_atoms, code) for code, (p, _) in groups.items() if idx[p.id] in ok)
+    pick = {done[int(round(k))][1] for k in np.linspace(0, len(done) - 1, min(n, len(done)))}
     for code, (pocket, _ligand) in groups.items():
         row = rows[code]
-        if idx[pocket.id] not in ok or "xtb_voxel_seconds" in row:
+        if code not in pick or "xtb_voxel_seconds" in row:
             continue
         centre = cuts[code].positions[cuts[code].groups == 1].mean(0)
         for part, dens in (("promolecule", compute(pocket, "promolecule")),
