@@ -94,6 +94,7 @@ def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     from rhoml.density import compute
     from rhoml.grid import Grid
     from rhoml.io import read_molecules
+    from rhoml.io.ccp4 import write_map
     from rhoml.io.cube import write_cube
 
     root = tmp_path / "pdbbind"
@@ -133,6 +134,19 @@ def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     assert main(["predict", str(out), "--map", str(tmp_path / "m.cube")]) == 0
     alone = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
     assert alone == pytest.approx(by_id["1abc"], abs=0.05)
+    # the same values as a CCP4 and an MRC map (grid origin in the header, written by gemmi)
+    # give the same prediction as the cube, with and without the molecule
+    from rhoml.io.cube import read_cube
+
+    _, cube_grid, cube_values = read_cube(tmp_path / "m.cube")
+    for suffix in ("ccp4", "mrc"):
+        write_map(tmp_path / f"m.{suffix}", cube_grid, cube_values)
+        assert main(["predict", str(out), str(one), "--map", str(tmp_path / f"m.{suffix}")]) == 0
+        got = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+        assert got == pytest.approx(with_mol, abs=1e-4)
+        assert main(["predict", str(out), "--map", str(tmp_path / f"m.{suffix}")]) == 0
+        got = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+        assert got == pytest.approx(alone, abs=1e-4)
 
 
 def test_summary_of_finished_runs_table_and_plot(tmp_path):

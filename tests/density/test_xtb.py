@@ -10,7 +10,7 @@ from rhoml.density import sto_ng
 from rhoml.density.basis import basis_only_mol
 from rhoml.density.xtb import compute_xtb
 from rhoml.errors import CalculationError, UnknownElementError
-from rhoml.units import angstrom_to_bohr
+from rhoml.units import HARTREE_IN_KCAL_PER_MOL, angstrom_to_bohr
 
 pytest.importorskip("tblite")
 
@@ -183,3 +183,18 @@ def test_scf_failure_is_calculation_error(ethanol):
     with pytest.raises(CalculationError, match="^ethanol: .*not converged") as info:
         compute_xtb(ethanol, max_iterations=1)
     assert "\n" not in str(info.value)
+
+
+def test_solvent_and_mixer_options(water):
+    gas = compute_xtb(water)
+    wet = compute_xtb(water, solvent="water", mixer_damping=0.2)
+    # ALPB water: lower energy (solvation free energy of water, a few kcal/mol), more polar
+    # density, same electron count; the options are recorded
+    d_e = (gas.properties["energy"] - wet.properties["energy"]) * HARTREE_IN_KCAL_PER_MOL
+    assert 1.0 < d_e < 15.0
+    assert np.linalg.norm(wet.dipole()) > np.linalg.norm(gas.dipole())
+    assert wet.electron_count() == pytest.approx(8, abs=1e-6)
+    assert wet.provenance["solvent"] == "ALPB water" and wet.provenance["mixer_damping"] == 0.2
+    assert gas.provenance["solvent"] is None
+    with pytest.raises(CalculationError, match="^water: "):
+        compute_xtb(water, solvent="no-such-solvent")

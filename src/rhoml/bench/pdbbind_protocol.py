@@ -3,12 +3,13 @@
 * Input: the standard PDBbind layout (``<root>/<code>/<code>_pocket.pdb``, ``_protein.pdb``,
   ``_ligand.sdf``) with labels from ``labels_pK.csv`` or ``index/INDEX_*`` files (read by
   :func:`rhoml.io.pdbbind.iter_pdbbind`); complexes that fail to read are skipped with a note.
-* Pocket: PDBbind's pocket file, optionally re-cut to the whole residues with any atom within
-  ``pocket_cutoff`` Å of a ligand atom (:func:`cut_pocket`, read with gemmi; waters dropped, first
-  alternate location kept). No caps are added at cut peptide bonds.
+* Pocket: PDBbind's pocket file, or re-cut from ``_protein.pdb`` to the whole residues with any
+  atom within ``pocket_cutoff`` Å of a ligand atom (:func:`cut_pocket`): cut bonds capped with
+  hydrogens, charge from the protonation states in the file, ions kept, waters and other hetero
+  groups dropped, closed-shell check (:mod:`rhoml.io.pocket`). xTB needs such a cut pocket.
 * Densities, per group (pocket and ligand computed separately, so they go to separate
-  channels): ``promolecule`` (fast, spherical atoms) or ``xtb`` (GFN2-xTB on the pocket: pocket
-  charge from residue names and protonation, :func:`pocket_charge`; see its caveats).
+  channels): ``promolecule`` (fast, spherical atoms) or ``xtb`` (GFN2-xTB on the capped pocket
+  and on the ligand).
 * Grid: 24 Å box centred on the ligand centroid, pocket and ligand in separate channels;
   :func:`default_spec` takes the spacing (0.5 Å → 48³ as gnina; the CPU-scale study uses 1 Å →
   24³, KDEEP's grid). Complexes whose ligand reaches beyond the box are skipped.
@@ -27,9 +28,6 @@ from rhoml.errors import RhomlError
 from rhoml.molecule import Molecule
 
 ELEMENTS = ("H", "C", "N", "O", "S", "P", "F", "Cl", "Br", "I", "X")
-# formal charges of charged residues / ions, used only when a pocket is handed to xTB
-_ION_CHARGES = {"ZN": 2, "MG": 2, "CA": 2, "MN": 2, "FE": 2, "CO": 2, "NI": 2, "CU": 2,
-                "CD": 2, "NA": 1, "K": 1, "CL": -1}  # fmt: skip
 
 
 def default_spec(spacing: float = 0.5, size: float = 24.0):
@@ -44,75 +42,52 @@ def default_spec(spacing: float = 0.5, size: float = 24.0):
     )  # fmt: skip
 
 
-def cut_pocket(complex_mol: Molecule, cutoff: float, pdb_path=None) -> Molecule:
+def cut_pocket(complex_mol: Molecule, cutoff: float, pdb_path=None,
+               notes: list[str] | None = None, closed_shell: bool = True) -> Molecule:  # fmt: skip
     """The complex with its protein part replaced by the whole residues that have an atom within
-    ``cutoff`` Å of the ligand (read from ``pdb_path``, default the complex's pocket file)."""
-    import gemmi
+    ``cutoff`` Å of the ligand, capped with hydrogens at cut bonds and charged from the
+    protonation states in the file (:func:`rhoml.io.pocket.prepare_pocket`; label
+    ``pocket_charge`` in e, ``pocket_caps``).
+
+    The residues are cut from ``pdb_path`` (default: the complex's ``_protein.pdb``, else its
+    ``_pocket.pdb``, where bonds cut by PDBbind's own pocket selection are not seen and so not
+    capped). What was dropped is appended to ``notes``. ``closed_shell=False`` skips the
+    electron-count check (enough for the promolecule engine).
+
+    Raises:
+        InputError: missing file, no residue near the ligand, polar-hydrogen-only pocket.
+        ChargeSpinError: odd electron count of the capped pocket (names the complex).
+    """
+    from rhoml.io import default_multiplicity
+    from rhoml.io.pocket import prepare_pocket
 
     folder = Path(complex_mol.source)
-    path = Path(pdb_path) if pdb_path else folder / f"{complex_mol.id}_pocket.pdb"
-    if not path.is_file():
-        raise RhomlError(f"{path}: no such file (pocket of {complex_mol.id})")
-    lig = complex_mol.positions[complex_mol.groups == 1]
-    st = gemmi.read_structure(str(path))
-    st.remove_waters()
-    numbers, positions, charge = [], [], 0
-    for res in st[0].get_all_residues() if hasattr(st[0], "get_all_residues") else _residues(st):
-        xyz = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in res if a.altloc in ("\0", "A")])
-        if len(xyz) == 0:
-            continue
-        d = np.sqrt(((xyz[:, None, :] - lig[None]) ** 2).sum(-1)).min()
-        if d > cutoff:
-            continue
-        for a in res:
-            if a.altloc in ("\0", "A"):
-                numbers.append(a.element.atomic_number)
-                positions.append([a.pos.x, a.pos.y, a.pos.z])
-        charge += pocket_charge_of_residue(res)
-    if not numbers:
-        raise RhomlError(f"{path}: no residue within {cutoff} Å of the ligand of {complex_mol.id}")
+    if pdb_path is None:
+        pdb_path = folder / f"{complex_mol.id}_protein.pdb"
+        if not pdb_path.is_file():
+            pdb_path = folder / f"{complex_mol.id}_pocket.pdb"
+            if notes is not None:
+                notes.append(f"{complex_mol.id}: no _protein.pdb; cut from the pocket file")
     lig_sel = complex_mol.groups == 1
-    n_p = len(numbers)
-    lig_charge = int(complex_mol.labels.get("ligand_charge", 0))
-    total = charge + lig_charge
-    z = np.concatenate([np.array(numbers), complex_mol.numbers[lig_sel]])
-    from rhoml.io import default_multiplicity
-
+    pocket = prepare_pocket(
+        pdb_path, complex_mol.numbers[lig_sel], complex_mol.positions[lig_sel], cutoff,
+        record=complex_mol.id, closed_shell=closed_shell,
+    )  # fmt: skip
+    if notes is not None:
+        notes += [f"{complex_mol.id}: {n}" for n in pocket.notes]
+    n_p = len(pocket.numbers)
+    total = pocket.charge + int(complex_mol.labels.get("ligand_charge", 0))
+    z = np.concatenate([pocket.numbers, complex_mol.numbers[lig_sel]])
     labels = dict(complex_mol.labels)
-    labels["pocket_charge"] = charge
+    labels["pocket_charge"], labels["pocket_caps"] = pocket.charge, pocket.n_caps
     units = dict(complex_mol.label_units)
-    units["pocket_charge"] = "e"
+    units["pocket_charge"], units["pocket_caps"] = "e", "dimensionless"
     return Molecule(
-        z, np.concatenate([np.array(positions), complex_mol.positions[lig_sel]]), total,
+        z, np.concatenate([pocket.positions, complex_mol.positions[lig_sel]]), total,
         default_multiplicity(int(z.sum()) - total), complex_mol.id, labels, units,
         np.concatenate([np.zeros(n_p, int), np.ones(int(lig_sel.sum()), int)]),
         complex_mol.source,
     )  # fmt: skip
-
-
-def _residues(st):
-    for chain in st[0]:
-        yield from chain
-
-
-def pocket_charge_of_residue(res) -> int:
-    """Formal charge of a residue from its name and hydrogens (PDBbind pockets are protonated):
-    LYS +1 with HZ3, ARG +1, HIS +1 with both HD1 and HE2, ASP −1 without HD2, GLU −1 without
-    HE2, common metal ions by :data:`_ION_CHARGES`; anything else 0. A heuristic for handing a
-    pocket to xTB, not a protonation-state assignment."""
-    name = res.name.strip().upper()
-    atoms = {a.name.strip() for a in res}
-    if name == "LYS":
-        return 1 if "HZ3" in atoms or "HZ1" in atoms and "HZ2" in atoms and "HZ3" in atoms else 0
-    if name == "ARG":
-        return 1
-    if name == "HIS":
-        return 1 if {"HD1", "HE2"} <= atoms else 0
-    if name == "ASP":
-        return 0 if "HD2" in atoms else -1
-    if name == "GLU":
-        return 0 if "HE2" in atoms else -1
-    return _ION_CHARGES.get(name, 0)
 
 
 def load_complexes(root, *, pocket_cutoff: float | None = None, max_ligand: float = 1e9,
@@ -137,10 +112,45 @@ def load_complexes(root, *, pocket_cutoff: float | None = None, max_ligand: floa
         if np.abs(lig - lig.mean(0)).max() > max_ligand:
             notes.append(f"{m.id}: ligand larger than the box, skipped")
             continue
-        out.append(cut_pocket(m, pocket_cutoff) if pocket_cutoff else m)
+        if not pocket_cutoff:
+            out.append(m)
+            continue
+        try:
+            out.append(cut_pocket(m, pocket_cutoff, notes=notes))
+        except RhomlError as exc:
+            notes.append(f"skipped: {exc}")
     if not out:
         raise RhomlError(f"{root}: no usable complexes ({'; '.join(notes[:3])})")
     return out, notes
+
+
+def group_densities(store, mols: list[Molecule], engine: str = "promolecule",
+                    options: dict | None = None, *, groups=(0, 1), workers: int | None = 1,
+                    progress: bool = True) -> tuple[dict[str, list], dict[str, str]]:  # fmt: skip
+    """Densities of the pocket and ligand of every complex, as store records.
+
+    Each group is its own molecule in ``store`` (id ``<code>:g0`` pocket, ``<code>:g1``
+    ligand; charges as :func:`rhoml.represent.voxel.group_molecule`) and is computed with the
+    batch runner (:func:`rhoml.store.batch.run_batch`: resumable, records reused, failures kept
+    with their reason). Returns ``({code: [density per group]}, {code: reason})``.
+    """
+    from rhoml.represent.voxel import group_molecule
+    from rhoml.store.batch import MethodSpec, run_batch
+
+    spec = MethodSpec(engine, dict(options or {}))
+    parts = {m.id: [group_molecule(m, g) for g in groups] for m in mols}
+    flat = [g for gs in parts.values() for g in gs]
+    run_batch(store, flat, spec, workers=workers, progress=progress)
+    idx = dict(zip((g.id for g in flat), store.add_molecules(flat), strict=True))
+    reasons = {i: r for i, _, r in store.failures(spec.key)}
+    out, failed = {}, {}
+    for code, gs in parts.items():
+        bad = [reasons[idx[g.id]] for g in gs if idx[g.id] in reasons]
+        if bad:
+            failed[code] = "; ".join(bad)
+        else:
+            out[code] = [store.density(idx[g.id], spec.key) for g in gs]
+    return out, failed
 
 
 def study_data(
@@ -149,18 +159,25 @@ def study_data(
     *,
     spec=None,
     engine: str = "promolecule",
+    engine_options: dict | None = None,
     n_val: int = 6,
     n_test: int = 12,
     max_train: int | None = None,
     split_seed: int = 0,
     pocket_cutoff: float | None = None,
     n_poses: int = 1,
+    workers: int | None = 1,
     progress: bool = True,
 ):
-    """Complexes → densities (per group) → cached voxels in ``store_path`` → ``StudyData``."""
+    """Complexes → densities per group (store records, :func:`group_densities`) → cached voxels
+    in ``store_path`` → ``StudyData``.
+
+    The split is drawn over all usable complexes; complexes whose density failed (recorded in
+    the store with the reason) are then left out of their part and listed in ``info``, so the
+    test codes of two engines differ only by such failures.
+    """
     from rhoml.bench.voxel_study import StudyData
-    from rhoml.represent.voxel import Voxelizer
-    from rhoml.represent.voxel_data import cache_poses, load_poses, spec_key
+    from rhoml.represent.voxel_data import cache_poses, load_poses
     from rhoml.store.sqlite_store import Store
 
     spec = spec or default_spec()
@@ -172,43 +189,43 @@ def study_data(
     perm = np.random.default_rng(split_seed).permutation(n)
     parts_rows = {"test": perm[:n_test], "val": perm[n_test : n_test + n_val],
                   "train_pool": perm[n_test + n_val :]}  # fmt: skip
-    if max_train is not None and max_train > len(parts_rows["train_pool"]):
-        raise RhomlError(
-            f"{root}: training size {max_train} > {len(parts_rows['train_pool'])} complexes left "
-            f"after {n_test} test and {n_val} validation"
-        )
     st = Store.create(store_path) if not Path(store_path).exists() else Store.open(store_path)
-    density_seconds = []
+    failed: dict[str, str] = {}
     try:
-        idx = st.add_molecules(mols)
-        key = f"voxels/{spec_key(spec, engine)}"
-        vox = Voxelizer(spec, engine=engine)
-        it = list(zip(idx, mols, strict=True))
-        if progress:
-            from tqdm.auto import tqdm
-
-            it = tqdm(it, desc=f"{engine} densities + voxels", leave=False)
-        for i, m in it:
-            if st.has_array(i, f"{key}/0"):
-                continue
+        dens: dict[str, list] = {}
+        if spec.needs_density:
             t0 = time.perf_counter()
-            dens = vox.densities_for(m) if spec.needs_density else None
-            density_seconds.append(time.perf_counter() - t0)
-            # densities of separate groups are not one store record; voxels are cached instead
-            cache_poses(st, [i], spec, engine=engine, n_poses=n_poses, progress=False,
-                        density_fn=lambda _i, _m, d=dens: d)  # fmt: skip
+            dens, failed = group_densities(st, mols, engine, engine_options, groups=spec.groups,
+                                           workers=workers, progress=progress)  # fmt: skip
+            notes += [f"{c}: {engine} density failed, left out: {r}" for c, r in failed.items()]
+            density_wall = time.perf_counter() - t0
+        parts_rows = {k: np.array([r for r in v if mols[r].id not in failed], dtype=int)
+                      for k, v in parts_rows.items()}  # fmt: skip
+        if max_train is not None and max_train > len(parts_rows["train_pool"]):
+            raise RhomlError(
+                f"{root}: training size {max_train} > {len(parts_rows['train_pool'])} complexes "
+                f"left after {n_test} test and {n_val} validation"
+            )
+        ok = [m for m in mols if m.id not in failed]
+        idx = st.add_molecules(ok)
+        by_idx = dict(zip(idx, ok, strict=True))
+        key = cache_poses(st, idx, spec, engine=engine, engine_options=engine_options,
+                          n_poses=n_poses, progress=progress,
+                          density_fn=lambda i, _m: dens.get(by_idx[i].id))  # fmt: skip
+        row_idx = {m.id: i for i, m in zip(idx, ok, strict=True)}
         voxels, values = {}, {}
         for name, rows in parts_rows.items():
-            ids = [idx[r] for r in rows]
+            ids = [row_idx[mols[r].id] for r in rows]
             voxels[name] = load_poses(st, ids, key, n_poses)
             values[name] = np.array([[float(mols[r].labels["pK"])] for r in rows])
     finally:
         st.close()
     info = {
-        "root": str(root), "engine": engine, "n_complexes": n, "skipped": notes,
+        "root": str(root), "engine": engine, "engine_options": engine_options or {},
+        "n_complexes": n - len(failed), "skipped": notes, "density_failed": failed,
         "split": f"random test {n_test} / val {n_val} / pool rest, default_rng({split_seed})",
         "voxel_spec": spec.to_dict(), "pocket_cutoff": pocket_cutoff, "n_poses": n_poses,
-        "density_seconds_median": float(np.median(density_seconds)) if density_seconds else None,
+        "density_wall_seconds": density_wall if spec.needs_density else None,
         "test_codes": [mols[r].id for r in parts_rows["test"]],
     }  # fmt: skip
     return StudyData("pdbbind", ["pK"], ["dimensionless"], spec.channel_names, voxels, values,

@@ -128,7 +128,8 @@ def train_model(data: StudyData, rep: str, size: int, seed: int, model_name: str
         "units": data.target_units, "representation": rep, "channels": ch,
         "channel_names": [data.channel_names[i] for i in ch],
         "all_channel_names": data.channel_names, "voxel_spec": data.info.get("voxel_spec"),
-        "engine": data.info.get("engine"), "dataset": data.name, "n_train": size,
+        "engine": data.info.get("engine"), "engine_options": data.info.get("engine_options"),
+        "pocket_cutoff": data.info.get("pocket_cutoff"), "dataset": data.name, "n_train": size,
         "seed": seed,
     }, indent=1))  # fmt: skip
     res = fit(model, train, val, obj, train_cfg, out, progress=progress)
@@ -319,6 +320,7 @@ class DataConfig:
     subset_seed: int = 0
     pocket_cutoff: float = 0.0
     workers: int = 2
+    solvent: str = ""  # xtb: ALPB implicit solvent (e.g. "water"); "" = gas phase
 
     def __post_init__(self) -> None:
         if self.dataset not in ("qm9", "pdbbind"):
@@ -367,7 +369,8 @@ def experiment_data(cfg, out: Path, progress: bool = True) -> StudyData:
                         engine=d.engine or "promolecule", n_val=d.n_val, n_test=d.n_test,
                         max_train=d.n_train, split_seed=d.split_seed,
                         pocket_cutoff=d.pocket_cutoff or None, n_poses=d.n_poses,
-                        progress=progress)  # fmt: skip
+                        engine_options={"solvent": d.solvent} if d.solvent else None,
+                        workers=d.workers, progress=progress)  # fmt: skip
 
 
 def train_experiment(path, out_dir, progress: bool = True) -> dict:
@@ -428,7 +431,15 @@ def predict_inputs(model_dir, molecules=(), map_path=None, *, device="cpu",
 
     model, meta = load_trained(model_dir, device)
     spec = VoxelSpec.from_dict(meta["voxel_spec"])
-    vox = Voxelizer(spec, device=device, engine=meta["engine"] or "xtb")
+    vox = Voxelizer(spec, device=device, engine=meta["engine"] or "xtb",
+                    engine_options=meta.get("engine_options"))  # fmt: skip
+    if meta.get("pocket_cutoff"):  # complexes are cut and capped as in training
+        from rhoml.bench.pdbbind_protocol import cut_pocket
+
+        molecules = [
+            cut_pocket(m, meta["pocket_cutoff"]) if m.groups is not None and m.source else m
+            for m in molecules
+        ]
     density = None
     if map_path is not None:
         density = _load_map(map_path)

@@ -40,9 +40,12 @@ def register(sub) -> None:
         "voxelize",
         help="voxelise molecules (atom types, density, |grad rho|, shape) into a store",
         description="Read molecules, compute their densities with --engine into the store OUT "
-        "(resumable), and cache --poses voxel grids per molecule as store arrays named "
-        "voxels/<spec hash>/<pose> (float16; channel names and the spec in the array metadata). "
-        "The grid comes from --config (a [voxel] table) or the options below.",
+        "(resumable; density records already in OUT for the same method and level, e.g. from "
+        "'rhoml density compute', are reused), and cache --poses voxel grids per molecule as "
+        "store arrays named voxels/<spec hash>/<pose> (float16; channel names and the spec in "
+        "the array metadata). The grid comes from --config (a [voxel] table) or the options "
+        "below. Protein-ligand complexes (PDBbind folders) with separate_groups get one density "
+        "record per group (<code>:g0 pocket, <code>:g1 ligand).",
     )
     vx.add_argument("inputs", nargs="+", metavar="INPUT", help="xyz/sdf/pdb/npz, qm9:N, ...")
     vx.add_argument("--out", required=True, help="store folder (created if absent)")
@@ -62,7 +65,25 @@ def register(sub) -> None:
     vx.add_argument("--overflow", default="error", choices=["error", "crop"],
                     help="molecule larger than the box: error (default) or crop")  # fmt: skip
     vx.add_argument("--engine", default="xtb", choices=["xtb", "promolecule", "dft"],
-                    help="density engine (default xtb: GFN2-xTB valence density)")  # fmt: skip
+                    help="density engine (default xtb: GFN2-xTB valence density); densities "
+                    "already in OUT for the same method and level (e.g. from 'rhoml density "
+                    "compute --method dft') are reused, only missing ones are computed",
+                    )  # fmt: skip
+    vx.add_argument("--functional", default=None,
+                    help="dft: functional (default: the level of the dft records already in OUT "
+                    "if there is exactly one, else B3LYP)")  # fmt: skip
+    vx.add_argument(
+        "--basis", default=None, help="dft: orbital basis (default as --functional; else 6-31G**)"
+    )
+    vx.add_argument(
+        "--solvent", default=None, help="xtb: ALPB implicit solvent, e.g. water (default gas phase)"
+    )
+    vx.add_argument("--pocket-cutoff", type=float, default=None,
+                    help="protein-ligand complexes (PDBbind folders): re-cut the pocket from "
+                    "<code>_protein.pdb to the residues within this many Å of the ligand, "
+                    "capped with H at cut bonds, charge from the protonation states (needed "
+                    "for --engine xtb: PDBbind pocket files carry only polar hydrogens)",
+                    )  # fmt: skip
     vx.add_argument("--poses", type=int, default=1,
                     help="cached poses per molecule: pose 0 as read, others random rotation + "
                     "sub-voxel shift (default 1)")  # fmt: skip
@@ -161,8 +182,15 @@ def register(sub) -> None:
         "--pocket-cutoff",
         type=float,
         default=None,
-        help="PDBbind: re-cut the pocket to residues within this many Å of the ligand "
-        "(default: PDBbind's pocket file as is)",
+        help="PDBbind: re-cut the pocket from <code>_protein.pdb to the residues within this "
+        "many Å of the ligand, H caps at cut bonds, charge from the protonation states; "
+        "complexes that cannot be prepared (polar-H-only files, odd electron count) are "
+        "skipped (default: PDBbind's pocket file as is; needed for --engine xtb)",
+    )
+    st.add_argument(
+        "--solvent",
+        default=None,
+        help="PDBbind with --engine xtb: ALPB implicit solvent, e.g. water (default gas phase)",
     )
     st.add_argument("--model", default="resnet3d-small", help="model or preset name")
     st.add_argument(
@@ -229,6 +257,8 @@ def _cmd_study(args) -> int:
             pocket_cutoff=args.pocket_cutoff,
             max_train=max(args.sizes),
             n_poses=args.poses,
+            engine_options={"solvent": args.solvent} if args.solvent else None,
+            workers=args.workers,
             progress=progress,
         )
     settings = StudySettings(
@@ -252,13 +282,65 @@ def _cmd_study(args) -> int:
     return 0
 
 
+def _method_spec(args):
+    """The density method of ``voxelize`` (same options, so the same store record key, as
+    ``rhoml density compute``); a dft level not given is taken from OUT's dft records."""
+    from rhoml.store.batch import MethodSpec
+
+    options: dict = {}
+    if args.engine == "dft":
+        level = (args.functional, args.basis)
+        if level == (None, None):
+            stored = _stored_dft_levels(args.out)
+            if len(stored) > 1:
+                names = ", ".join(f"{o['functional']}/{o['basis']}" for o in stored)
+                raise RhomlError(
+                    f"{args.out}: dft densities at several levels ({names}); choose one with "
+                    "--functional/--basis"
+                )
+            if stored:
+                return MethodSpec("dft", stored[0])
+        options = {"functional": args.functional or "B3LYP", "basis": args.basis or "6-31G**"}
+    elif args.functional or args.basis:
+        raise RhomlError(f"--functional/--basis apply to --engine dft, not {args.engine}")
+    if args.solvent:
+        if args.engine != "xtb":
+            raise RhomlError(f"--solvent applies to --engine xtb, not {args.engine}")
+        options["solvent"] = args.solvent
+    return MethodSpec(args.engine, options)
+
+
+def _stored_dft_levels(path) -> list[dict]:
+    """Options ({functional, basis}) of the dft methods with finished records in store ``path``
+    whose record key matches what ``rhoml density compute`` would write for that level."""
+    from rhoml.store.batch import MethodSpec
+    from rhoml.store.sqlite_store import Store
+
+    if not Path(path).exists():
+        return []
+    out = []
+    with Store.open(path, readonly=True) as st:
+        for method in st.methods():
+            if not method.startswith("dft:"):
+                continue
+            ok = st.finished(method, include_failed=False)
+            if not ok:
+                continue
+            level = st.density(min(ok), method).level  # "<functional>/<basis>"
+            functional, _, basis = level.partition("/")
+            options = {"functional": functional, "basis": basis}
+            if MethodSpec("dft", options).key == method:
+                out.append(options)
+    return out
+
+
 def _cmd_voxelize(args) -> int:
     import numpy as np
 
     from rhoml.io import read_molecules
     from rhoml.represent.voxel import VoxelSpec
     from rhoml.represent.voxel_data import cache_poses, load_poses
-    from rhoml.store.batch import MethodSpec, run_batch
+    from rhoml.store.batch import run_batch
     from rhoml.store.sqlite_store import Store
 
     if args.config:
@@ -275,31 +357,61 @@ def _cmd_voxelize(args) -> int:
     molecules = [m for inp in args.inputs for m in read_molecules(inp)]
     if not molecules:
         raise RhomlError(f"{', '.join(args.inputs)}: no molecules found")
+    mspec = _method_spec(args)
+    complexes = {m.id for m in molecules if m.groups is not None and (m.groups == 1).any()}
+    if args.pocket_cutoff:
+        from rhoml.bench.pdbbind_protocol import cut_pocket
+
+        molecules = [
+            cut_pocket(m, args.pocket_cutoff) if m.id in complexes else m for m in molecules
+        ]  # fmt: skip
+    elif complexes and args.engine == "xtb" and spec.needs_density:
+        raise RhomlError(
+            f"{sorted(complexes)[0]}: --engine xtb on a protein-ligand complex "
+            "needs --pocket-cutoff (e.g. 6): the pocket is re-cut from the protein and capped"
+        )
     method = None
+    dens: dict = {}
+    failed: dict = {}
     if spec.needs_density and not spec.separate_groups:
-        rep = run_batch(args.out, molecules, MethodSpec(args.engine), workers=args.workers,
+        rep = run_batch(args.out, molecules, mspec, workers=args.workers,
                         progress=not args.quiet)  # fmt: skip
         method = rep.method
-    else:
-        if not Path(args.out).exists():
-            Store.create(args.out).close()
+        print(f"{method}: {rep.skipped} density record(s) reused, {rep.ok} computed, "
+              f"{rep.failed} failed")  # fmt: skip
+    elif not Path(args.out).exists():
+        Store.create(args.out).close()
     with Store.open(args.out) as st:
+        if spec.needs_density and spec.separate_groups:
+            from rhoml.bench.pdbbind_protocol import group_densities
+
+            dens, failed = group_densities(st, molecules, mspec.engine, mspec.options,
+                                           groups=spec.groups, workers=args.workers,
+                                           progress=not args.quiet)  # fmt: skip
+            for code, reason in failed.items():
+                print(f"{code}: no density ({reason})")
+            molecules = [m for m in molecules if m.id not in failed]
         idx = st.add_molecules(molecules)
         if method:
             ok = st.finished(method, include_failed=False)
-            failed = [i for i in idx if i not in ok]
-            if failed:
-                print(f"{len(failed)} molecule(s) without a density (see 'rhoml info') skipped")
+            missing = [i for i in idx if i not in ok]
+            if missing:
+                print(f"{len(missing)} molecule(s) without a density (see 'rhoml info') skipped")
             idx = [i for i in idx if i in ok]
-        key = cache_poses(st, idx, spec, method=method, engine=args.engine, n_poses=args.poses,
-                          progress=not args.quiet)  # fmt: skip
+        if not idx:
+            raise RhomlError(f"{args.out}: no molecule has a density; nothing voxelised")
+        by_idx = dict(zip(st.add_molecules(molecules), molecules, strict=True))
+        density_fn = (lambda i, _m: dens[by_idx[i].id]) if dens else None
+        key = cache_poses(st, idx, spec, method=method, engine=args.engine,
+                          engine_options=mspec.options, n_poses=args.poses,
+                          progress=not args.quiet, density_fn=density_fn)  # fmt: skip
         if args.npy:
             np.save(args.npy, load_poses(st, idx, key, 1)[:, 0])
     print(
         f"{len(idx)} molecules x {args.poses} pose(s), {spec.n_channels} channels "
         f"({', '.join(spec.channel_names)}), {spec.n}^3 grid -> {args.out} arrays {key}/<pose>"
     )
-    return 0
+    return 1 if failed and not idx else 0
 
 
 def _cmd_train(args) -> int:

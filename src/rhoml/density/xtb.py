@@ -28,6 +28,8 @@ def compute_xtb(
     accuracy: float = 1.0,
     max_iterations: int = 250,
     electronic_temperature: float = 300.0,
+    mixer_damping: float = 0.4,
+    solvent: str | None = None,
 ) -> Density:
     """Run a GFN2-xTB single point with tblite and return its valence density.
 
@@ -36,7 +38,12 @@ def compute_xtb(
             electrons).
         accuracy: tblite's numerical accuracy (smaller is tighter).
         max_iterations: SCC iteration limit.
-        electronic_temperature: Fermi smearing temperature in K.
+        electronic_temperature: Fermi smearing temperature in K (a higher one, e.g. 1000–3000 K,
+            helps large systems with small gaps converge; it changes the density slightly).
+        mixer_damping: tblite's Broyden mixer damping (default 0.4; smaller is more cautious).
+        solvent: ALPB implicit solvent name (e.g. ``"water"``), or None for the gas phase.
+            Charged systems such as protein pockets converge far better in a solvent, which also
+            screens their charges as in solution.
 
     Returns:
         A ``density_matrix`` :class:`Density` in :func:`~rhoml.density.sto_ng.gfn2_basis`, with
@@ -89,6 +96,9 @@ def compute_xtb(
         calc.set("accuracy", float(accuracy))
         calc.set("max-iter", int(max_iterations))
         calc.set("temperature", float(electronic_temperature) * KELVIN_IN_HARTREE)
+        calc.set("mixer-damping", float(mixer_damping))
+        if solvent:
+            calc.add("alpb-solvation", str(solvent))
         res = calc.singlepoint()
         energy = float(res.get("energy"))
         density = np.asarray(res.get("density-matrix"), dtype=float)
@@ -136,6 +146,8 @@ def compute_xtb(
             "accuracy": float(accuracy),
             "max_iterations": int(max_iterations),
             "electronic_temperature_K": float(electronic_temperature),
+            "mixer_damping": float(mixer_damping),
+            "solvent": f"ALPB {solvent}" if solvent else None,
             "charge": molecule.charge,
             "uhf": uhf,
             "valence_electrons": n_valence,

@@ -47,19 +47,29 @@ def pose(index: int, k: int, seed: int, spacing: float) -> tuple[np.ndarray | No
 
 
 def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str | None = None,
-                engine: str = "xtb", n_poses: int = 1, seed: int = 0, device="cpu",
-                progress: bool = True, density_fn=None) -> str:  # fmt: skip
+                engine: str = "xtb", engine_options: dict | None = None, n_poses: int = 1,
+                seed: int = 0, device="cpu", progress: bool = True, density_fn=None,
+                on_error: str = "raise") -> str:  # fmt: skip
     """Voxelise ``n_poses`` poses of every molecule in ``indices`` of ``store`` (densities from
     the store's record ``method`` when the spec needs them; with ``separate_groups`` they are
-    computed per group with ``engine``; ``density_fn(idx, molecule) -> list`` overrides both),
-    skipping arrays already there.
+    computed per group with ``engine`` and ``engine_options``; ``density_fn(idx, molecule) ->
+    list`` overrides both), skipping arrays already there.
+
+    ``on_error="record"``: a molecule whose density fails (:class:`~rhoml.errors.RhomlError`)
+    gets a failure record under the array prefix (``Store.put_failure``, with the reason) and is
+    skipped, now and on reruns; ``"raise"`` (default) stops.
 
     Returns the array-name prefix ``voxels/<key>``. A molecule without a density record raises
     :class:`KeyError` naming it (compute densities first with ``rhoml density compute``).
     """
-    key = f"voxels/{spec_key(spec, engine)}"
-    vox = Voxelizer(spec, device=device, engine=engine)
-    it = list(indices)
+    from rhoml.errors import RhomlError
+
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    key = f"voxels/{spec_key(spec, engine, engine_options)}"
+    vox = Voxelizer(spec, device=device, engine=engine, engine_options=engine_options)
+    failed = store.finished(key) - store.finished(key, include_failed=False)
+    it = [i for i in indices if int(i) not in failed]
     if progress:
         from tqdm.auto import tqdm
 
@@ -71,12 +81,18 @@ def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str |
         mol = store.molecule(int(idx))
         dens = None
         if spec.needs_density:
-            if density_fn is not None:
-                dens = density_fn(int(idx), mol)
-            elif spec.separate_groups:
-                dens = vox.densities_for(mol)
-            else:
-                dens = [store.density(int(idx), method)]
+            try:
+                if density_fn is not None:
+                    dens = density_fn(int(idx), mol)
+                elif spec.separate_groups:
+                    dens = vox.densities_for(mol)
+                else:
+                    dens = [store.density(int(idx), method)]
+            except RhomlError as exc:
+                if on_error == "raise":
+                    raise
+                store.put_failure(int(idx), key, engine, "", " ".join(str(exc).split()))
+                continue
         for k in todo:
             rot, shift = pose(int(idx), k, seed, spec.spacing)
             x = vox(
