@@ -77,6 +77,24 @@ def test_tiny_training_reduces_density_loss(tmp_path, water):
     model = load_model(cfg.output)
     out = model.predict(frames[0].molecule)
     assert out["forces"].shape == (3, 3) and np.isfinite(out["energy"])
+    # continue the saved model's energy stage: its coefficient network stays as trained
+    import dataclasses
+
+    import torch
+
+    more = dataclasses.replace(
+        cfg, init=cfg.output, output=str(tmp_path / "m2.pt"), density_epochs=0, energy_epochs=3
+    )
+    summary2 = run_training(more, frames=frames, log=lambda s: None)
+    assert summary2["density_loss"] == [] and len(summary2["energy_loss"]) == 3
+    cont = load_model(more.output)
+    for a, b in zip(cont.coeff_net.parameters(), model.coeff_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(cont.energy_net.parameters(), model.energy_net.parameters(), strict=True)
+    )
+    assert cont.basis.key() == model.basis.key()
 
 
 def test_loss_metric_validated_and_overlap_needs_matrix(water):

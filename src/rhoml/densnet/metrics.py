@@ -33,10 +33,46 @@ def density_on_points(density: Density, coords_bohr: np.ndarray) -> np.ndarray:
     return density.evaluate(bohr_to_angstrom(coords_bohr))
 
 
-def aux_on_points(molecule: Molecule, basis: dict, coeffs: np.ndarray, coords_bohr) -> np.ndarray:
-    """ρ (e/Bohr³) of aux coefficients (PySCF order) at points in Bohr."""
+def primitive_map(molecule: Molecule, basis: dict):
+    """The uncontracted aux basis of ``molecule`` and the map to it.
+
+    Returns ``(pmol, t)``: a PySCF Mole whose shells are the distinct primitives (per atom and l)
+    of ``basis``, and ``t`` (n_prim_ao, n_ao) with χ_contracted = χ_prim @ t, so coefficients
+    transform exactly as c_prim = t @ c. Orthogonalised shells share one exponent set per l,
+    so the primitive basis is several times smaller than the contracted-shell expansion.
+    """
     from rhoml.density.basis import basis_only_mol
 
+    mol = basis_only_mol(molecule, basis)
+    pmol, t = mol.decontract_basis(aggregate=True)
+    return pmol, np.asarray(t)
+
+
+def aux_on_points(
+    molecule: Molecule, basis: dict, coeffs: np.ndarray, coords_bohr, *, primitive: bool = True
+) -> np.ndarray:
+    """ρ (e/Bohr³) of aux coefficients (PySCF order, (n_ao,) or (n_ao, k)) at points in Bohr.
+
+    By default the coefficients are mapped to the primitive basis (:func:`primitive_map`) and
+    ρ is evaluated there in chunks of points, skipping blocks where a shell is below PySCF's
+    screening cutoff (same ρ up to rounding; several times faster for many-term contractions);
+    ``primitive=False`` evaluates the contracted functions directly. Shape (n,) or (n, k).
+    """
+    from rhoml.density.basis import basis_only_mol
+
+    if primitive:
+        from pyscf.dft.gen_grid import BLKSIZE, make_mask
+
+        pmol, t = primitive_map(molecule, basis)
+        c = t @ np.asarray(coeffs)
+        coords = np.asarray(coords_bohr, dtype=float)
+        step = 64 * BLKSIZE  # chunks bound the AO matrix; the mask skips negligible blocks
+        return np.concatenate(
+            [
+                pmol.eval_gto("GTOval_sph", p, non0tab=make_mask(pmol, p)) @ c
+                for p in (coords[i : i + step] for i in range(0, len(coords), step))
+            ]
+        )
     mol = basis_only_mol(molecule, basis)
     return mol.eval_gto("GTOval_sph", coords_bohr) @ coeffs
 

@@ -46,6 +46,7 @@ class TrainConfig:
     dtype: str = "float32"
     density_net: dict = field(default_factory=dict)
     energy_net: dict = field(default_factory=dict)
+    init: str = ""  # a saved model to continue (its basis and networks; net/basis keys unused)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
@@ -309,7 +310,6 @@ def optimise_basis(cfg: TrainConfig, basis, log=print):
 def build_model(cfg: TrainConfig, frames: list[Frame], basis=None):
     """A fresh DenSNet for ``cfg`` with scales and energy shift from the training ``frames``
     (``basis``: an already optimised flexible basis; default: from ``cfg``)."""
-    import torch
 
     from rhoml.densnet.model import NetConfig
     from rhoml.densnet.potential import DenSNet
@@ -337,10 +337,16 @@ def build_model(cfg: TrainConfig, frames: list[Frame], basis=None):
         e_scale,
         cfg.mode,
     )
-    dtype = {"float32": torch.float32, "float64": torch.float64}.get(cfg.dtype)
+    return model.to(_torch_dtype(cfg.dtype))
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    dtype = {"float32": torch.float32, "float64": torch.float64}.get(name)
     if dtype is None:
-        raise InputError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
-    return model.to(dtype)
+        raise InputError(f"dtype must be float32 or float64, got {name!r}")
+    return dtype
 
 
 def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = None) -> dict:
@@ -354,12 +360,20 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     basis = None
+    init = None
+    if cfg.init:
+        from rhoml.densnet.potential import load_model
+
+        init = load_model(cfg.init, dtype=_torch_dtype(cfg.dtype))
+        basis = init.basis
+        log(f"continuing {cfg.init}")
     if frames is None:
         from rhoml.densnet.data import store_elements
 
-        basis = make_basis(cfg, store_elements(cfg.store))
-        if cfg.scale_sweeps > 0:
-            basis = optimise_basis(cfg, basis, log)
+        if basis is None:
+            basis = make_basis(cfg, store_elements(cfg.store))
+            if cfg.scale_sweeps > 0:
+                basis = optimise_basis(cfg, basis, log)
         frames = load_frames(cfg.store, basis, overlap=cfg.loss_metric == "overlap")
     train = [f for f in frames if f.split != "test"]
     test = [f for f in frames if f.split == "test"]
@@ -368,7 +382,7 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
     if not train:
         raise InputError(f"{cfg.store}: no training frames")
     log(f"{len(train)} training frames, {len(test)} test frames")
-    model = build_model(cfg, train, basis)
+    model = init if init is not None else build_model(cfg, train, basis)
     t0 = time.perf_counter()
     dh = train_density(
         model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log, cfg.loss_metric
@@ -378,6 +392,8 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
         model, train, cfg.energy_epochs, cfg.lr, cfg.batch_size, cfg.force_weight, rng, log
     )
     t2 = time.perf_counter()
+    if init is not None:  # keep the first run's config next to this one
+        model.meta["init"] = {"path": cfg.init, "config": init.meta.get("config")}
     model.meta.update(
         {
             "level": LabelSettings().method,
