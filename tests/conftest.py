@@ -43,3 +43,24 @@ def ethanol() -> Molecule:
         ]
     )  # fmt: skip
     return Molecule.from_symbols(["C", "C", "O", "H", "H", "H", "H", "H", "H"], pos, id="ethanol")
+
+
+def charged_peptide():
+    """RDKit mol of an all-hydrogen GLY-LYS-ASP-HIS-GLY with NH3+ N-terminus, LYS NH3+, ASP COO−,
+    neutral HIS and a COOH C-terminus (total charge +1), embedded with seed 7 (PDB residue info
+    kept). Skips when RDKit is absent."""
+    Chem = pytest.importorskip("rdkit.Chem")
+    from rdkit.Chem import AllChem
+
+    m = Chem.MolFromSequence("GKDHG")
+    for a in m.GetAtoms():
+        info = a.GetPDBResidueInfo()
+        name, res = info.GetName().strip(), info.GetResidueName()
+        if (res, name) == ("LYS", "NZ") or (name == "N" and info.GetResidueNumber() == 1):
+            a.SetFormalCharge(1)
+        if (res, name) == ("ASP", "OD2"):
+            a.SetFormalCharge(-1)
+    Chem.SanitizeMol(m)
+    mh = Chem.AddHs(m, addResidueInfo=True)
+    assert AllChem.EmbedMolecule(mh, randomSeed=7) == 0
+    return mh

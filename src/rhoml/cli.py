@@ -117,11 +117,9 @@ def _cmd_compute(args) -> int:
         molecules = molecules[: args.limit]
     if not molecules:
         raise RhomlError(f"{', '.join(args.inputs)}: no molecules found")
-    options = {}
-    if args.method == "dft":
-        options = {"functional": args.functional or "B3LYP", "basis": args.basis or "6-31G**"}
-    elif args.functional or args.basis:
-        raise RhomlError(f"--functional/--basis apply to --method dft, not {args.method}")
+    from rhoml.density import level_options
+
+    options = level_options(args.method, args.functional, args.basis)
     if args.valence:
         if args.method != "promolecule":
             raise RhomlError("--valence applies to --method promolecule (xtb is always valence)")

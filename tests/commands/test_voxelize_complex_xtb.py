@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import charged_peptide
 
 from rhoml.cli import main
 from rhoml.store.sqlite_store import Store
@@ -21,17 +22,7 @@ def _complex(root) -> None:
     3 Å from the ASP carboxylate, PDBbind layout with a labels CSV."""
     from rdkit.Chem import AllChem
 
-    m = Chem.MolFromSequence("GKDHG")
-    for a in m.GetAtoms():
-        info = a.GetPDBResidueInfo()
-        name, res = info.GetName().strip(), info.GetResidueName()
-        if (res, name) == ("LYS", "NZ") or (name == "N" and info.GetResidueNumber() == 1):
-            a.SetFormalCharge(1)
-        if (res, name) == ("ASP", "OD2"):
-            a.SetFormalCharge(-1)
-    Chem.SanitizeMol(m)
-    protein = Chem.AddHs(m, addResidueInfo=True)
-    assert AllChem.EmbedMolecule(protein, randomSeed=7) == 0
+    protein = charged_peptide()
     pos = protein.GetConformer().GetPositions()
     od2 = next(a.GetIdx() for a in protein.GetAtoms()
                if a.GetPDBResidueInfo().GetName().strip() == "OD2")  # fmt: skip

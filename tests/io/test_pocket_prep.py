@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import charged_peptide, shared_path
 
 from rhoml.errors import ChargeSpinError, InputError
 from rhoml.io.pocket import CAP_BOND_LENGTH, prepare_pocket
@@ -18,19 +18,7 @@ Chem = pytest.importorskip("rdkit.Chem")
 def peptide_lines() -> list[str]:
     """ATOM lines of an all-hydrogen GLY-LYS-ASP-HIS-GLY with NH3+ N-terminus, LYS NH3+,
     ASP COO−, neutral HIS and a COOH C-terminus (total charge +1), embedded by RDKit."""
-    from rdkit.Chem import AllChem
-
-    m = Chem.MolFromSequence("GKDHG")
-    for a in m.GetAtoms():
-        info = a.GetPDBResidueInfo()
-        name, res = info.GetName().strip(), info.GetResidueName()
-        if (res, name) == ("LYS", "NZ") or (name == "N" and info.GetResidueNumber() == 1):
-            a.SetFormalCharge(1)
-        if (res, name) == ("ASP", "OD2"):
-            a.SetFormalCharge(-1)
-    Chem.SanitizeMol(m)
-    mh = Chem.AddHs(m, addResidueInfo=True)
-    assert AllChem.EmbedMolecule(mh, randomSeed=7) == 0
+    mh = charged_peptide()
     assert Chem.GetFormalCharge(mh) == 1
     return [ln for ln in Chem.MolToPDBBlock(mh).splitlines() if ln.startswith(("ATOM", "HETATM"))]
 

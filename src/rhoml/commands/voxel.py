@@ -285,12 +285,11 @@ def _cmd_study(args) -> int:
 def _method_spec(args):
     """The density method of ``voxelize`` (same options, so the same store record key, as
     ``rhoml density compute``); a dft level not given is taken from OUT's dft records."""
+    from rhoml.density import level_options
     from rhoml.store.batch import MethodSpec
 
-    options: dict = {}
     if args.engine == "dft":
-        level = (args.functional, args.basis)
-        if level == (None, None):
+        if (args.functional, args.basis) == (None, None):
             stored = _stored_dft_levels(args.out)
             if len(stored) > 1:
                 names = ", ".join(f"{o['functional']}/{o['basis']}" for o in stored)
@@ -300,9 +299,7 @@ def _method_spec(args):
                 )
             if stored:
                 return MethodSpec("dft", stored[0])
-        options = {"functional": args.functional or "B3LYP", "basis": args.basis or "6-31G**"}
-    elif args.functional or args.basis:
-        raise RhomlError(f"--functional/--basis apply to --engine dft, not {args.engine}")
+    options = level_options(args.engine, args.functional, args.basis)
     if args.solvent:
         if args.engine != "xtb":
             raise RhomlError(f"--solvent applies to --engine xtb, not {args.engine}")

@@ -34,3 +34,17 @@ def get_engine(name: str) -> Callable:
 def compute(molecule, engine: str, **options):
     """Compute the density of ``molecule`` with ``engine`` (options go to the engine)."""
     return get_engine(engine)(molecule, **options)
+
+
+def level_options(engine: str, functional: str | None = None, basis: str | None = None) -> dict:
+    """Engine options for a level given on the command line: ``{functional, basis}`` for
+    ``dft`` (missing parts default to :class:`rhoml.density.dft.DFTSettings`), ``{}`` otherwise;
+    a functional or basis for another engine is an error."""
+    if engine == "dft":
+        from rhoml.density.dft import DFTSettings
+
+        default = DFTSettings()
+        return {"functional": functional or default.functional, "basis": basis or default.basis}
+    if functional or basis:
+        raise RhomlError(f"--functional/--basis apply to dft, not {engine}")
+    return {}

@@ -425,18 +425,23 @@ class Voxelizer:
                     self._element_channels(mol.numbers[sel], mol)
         raise AssertionError("voxel kernel checks and reference checks disagree")
 
-    def _density_channels(self, mol, densities, i, centre, rot, shift, target) -> None:
-        """Write the density / gradient channels of molecule ``i`` into ``target`` (C, n, n, n)."""
-        spec = self.spec
+    def _group_densities(self, mol, densities, i) -> list:
+        """Densities of molecule ``i``, one per spec group (given, or computed by the engine)."""
         dens = None if densities is None else densities[i]
         if dens is None:
             dens = self.densities_for(mol)
         if not isinstance(dens, list | tuple):
             dens = [dens]
-        if len(dens) != len(spec.groups):
+        if len(dens) != len(self.spec.groups):
             raise RhomlError(
-                f"{mol.id}: {len(dens)} densities given, spec needs {len(spec.groups)}"
+                f"{mol.id}: {len(dens)} densities given, spec needs {len(self.spec.groups)}"
             )
+        return dens
+
+    def _density_channels(self, mol, densities, i, centre, rot, shift, target) -> None:
+        """Write the density / gradient channels of molecule ``i`` into ``target`` (C, n, n, n)."""
+        spec = self.spec
+        dens = self._group_densities(mol, densities, i)
         c = 0
         for gi in range(len(spec.groups)):
             rho, grad = self._density(
@@ -468,15 +473,7 @@ class Voxelizer:
             self._check_fit(mol, pos)
             dens = None
             if spec.needs_density:
-                dens = None if densities is None else densities[i]
-                if dens is None:
-                    dens = self.densities_for(mol)
-                if not isinstance(dens, list | tuple):
-                    dens = [dens]
-                if len(dens) != len(spec.groups):
-                    raise RhomlError(
-                        f"{mol.id}: {len(dens)} densities given, spec needs {len(spec.groups)}"
-                    )
+                dens = self._group_densities(mol, densities, i)
             c = 0
             for gi, g in enumerate(spec.groups):
                 sel = np.ones(mol.n_atoms, bool) if g is None else (mol.groups == g)
