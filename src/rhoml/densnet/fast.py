@@ -228,7 +228,7 @@ class FastTensorProduct:
             if d1 == 1:
                 y = xa.unsqueeze(2) * sa.unsqueeze(1)  # (E, u, K)
             else:
-                y = (xa.reshape(e, mul1, d1, 1) * sa.reshape(e, 1, d1, ka)).sum(2)
+                y = torch.bmm(xa.reshape(e, mul1, d1), sa.reshape(e, d1, ka))
             ys.append(torch.split(y, ks, dim=2) if len(ks) > 1 else (y,))
         ws = iter(torch.split(g @ self.w_all, self.w_split, dim=1))
         out = []
@@ -242,8 +242,7 @@ class FastTensorProduct:
             if d3 == 1:
                 out.append((w * y.reshape(e, 1, -1)).sum(2))
             else:
-                yt = y.transpose(1, 2).unsqueeze(1)  # (E, 1, d3, R)
-                out.append((w.unsqueeze(2) * yt).sum(3).reshape(e, mulo * d3))
+                out.append(torch.bmm(w, y).reshape(e, mulo * d3))
         return out[0] if len(out) == 1 else torch.cat(out, dim=1)
 
 
