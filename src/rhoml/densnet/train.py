@@ -47,6 +47,7 @@ class TrainConfig:
     density_net: dict = field(default_factory=dict)
     energy_net: dict = field(default_factory=dict)
     init: str = ""  # a saved model to continue (its basis and networks; net/basis keys unused)
+    device: str = "cpu"  # "cpu", "cuda", "auto" (training; the saved model is on the CPU)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
@@ -150,45 +151,143 @@ def coulomb_losses(coeff, frames: list[Frame], metric: str = "coulomb"):
     return torch.stack(out)
 
 
-def _batches(n: int, size: int, rng) -> list[np.ndarray]:
-    perm = rng.permutation(n)
-    return [perm[i : i + size] for i in range(0, n, size)]
-
-
-def train_density(
-    model,
-    frames: list[Frame],
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    rng,
-    log=print,
-    metric: str = "coulomb",
-) -> list[float]:
-    """Stage 1. Returns the mean training density loss per epoch (Hartree for the Coulomb
-    metric, e²/Bohr³ for the overlap metric)."""
+def _items(frames: list[Frame], metric: str, dtype, density: bool = True) -> list[dict]:
+    """Per-frame training items for :func:`rhoml.train.loop.fit`: numbers, positions (Å),
+    electron count, energy (kcal/mol), forces (kcal/mol/Å) and the whitened density target
+    ``Lᵀ c_fit`` with ``L`` the Cholesky factor of the frame's metric (J = L Lᵀ), so that
+    ``|Lᵀ (c − c_fit)|² = δcᵀ J δc`` (Coulomb) or ``δcᵀ S δc`` (overlap); ``density=False``
+    leaves both empty (energy stage)."""
     import torch
 
-    net = model.coeff_net
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=lr * 0.02)
-    dt = model.dtype_()
-    hist = []
-    for ep in range(epochs):
-        tot = 0.0
-        for b in _batches(len(frames), batch_size, rng):
-            fb = [frames[i] for i in b]
-            z, pos, batch, n_e = collate(fb, dt)
-            coeff, _, _ = net(z, pos, batch, n_e)
-            loss = coulomb_losses(coeff, fb, metric).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += float(loss.detach()) * len(b)
-        sched.step()
-        hist.append(tot / len(frames))
-        if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
-            log(f"density epoch {ep + 1}/{epochs}: {metric} loss {hist[-1]:.3e}")
+    items = []
+    for f in frames:
+        m = f.overlap if metric == "overlap" else f.metric
+        if not density:
+            m = np.zeros((0, 0))
+        elif m is None:
+            raise InputError(f"frame {f.molecule.id}: loaded without the {metric} matrix")
+        try:
+            whiten = np.linalg.cholesky(m).T if len(m) else np.zeros((0, 0))
+        except np.linalg.LinAlgError:
+            raise InputError(
+                f"frame {f.molecule.id}: {metric} metric not positive definite"
+            ) from None
+        items.append(
+            {
+                "z": torch.as_tensor(f.molecule.numbers),
+                "pos": torch.as_tensor(f.molecule.positions, dtype=dtype),
+                "n_e": float(f.molecule.numbers.sum() - f.molecule.charge),
+                "energy": torch.tensor([f.energy], dtype=torch.float64),
+                "forces": torch.as_tensor(f.forces, dtype=dtype),
+                "whiten": torch.as_tensor(whiten, dtype=dtype),
+                "density_target": torch.as_tensor(whiten @ f.coeff[: len(whiten)], dtype=dtype),
+            }
+        )
+    return items
+
+
+def collate_items(items: list[dict]) -> dict:
+    """Disjoint union of :func:`_items` → one batch dict (``whiten`` stays a per-frame list)."""
+    import torch
+
+    sizes = [len(it["z"]) for it in items]
+    return {
+        "z": torch.cat([it["z"] for it in items]),
+        "pos": torch.cat([it["pos"] for it in items]),
+        "batch": torch.repeat_interleave(torch.arange(len(items)), torch.tensor(sizes)),
+        "n_e": torch.tensor([it["n_e"] for it in items], dtype=items[0]["pos"].dtype),
+        "energy": torch.cat([it["energy"] for it in items]),
+        "forces": torch.cat([it["forces"] for it in items]),
+        "whiten": [it["whiten"] for it in items],
+        "density_target": torch.cat([it["density_target"] for it in items]),
+    }
+
+
+def _stage_modules():
+    """The two training stages as ``nn.Module``s called on a batch dict (the shared loop's
+    model interface); defined lazily so that importing this module does not import torch."""
+    import torch
+    from torch import nn
+
+    class DensityStage(nn.Module):
+        """Whitened predicted coefficients ``Lᵀ c`` of every frame, concatenated."""
+
+        def __init__(self, coeff_net) -> None:
+            super().__init__()
+            self.net = coeff_net
+
+        def forward(self, b: dict) -> torch.Tensor:
+            coeff, _, _ = self.net(b["z"], b["pos"], b["batch"], b["n_e"])
+            parts = torch.split(coeff, [w.shape[1] for w in b["whiten"]])
+            return torch.cat([w @ c for w, c in zip(b["whiten"], parts, strict=True)])
+
+    class EnergyStage(nn.Module):
+        """Scaled energies and forces of every frame, concatenated: ``[a·E (n_mol), b·F
+        (3·n_atoms)]``; forces are −∂E/∂R through both networks (graph kept in training)."""
+
+        def __init__(self, model, energy_factor: float, force_factor: float) -> None:
+            super().__init__()
+            self.model = model
+            self.a, self.b = energy_factor, force_factor
+
+        def forward(self, b: dict) -> torch.Tensor:
+            with torch.enable_grad():
+                pos = b["pos"].detach().requires_grad_(True)
+                out = self.model(b["z"], pos, b["batch"], b["n_e"])
+                (g,) = torch.autograd.grad(out["energy"].sum(), pos, create_graph=self.training)
+            return torch.cat([out["energy"].double() * self.a, (-g).reshape(-1).double() * self.b])
+
+    return DensityStage, EnergyStage
+
+
+def _loop_config(cfg: TrainConfig, epochs: int):
+    from rhoml.train.config import TrainConfig as LoopConfig
+
+    return LoopConfig(
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        lr_min=cfg.lr * 0.02,
+        optimizer="adam",
+        scheduler="cosine",
+        loss="mse",
+        monitor="train_loss",  # no validation split at these data sizes
+        patience=0,
+        seed=cfg.seed,
+        device=cfg.device,
+        bn_recalibration=0,
+    )
+
+
+def _mse(pred, true):
+    return ((pred - true.to(pred.dtype)) ** 2).mean()
+
+
+def fit_stage(module, items, epochs, cfg, objective, out_dir, progress):
+    """One stage through the shared loop (checkpoints, ``metrics.csv`` and resume in
+    ``out_dir``)."""
+    from rhoml.train.loop import fit
+
+    val = items[: cfg.batch_size]  # a few training frames: the loop wants a validation set
+    res = fit(module, items, val, objective, _loop_config(cfg, epochs), out_dir,
+              collate_fn=collate_items, progress=progress)  # fmt: skip
+    return res
+
+
+def train_density(model, frames, cfg: TrainConfig, out_dir, *, log=print, progress=False):
+    """Stage 1 through :func:`rhoml.train.loop.fit` (checkpoints and ``metrics.csv`` in
+    ``out_dir``; a rerun resumes). Loss: Σ_mol δcᵀ M δc / Σ_mol n_aux (M the Coulomb metric,
+    Hartree, or the overlap, e²/Bohr³), i.e. the density error norm per aux function. Returns
+    the training loss per epoch."""
+    from rhoml.train.loop import Objective
+
+    density_stage, _ = _stage_modules()
+    items = _items(frames, cfg.loss_metric, model.dtype_())
+    objective = Objective(lambda b: b["density_target"], _mse, lambda p, t: {})
+    res = fit_stage(density_stage(model.coeff_net), items, cfg.density_epochs, cfg, objective,
+                     out_dir, progress)  # fmt: skip
+    hist = [r["train_loss"] for r in res.history]
+    log(f"density stage: {res.epochs_run} epochs, loss {hist[0]:.3e} → {hist[-1]:.3e}")
     return hist
 
 
@@ -202,52 +301,36 @@ def _composition_residual(frames: list[Frame], energies: np.ndarray) -> np.ndarr
     return energies - a @ shift
 
 
-def train_energy(
-    model,
-    frames: list[Frame],
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    force_weight: float,
-    rng,
-    log=print,
-) -> list[float]:
-    """Stage 2 (coefficient network frozen, forces through both networks)."""
+def train_energy(model, frames, cfg: TrainConfig, out_dir, *, log=print, progress=False):
+    """Stage 2 through :func:`rhoml.train.loop.fit` (coefficient network frozen, forces
+    through both networks). Loss: mean over the entries of [a·ΔE, b·ΔF] with a = √(3 n̄)/σ_E
+    and b = √w/σ_F (n̄ mean atoms per frame, w ``force_weight``, σ from the training set), i.e.
+    ∝ mean ((ΔE/σ_E)²) + w·mean((ΔF/σ_F)²). Returns the training loss per epoch."""
     import torch
+
+    from rhoml.train.loop import Objective
 
     for p in model.coeff_net.parameters():
         p.requires_grad_(False)
-    net = model.energy_net
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=lr * 0.02)
-    dt = model.dtype_()
     e_all = np.array([f.energy for f in frames])
     sig_e = float(np.std(_composition_residual(frames, e_all))) or 1.0
     sig_f = float(np.sqrt(np.mean(np.concatenate([f.forces.ravel() for f in frames]) ** 2)))
-    hist = []
-    for ep in range(epochs):
-        tot = 0.0
-        for b in _batches(len(frames), batch_size, rng):
-            fb = [frames[i] for i in b]
-            z, pos, batch, n_e = collate(fb, dt)
-            pos.requires_grad_(True)
-            out = model(z, pos, batch, n_e)
-            (g,) = torch.autograd.grad(out["energy"].sum(), pos, create_graph=True)
-            e_ref = torch.tensor([f.energy for f in fb], dtype=dt)
-            f_ref = torch.as_tensor(np.concatenate([f.forces for f in fb]), dtype=dt)
-            le = (((out["energy"] - e_ref) / sig_e) ** 2).mean()
-            lf = (((-g - f_ref) / sig_f) ** 2).mean()
-            loss = le + force_weight * lf
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += float(loss.detach()) * len(b)
-        sched.step()
-        hist.append(tot / len(frames))
-        if ep % max(1, epochs // 10) == 0 or ep == epochs - 1:
-            log(f"energy epoch {ep + 1}/{epochs}: loss {hist[-1]:.4f}")
-    for p in model.coeff_net.parameters():
-        p.requires_grad_(True)
+    n_mean = float(np.mean([len(f.molecule.numbers) for f in frames]))
+    a, b = math.sqrt(3 * n_mean) / sig_e, math.sqrt(cfg.force_weight) / (sig_f or 1.0)
+
+    def targets(batch):
+        return torch.cat([batch["energy"] * a, batch["forces"].reshape(-1).double() * b])
+
+    _, energy_stage = _stage_modules()
+    items = _items(frames, cfg.loss_metric, model.dtype_(), density=False)
+    try:
+        res = fit_stage(energy_stage(model, a, b), items, cfg.energy_epochs, cfg,
+                         Objective(targets, _mse, lambda p, t: {}), out_dir, progress)  # fmt: skip
+    finally:
+        for p in model.coeff_net.parameters():
+            p.requires_grad_(True)
+    hist = [r["train_loss"] for r in res.history]
+    log(f"energy stage: {res.epochs_run} epochs, loss {hist[0]:.4f} → {hist[-1]:.4f}")
     return hist
 
 
@@ -349,16 +432,45 @@ def _torch_dtype(name: str):
     return dtype
 
 
-def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = None) -> dict:
-    """Train from ``cfg``: load frames, both stages, test metrics, save the model to
-    ``cfg.output``. Returns a summary dict (also written next to the model as JSON)."""
+def checkpoint_dir(cfg: TrainConfig, train: list[Frame]) -> Path:
+    """``<output>.train/``: per-stage checkpoints and ``metrics.csv`` of the shared loop, so a
+    killed training resumes. Refuses (one line) a directory left by another config or other
+    training frames: resuming from it would silently mix two runs."""
+    import hashlib
+
+    work = Path(cfg.output).with_suffix(".train")
+    ids = hashlib.sha256("\n".join(f.molecule.id for f in train).encode()).hexdigest()[:16]
+    stamp = {"config": asdict(cfg), "train_frames": len(train), "train_ids_sha256": ids}
+    path = work / "run.json"
+    if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(stamp)):
+        raise InputError(
+            f"{work}: checkpoints of another config or training set; delete it to retrain"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stamp, indent=1))
+    return work
+
+
+def run_training(
+    cfg: TrainConfig,
+    *,
+    log=print,
+    frames: list[Frame] | None = None,
+    progress: bool | None = None,
+) -> dict:
+    """Train from ``cfg``: load frames, both stages (shared loop, checkpoints in
+    :func:`checkpoint_dir`; a rerun after an interruption resumes), test metrics, save the model
+    to ``cfg.output``. Returns a summary dict (also written next to the model as JSON).
+    ``progress``: epoch bars (default: when stderr is a terminal)."""
+    import sys
+
     import torch
 
     from rhoml.densnet.data import load_frames
     from rhoml.densnet.labels import LabelSettings
 
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    progress = sys.stderr.isatty() if progress is None else progress
     basis = None
     init = None
     if cfg.init:
@@ -383,14 +495,14 @@ def run_training(cfg: TrainConfig, *, log=print, frames: list[Frame] | None = No
         raise InputError(f"{cfg.store}: no training frames")
     log(f"{len(train)} training frames, {len(test)} test frames")
     model = init if init is not None else build_model(cfg, train, basis)
+    work = checkpoint_dir(cfg, train)
     t0 = time.perf_counter()
-    dh = train_density(
-        model, train, cfg.density_epochs, cfg.lr, cfg.batch_size, rng, log, cfg.loss_metric
-    )
+    dh = (train_density(model, train, cfg, work / "density", log=log, progress=progress)
+          if cfg.density_epochs > 0 else [])  # fmt: skip
     t1 = time.perf_counter()
-    eh = train_energy(
-        model, train, cfg.energy_epochs, cfg.lr, cfg.batch_size, cfg.force_weight, rng, log
-    )
+    eh = (train_energy(model, train, cfg, work / "energy", log=log, progress=progress)
+          if cfg.energy_epochs > 0 else [])  # fmt: skip
+    model.to("cpu")
     t2 = time.perf_counter()
     if init is not None:  # keep the first run's config next to this one
         model.meta["init"] = {"path": cfg.init, "config": init.meta.get("config")}

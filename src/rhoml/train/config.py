@@ -37,6 +37,7 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-3
+    lr_min: float = 0.0  # floor of the cosine schedule
     weight_decay: float = 0.0
     optimizer: str = "adamw"  # adamw | adam | sgd
     scheduler: str = "plateau"  # plateau | cosine | none
