@@ -201,3 +201,27 @@ def test_training_resumes_after_interruption(tmp_path, water, monkeypatch):
         assert torch.allclose(p, q)
     with pytest.raises(InputError, match="delete it"):
         tr.run_training(dataclasses.replace(run, lr=2e-2), frames=frames, log=lambda s: None)
+
+
+def test_training_under_torchrun_ddp(tmp_path):
+    """Two CPU ranks (gloo) train one DenSNet through DistributedDataParallel; rank 0 writes
+    the model and each stage's metrics.csv."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rhoml.densnet.potential import load_model
+
+    script = Path(__file__).with_name("ddp_train_script.py")
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", str(script), str(out)]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    model = load_model(out)
+    assert model.meta["n_train"] == 4
+    for stage, epochs in (("density", 3), ("energy", 2)):
+        rows = (tmp_path / "ddp.train" / stage / "metrics.csv").read_text().splitlines()
+        assert len(rows) == 1 + epochs

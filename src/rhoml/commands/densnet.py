@@ -281,7 +281,14 @@ def _cmd_labels(args) -> int:
 
 def _cmd_train(args) -> int:
     from rhoml.densnet.train import TrainConfig, run_training
+    from rhoml.train.distributed import init_from_env, is_main_process, shutdown
 
-    summary = run_training(TrainConfig.from_file(args.config))
-    print(json.dumps(summary["test"], indent=1))
+    init_from_env()  # joins the process group under torchrun (DDP), else a no-op
+    main = is_main_process()
+    try:
+        summary = run_training(TrainConfig.from_file(args.config))
+    finally:
+        shutdown()
+    if main:
+        print(json.dumps(summary["test"], indent=1))
     return 0

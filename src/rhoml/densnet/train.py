@@ -438,6 +438,8 @@ def checkpoint_dir(cfg: TrainConfig, train: list[Frame]) -> Path:
     training frames: resuming from it would silently mix two runs."""
     import hashlib
 
+    from rhoml.train.distributed import is_main_process
+
     work = Path(cfg.output).with_suffix(".train")
     ids = hashlib.sha256("\n".join(f.molecule.id for f in train).encode()).hexdigest()[:16]
     stamp = {"config": asdict(cfg), "train_frames": len(train), "train_ids_sha256": ids}
@@ -446,8 +448,9 @@ def checkpoint_dir(cfg: TrainConfig, train: list[Frame]) -> Path:
         raise InputError(
             f"{work}: checkpoints of another config or training set; delete it to retrain"
         )
-    work.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stamp, indent=1))
+    if is_main_process():
+        work.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stamp, indent=1))
     return work
 
 
@@ -465,12 +468,15 @@ def run_training(
     import sys
 
     import torch
+    import torch.distributed as dist
 
     from rhoml.densnet.data import load_frames
     from rhoml.densnet.labels import LabelSettings
+    from rhoml.train.distributed import is_main_process
 
     torch.manual_seed(cfg.seed)
-    progress = sys.stderr.isatty() if progress is None else progress
+    main = is_main_process()
+    progress = main and (sys.stderr.isatty() if progress is None else progress)
     basis = None
     init = None
     if cfg.init:
@@ -486,7 +492,11 @@ def run_training(
             basis = make_basis(cfg, store_elements(cfg.store))
             if cfg.scale_sweeps > 0:
                 basis = optimise_basis(cfg, basis, log)
+        if not main:  # under torchrun: rank 0 fills the store's fit cache first
+            dist.barrier()
         frames = load_frames(cfg.store, basis, overlap=cfg.loss_metric == "overlap")
+        if main and dist.is_initialized():
+            dist.barrier()
     train = [f for f in frames if f.split != "test"]
     test = [f for f in frames if f.split == "test"]
     if cfg.n_train:
@@ -528,8 +538,10 @@ def run_training(
         "energy_seconds": t2 - t1,
         "density_loss": dh,
         "energy_loss": eh,
-        "test": evaluate(model, test) if test else None,
+        "test": evaluate(model, test) if test and main else None,
     }
+    if not main:  # under torchrun only rank 0 writes the model
+        return summary
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -73,8 +74,11 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present; ``auto``/``cuda`` under torchrun → this rank's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
     return torch.device(name)
 
 
