@@ -175,3 +175,33 @@ def test_summary_of_finished_runs_table_and_plot(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| density | 30 |" in md and "mae_gap (meV)" in md
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
+
+
+def test_rhoml_train_under_torchrun_ddp(tmp_path):
+    """`torchrun --nproc_per_node 2 rhoml train` on CPU (gloo): rank 0 prepares the voxels,
+    both ranks train through DDP, rank 0 writes the model and test metrics."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "pdbbind"
+    _synthetic_pdbbind(root)
+    cfg = tomllib.loads((CONFIGS / "voxel_pdbbind_sample.toml").read_text())
+    cfg["data"].update(root=str(root), n_train=6, n_val=2, n_test=2)
+    cfg["data"].update(representation="atoms")
+    cfg["voxel"].update(size=12.0, separate_groups=False, channels=["atoms"])
+    cfg["model"].update(name="resnet3d-tiny")
+    cfg["train"].update(epochs=2, batch_size=3, threads=1, bn_recalibration=0)
+    p = tmp_path / "exp.json"
+    p.write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    rhoml = shutil.which("rhoml") or "rhoml"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", rhoml, "train", str(p), "--out", str(out), "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads((out / "test_metrics.json").read_text())
+    assert report["n_test"] == 2 and report["epochs_run"] == 2
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3

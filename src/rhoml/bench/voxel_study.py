@@ -374,14 +374,24 @@ def experiment_data(cfg, out: Path, progress: bool = True) -> StudyData:
 
 
 def train_experiment(path, out_dir, progress: bool = True) -> dict:
-    """``rhoml train``: data → voxels → one model → test metrics (``OUT/test_metrics.json``)."""
+    """``rhoml train``: data → voxels → one model → test metrics (``OUT/test_metrics.json``).
+    Under ``torchrun`` (see :mod:`rhoml.train.distributed`) rank 0 prepares the data, every rank
+    trains its shard through DDP, and rank 0 writes the files."""
+    import torch.distributed as dist
+
     from rhoml.represent.voxel_data import VoxelDataset
+    from rhoml.train.distributed import is_main_process
     from rhoml.train.loop import predict
     from rhoml.train.metrics import regression_report
 
     cfg = load_experiment(path)
     out = Path(out_dir)
-    data = experiment_data(cfg, out, progress)
+    main = is_main_process()
+    if not main:  # under torchrun: rank 0 computes the densities and voxels first
+        dist.barrier()
+    data = experiment_data(cfg, out, progress and main)
+    if main and dist.is_initialized():
+        dist.barrier()
     d, t = cfg["data"], cfg["train"]
     model, res, ch = train_model(data, d.representation, d.n_train, t.seed, cfg["model_name"],
                                  cfg["model_params"], t, out, augment=d.augment,
@@ -393,7 +403,8 @@ def train_experiment(path, out_dir, progress: bool = True) -> dict:
     report = {"test": metrics, "n_test": len(true), "best_epoch": res.best_epoch,
               "epochs_run": res.epochs_run, "units": data.target_units,
               "train_samples_per_second": res.samples_per_second}  # fmt: skip
-    (out / "test_metrics.json").write_text(json.dumps(report, indent=1) + "\n")
+    if main:
+        (out / "test_metrics.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 

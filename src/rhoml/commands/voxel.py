@@ -413,8 +413,16 @@ def _cmd_voxelize(args) -> int:
 
 def _cmd_train(args) -> int:
     from rhoml.bench.voxel_study import train_experiment
+    from rhoml.train.distributed import init_from_env, is_main_process, shutdown
 
-    report = train_experiment(args.config, args.out, progress=not args.quiet)
+    init_from_env()  # joins the process group under torchrun (DDP), else a no-op
+    main = is_main_process()
+    try:
+        report = train_experiment(args.config, args.out, progress=not args.quiet)
+    finally:
+        shutdown()
+    if not main:
+        return 0
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in report["test"].items())
     print(f"test ({report['n_test']}, units {', '.join(report['units'])}): {metrics}")
     print(f"-> {args.out}/best.pt, model.json, metrics.csv, test_metrics.json")
