@@ -64,7 +64,9 @@ def register(subparsers) -> None:
         description="Train the coefficient network (Coulomb norm of the density error) and then "
         "the energy network (energies + forces through both networks) on a label store, report "
         "test metrics, and save the model to the config's `output` (+ a .json summary). "
-        "See configs/densnet_ethanol.toml.",
+        "Checkpoints and metrics.csv of both stages go to `<output>.train/`: re-running the same "
+        "command after an interruption resumes. Under `torchrun --nproc_per_node N` it trains "
+        "with PyTorch DDP. See configs/densnet_ethanol.toml.",
     )
     tr.add_argument("config")
     tr.set_defaults(handler=_cmd_train)
