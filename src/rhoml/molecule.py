@@ -38,8 +38,10 @@ class Molecule:
     source: str = ""
 
     def __post_init__(self) -> None:
-        self.numbers = np.asarray(self.numbers, dtype=np.int64).reshape(-1)
-        self.positions = np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
+        # copies: a molecule must not alias a caller's array (e.g. ASE's positions, updated in
+        # place by MD integrators)
+        self.numbers = np.array(self.numbers, dtype=np.int64).reshape(-1)
+        self.positions = np.array(self.positions, dtype=np.float64).reshape(-1, 3)
         where = f"{self.source or self.id}: "
         if len(self.numbers) == 0:
             raise InputError(f"{where}molecule has no atoms")

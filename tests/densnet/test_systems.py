@@ -54,6 +54,10 @@ def test_sampling_writes_resumable_extended_xyz(tmp_path):
     s = SampleSettings(frames=2, interval=3, equilibration=2, temperature=300.0, seed=1)
     first = sample_frames("ethanethiol", s, out, progress=False)
     assert [f.id for f in first] == ["ethanethiol_train#0", "ethanethiol_train#1"]
+    # freshly sampled frames are the written ones (not views of the MD's moving positions)
+    assert not np.allclose(first[0].positions, first[1].positions)
+    for a, b in zip(first, read_xyz(out), strict=True):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-9)
     more = sample_frames("ethanethiol", SampleSettings(**{**s.__dict__, "frames": 3}), out,
                          progress=False)  # fmt: skip
     back = list(read_xyz(out))

@@ -34,6 +34,16 @@ def test_id_clash_with_other_atoms_is_refused(tmp_path, water):
         other = Molecule.from_symbols(["S", "H", "H"], water.positions, id="water")
         with pytest.raises(StoreError, match="already in"):
             st.add_molecules([other])
+        moved = Molecule(water.numbers, water.positions + 0.01, id="water")
+        with pytest.raises(StoreError, match="different geometry"):
+            st.add_molecules([moved])
+
+
+def test_molecule_does_not_alias_the_callers_positions(water):
+    pos = water.positions.copy()
+    m = Molecule(water.numbers, pos)
+    pos += 1.0  # e.g. an MD integrator moving ASE's array in place
+    np.testing.assert_allclose(m.positions, water.positions)
 
 
 def test_density_round_trip_is_exact(tmp_path, h2_density):

@@ -235,8 +235,8 @@ def sample_frames(
             k = len(frames)
             ekin = atoms.get_kinetic_energy()
             mol = Molecule(
-                atoms.numbers,
-                atoms.positions,
+                atoms.numbers.copy(),
+                atoms.positions.copy(),  # ASE updates this array in place at every MD step
                 start.charge,
                 start.multiplicity,
                 f"{name}_{settings.split}#{k}",

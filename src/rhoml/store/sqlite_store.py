@@ -178,13 +178,16 @@ class Store:
         with _transaction(self._conn):
             for m in molecules:
                 row = self._conn.execute(
-                    "SELECT idx, numbers FROM molecules WHERE name=?", (m.id,)
+                    "SELECT idx, numbers, positions FROM molecules WHERE name=?", (m.id,)
                 ).fetchone()
                 if row is not None:
-                    if not np.array_equal(np.frombuffer(row[1], dtype=np.int64), m.numbers):
+                    same_atoms = np.array_equal(np.frombuffer(row[1], dtype=np.int64), m.numbers)
+                    old = np.frombuffer(row[2], dtype=np.float64).reshape(-1, 3)
+                    if not same_atoms or not np.allclose(old, m.positions, rtol=0, atol=1e-6):
+                        what = "atoms" if not same_atoms else "geometry"
                         raise StoreError(
                             f"{m.source or m.id}: id {m.id!r} is already in {self.path} "
-                            "with different atoms; ids must be unique"
+                            f"with a different {what}; ids must be unique"
                         )
                     out.append(int(row[0]))
                     continue
