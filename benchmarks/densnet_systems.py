@@ -198,8 +198,23 @@ def main() -> None:
                     f"{m['md_peak_cm-1'] - f:+.0f} |"
                 )
             lines.append("")
+        elif res["ir"]:
+            ir = res["ir"]
+            strong = [
+                f"{f:.0f} ({i:.0f})"
+                for f, i in zip(ir["harmonic_cm-1"], ir["harmonic_km_mol"], strict=True)
+                if i >= args.min_intensity
+            ]
+            peaks = ", ".join(f"{f:.0f}" for f, _ in ir["md"]["peaks"])
+            lines += [
+                "IR: no DFT harmonic reference for this system yet (not compared). Model "
+                f"harmonic lines ≥ {args.min_intensity:g} km/mol, cm⁻¹ (km/mol): "
+                f"{', '.join(strong)}. NVE MD ({ir['md']['trajectories']} × "
+                f"{ir['md']['steps']} steps, mean T {ir['md']['mean_temperature_K']:.0f} K) "
+                f"peaks, cm⁻¹: {peaks}.\n"
+            ]
         else:
-            lines.append("IR: not compared (no DFT harmonic reference at this scale).\n")
+            lines.append("IR: skipped (--skip-ir).\n")
     RESULTS.mkdir(exist_ok=True)
     write_results("densnet_systems", out, "\n".join(lines))
 
