@@ -179,8 +179,10 @@ def main() -> None:
         f"{r['force_mae_kcal_mol_angstrom']:.2f} | {r['dipole_mae_debye']:.3f} |"
         for r in rows
     )
+    used = {r["monomers"]: r["frames"] for r in rows}
     note = (
-        f"Training frames per length {args.train}, test frames {args.test} (seed {args.seed}); "
+        f"Frames requested per length: train {args.train}, test {args.test}; used (every "
+        f"labelled frame of those lengths in the store): {used} (seed {args.seed}); "
         f"GFN2-xTB Langevin sampling at {args.temperature:.0f} K every {args.interval} steps of "
         f"0.5 fs; labels {LabelSettings().method} (1 thread, median seconds per frame in the "
         "table, on a shared loaded 2-core machine). `train` rows are in-sample.\n\n"
