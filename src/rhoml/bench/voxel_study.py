@@ -377,21 +377,16 @@ def train_experiment(path, out_dir, progress: bool = True) -> dict:
     """``rhoml train``: data → voxels → one model → test metrics (``OUT/test_metrics.json``).
     Under ``torchrun`` (see :mod:`rhoml.train.distributed`) rank 0 prepares the data, every rank
     trains its shard through DDP, and rank 0 writes the files."""
-    import torch.distributed as dist
-
     from rhoml.represent.voxel_data import VoxelDataset
-    from rhoml.train.distributed import is_main_process
+    from rhoml.train.distributed import is_main_process, rank0_first
     from rhoml.train.loop import predict
     from rhoml.train.metrics import regression_report
 
     cfg = load_experiment(path)
     out = Path(out_dir)
     main = is_main_process()
-    if not main:  # under torchrun: rank 0 computes the densities and voxels first
-        dist.barrier()
-    data = experiment_data(cfg, out, progress and main)
-    if main and dist.is_initialized():
-        dist.barrier()
+    with rank0_first():  # under torchrun rank 0 computes the densities and voxels
+        data = experiment_data(cfg, out, progress and main)
     d, t = cfg["data"], cfg["train"]
     model, res, ch = train_model(data, d.representation, d.n_train, t.seed, cfg["model_name"],
                                  cfg["model_params"], t, out, augment=d.augment,

@@ -235,8 +235,8 @@ def sample_frames(
             k = len(frames)
             ekin = atoms.get_kinetic_energy()
             mol = Molecule(
-                atoms.numbers.copy(),
-                atoms.positions.copy(),  # ASE updates this array in place at every MD step
+                atoms.numbers,
+                atoms.positions,  # updated in place by ASE's MD; Molecule takes a copy
                 start.charge,
                 start.multiplicity,
                 f"{name}_{settings.split}#{k}",

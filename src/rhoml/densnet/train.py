@@ -133,6 +133,14 @@ def collate(frames: list[Frame], dtype, device="cpu"):
     return z, pos, batch, n_e
 
 
+def _metric_matrix(frame: Frame, metric: str) -> np.ndarray:
+    """The frame's Coulomb metric J or (``metric="overlap"``) aux overlap S."""
+    m = frame.overlap if metric == "overlap" else frame.metric
+    if m is None:
+        raise InputError(f"frame {frame.molecule.id}: loaded without the {metric} matrix")
+    return m
+
+
 def coulomb_losses(coeff, frames: list[Frame], metric: str = "coulomb"):
     """(n_mol,) (δρ|δρ) in Hartree for the flat predicted coefficients of ``frames``
     (``metric="overlap"``: ∫δρ² in e²/Bohr³ instead, needs frames loaded with overlaps)."""
@@ -142,10 +150,7 @@ def coulomb_losses(coeff, frames: list[Frame], metric: str = "coulomb"):
     for f in frames:
         n = len(f.coeff)
         d = coeff[o : o + n] - torch.as_tensor(f.coeff, dtype=coeff.dtype, device=coeff.device)
-        m = f.overlap if metric == "overlap" else f.metric
-        if m is None:
-            raise InputError(f"frame {f.molecule.id}: loaded without the {metric} matrix")
-        j = torch.as_tensor(m, dtype=coeff.dtype, device=coeff.device)
+        j = torch.as_tensor(_metric_matrix(f, metric), dtype=coeff.dtype, device=coeff.device)
         out.append(d @ j @ d)
         o += n
     return torch.stack(out)
@@ -161,17 +166,15 @@ def _items(frames: list[Frame], metric: str, dtype, density: bool = True) -> lis
 
     items = []
     for f in frames:
-        m = f.overlap if metric == "overlap" else f.metric
-        if not density:
-            m = np.zeros((0, 0))
-        elif m is None:
-            raise InputError(f"frame {f.molecule.id}: loaded without the {metric} matrix")
-        try:
-            whiten = np.linalg.cholesky(m).T if len(m) else np.zeros((0, 0))
-        except np.linalg.LinAlgError:
-            raise InputError(
-                f"frame {f.molecule.id}: {metric} metric not positive definite"
-            ) from None
+        whiten, target = np.zeros((0, 0)), np.zeros(0)
+        if density:
+            try:
+                whiten = np.linalg.cholesky(_metric_matrix(f, metric)).T
+            except np.linalg.LinAlgError:
+                raise InputError(
+                    f"frame {f.molecule.id}: {metric} metric not positive definite"
+                ) from None
+            target = whiten @ f.coeff
         items.append(
             {
                 "z": torch.as_tensor(f.molecule.numbers),
@@ -180,7 +183,7 @@ def _items(frames: list[Frame], metric: str, dtype, density: bool = True) -> lis
                 "energy": torch.tensor([f.energy], dtype=torch.float64),
                 "forces": torch.as_tensor(f.forces, dtype=dtype),
                 "whiten": torch.as_tensor(whiten, dtype=dtype),
-                "density_target": torch.as_tensor(whiten @ f.coeff[: len(whiten)], dtype=dtype),
+                "density_target": torch.as_tensor(target, dtype=dtype),
             }
         )
     return items
@@ -269,9 +272,8 @@ def fit_stage(module, items, epochs, cfg, objective, out_dir, progress):
     from rhoml.train.loop import fit
 
     val = items[: cfg.batch_size]  # a few training frames: the loop wants a validation set
-    res = fit(module, items, val, objective, _loop_config(cfg, epochs), out_dir,
-              collate_fn=collate_items, progress=progress)  # fmt: skip
-    return res
+    return fit(module, items, val, objective, _loop_config(cfg, epochs), out_dir,
+               collate_fn=collate_items, progress=progress)  # fmt: skip
 
 
 def train_density(model, frames, cfg: TrainConfig, out_dir, *, log=print, progress=False):
@@ -468,11 +470,10 @@ def run_training(
     import sys
 
     import torch
-    import torch.distributed as dist
 
     from rhoml.densnet.data import load_frames
     from rhoml.densnet.labels import LabelSettings
-    from rhoml.train.distributed import is_main_process
+    from rhoml.train.distributed import is_main_process, rank0_first
 
     torch.manual_seed(cfg.seed)
     main = is_main_process()
@@ -492,11 +493,8 @@ def run_training(
             basis = make_basis(cfg, store_elements(cfg.store))
             if cfg.scale_sweeps > 0:
                 basis = optimise_basis(cfg, basis, log)
-        if not main:  # under torchrun: rank 0 fills the store's fit cache first
-            dist.barrier()
-        frames = load_frames(cfg.store, basis, overlap=cfg.loss_metric == "overlap")
-        if main and dist.is_initialized():
-            dist.barrier()
+        with rank0_first():  # under torchrun rank 0 fills the store's fit cache
+            frames = load_frames(cfg.store, basis, overlap=cfg.loss_metric == "overlap")
     train = [f for f in frames if f.split != "test"]
     test = [f for f in frames if f.split == "test"]
     if cfg.n_train:

@@ -9,6 +9,8 @@ gloo on CPU) and pins each rank to its GPU. :func:`rhoml.train.loop.fit` wraps t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def init_from_env() -> bool:
@@ -33,6 +35,21 @@ def is_main_process() -> bool:
     import torch.distributed as dist
 
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+@contextmanager
+def rank0_first() -> Iterator[None]:
+    """Run the enclosed block on rank 0 first, then on the other ranks (e.g. filling a store
+    cache that the others then read); a plain block when not distributed."""
+    import torch.distributed as dist
+
+    active = dist.is_available() and dist.is_initialized()
+    main = is_main_process()
+    if active and not main:
+        dist.barrier()
+    yield
+    if active and main:
+        dist.barrier()
 
 
 def shutdown() -> None:
