@@ -101,7 +101,8 @@ def _command_modules():
     import rhoml.commands
 
     names = sorted(m.name for m in pkgutil.iter_modules(rhoml.commands.__path__))
-    return [importlib.import_module(f"rhoml.commands.{name}") for name in names]
+    modules = [importlib.import_module(f"rhoml.commands.{name}") for name in names]
+    return [m for m in modules if hasattr(m, "register")]
 
 
 def _cmd_compute(args) -> int:

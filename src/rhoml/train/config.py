@@ -1,20 +1,11 @@
-"""Strict experiment configs: TOML or JSON files of tables, each checked against a dataclass.
-
-An experiment file has a fixed set of sections (e.g. ``[data]``, ``[voxel]``, ``[model]``,
-``[train]``); :func:`load_config` rejects unknown sections and unknown keys with one line naming
-the file. :class:`TrainConfig` is the ``[train]`` section every task shares.
-"""
+"""The ``[train]`` section every model family shares (:class:`TrainConfig`), checked by
+:mod:`rhoml.config` (strict keys, types and ranges)."""
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from rhoml.errors import RhomlError
-from rhoml.models.registry import ConfigError, strict_dataclass
+from rhoml.config import ConfigError, load_config, option, read_table_file
 
 __all__ = ["ConfigError", "TrainConfig", "load_config", "read_table_file"]
 
@@ -34,23 +25,23 @@ class TrainConfig:
     present), ``cpu``, ``cuda``, ``cuda:1``. ``threads``: torch CPU threads (0 = torch's default).
     """
 
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
-    lr_min: float = 0.0  # floor of the cosine schedule
-    weight_decay: float = 0.0
-    optimizer: str = "adamw"  # adamw | adam | sgd
-    scheduler: str = "plateau"  # plateau | cosine | none
-    loss: str = "l1"
+    epochs: int = option(50, min=1)
+    batch_size: int = option(32, min=1)
+    lr: float = option(1e-3, min=0.0, exclusive_min=True)
+    lr_min: float = option(0.0, min=0.0)  # floor of the cosine schedule
+    weight_decay: float = option(0.0, min=0.0)
+    optimizer: str = option("adamw", choices=("adamw", "adam", "sgd"))
+    scheduler: str = option("plateau", choices=("plateau", "cosine", "none"))
+    loss: str = option("l1", choices=("l1", "mse"))
     monitor: str = "val_loss"
-    patience: int = 10
-    grad_clip: float = 0.0
-    seed: int = 0
+    patience: int = option(10, min=0)
+    grad_clip: float = option(0.0, min=0.0)
+    seed: int = option(0, min=0)
     device: str = "auto"
-    num_workers: int = 0
-    threads: int = 0
-    eval_batch_size: int = 0  # 0 = batch_size
-    bn_recalibration: int = 32  # training batches for precise BatchNorm statistics (0 = off)
+    num_workers: int = option(0, min=0)
+    threads: int = option(0, min=0)
+    eval_batch_size: int = option(0, min=0)  # 0 = batch_size
+    bn_recalibration: int = option(32, min=0)  # batches for precise BatchNorm statistics
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "adam", "sgd"):
@@ -61,46 +52,3 @@ class TrainConfig:
             raise ValueError(f"loss must be l1 or mse, got {self.loss!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch_size and lr must be positive")
-
-
-def read_table_file(path) -> dict[str, Any]:
-    """A TOML (``.toml``) or JSON (``.json``) file as a dict; bad syntax → one-line error."""
-    p = Path(path)
-    if not p.is_file():
-        raise RhomlError(f"{p}: no such config file")
-    try:
-        if p.suffix == ".json":
-            data = json.loads(p.read_text())
-        else:
-            data = tomllib.loads(p.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{p}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a table")
-    return data
-
-
-def load_config(path_or_dict, sections: dict[str, type | None], where: str | None = None):
-    """Check a config against ``sections`` (name → dataclass, or None for a free table that the
-    caller checks itself, e.g. ``[model]`` whose keys depend on the model).
-
-    Returns ``{section: dataclass instance or dict}``; absent sections get their defaults.
-    """
-    if isinstance(path_or_dict, dict):
-        data, where = path_or_dict, where or "config"
-    else:
-        data, where = read_table_file(path_or_dict), where or str(path_or_dict)
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown section(s) {', '.join(unknown)}; allowed: {', '.join(sections)}"
-        )
-    out = {}
-    for name, cls in sections.items():
-        table = data.get(name, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [{name}] must be a table")
-        out[name] = (
-            dict(table) if cls is None else strict_dataclass(cls, table, f"{where}: [{name}]")
-        )
-    return out
