@@ -3,7 +3,7 @@
 For every complex of the PDBbind sample: the pocket is cut from ``_protein.pdb`` to the whole
 residues within ``--cutoff`` Å of the ligand, cut bonds capped with H, charge from the
 protonation states in the file, ions kept, waters dropped, closed-shell check
-(:func:`rhoml.bench.pdbbind_protocol.cut_pocket`, :mod:`rhoml.io.pocket`). Then the pocket
+(:func:`rhoml.datasets.pdbbind.cut_pocket`, :mod:`rhoml.io.pocket`). Then the pocket
 (``<code>:g0``) and the ligand (``<code>:g1``) densities with GFN2-xTB (tblite, ALPB water by
 default, one thread per process, ``--workers`` processes), stored as records in ``--store``
 (resumable: finished records are reused, failures kept with their reason via
@@ -49,7 +49,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import machine
 
-    from rhoml.bench.pdbbind_protocol import cut_pocket
+    from rhoml.datasets.pdbbind import cut_pocket
     from rhoml.density import compute
     from rhoml.errors import RhomlError
     from rhoml.io.pdbbind import iter_pdbbind

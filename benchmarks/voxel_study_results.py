@@ -33,7 +33,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import RESULTS, machine, write_results
 
-    from rhoml.bench.voxel_study import markdown, plot
+    from rhoml.studies.voxel import markdown, plot
 
     studies = [s.rsplit(":", 1) if ":" in s else (s, "") for s in args.study]
     summaries = [(json.loads((Path(d) / "results.json").read_text()), label)

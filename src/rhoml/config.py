@@ -173,7 +173,9 @@ def strict_dataclass(cls, data: dict | None, where: str, base_dir: Path | None =
             kwargs[name] = _check_constraints(f.default, f.metadata, f"{where}.{name}", base_dir)
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as exc:
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, RhomlError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 

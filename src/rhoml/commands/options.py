@@ -59,13 +59,13 @@ def add_workers(p: argparse.ArgumentParser) -> None:
 def add_scheduler(p: argparse.ArgumentParser) -> None:
     """``--scheduler ADDRESS``: a Dask distributed scheduler instead of local processes."""
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask scheduler address (tcp://host:port) instead of local processes")  # fmt: skip
+                   help="Dask scheduler (tcp://host:port) instead of local processes")  # fmt: skip
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
     """``--device``: torch device (default auto = CUDA when present)."""
     p.add_argument("--device", default="auto", metavar="DEVICE",
-                   help="torch device: auto (CUDA when present; default), cpu, cuda, cuda:1")  # fmt: skip
+                   help="torch device: auto (CUDA if present; default), cpu, cuda, cuda:1")  # fmt: skip
 
 
 def add_seed(p: argparse.ArgumentParser) -> None:
@@ -89,7 +89,7 @@ def add_set(p: argparse.ArgumentParser) -> None:
     """``--set section.key=value`` (repeatable): config overrides, values parsed as TOML."""
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    dest="overrides",
-                   help="override a config value (repeatable), e.g. --set train.epochs=5")  # fmt: skip
+                   help="override a config value (repeatable): --set train.epochs=5")  # fmt: skip
 
 
 def resolve_device(name: str) -> str:

@@ -1,6 +1,6 @@
-"""Voxel commands: ``rhoml voxelize``, ``rhoml train``, ``rhoml predict``,
-``rhoml bench voxel-study`` (thin wrappers over :mod:`rhoml.represent.voxel`,
-:mod:`rhoml.train` and :mod:`rhoml.bench`)."""
+"""Voxel commands: ``rhoml voxelize`` and ``rhoml bench voxel-study`` (thin wrappers over
+:mod:`rhoml.represent.voxel`, :mod:`rhoml.datasets` and :mod:`rhoml.studies.voxel`); voxel
+models train and predict through ``rhoml train`` / ``rhoml predict`` (:mod:`rhoml.runs`)."""
 
 from __future__ import annotations
 
@@ -91,37 +91,6 @@ def register(sub) -> None:
     vx.add_argument("--npy", default=None, help="also write pose 0 of all molecules to this .npy")
     vx.add_argument("--quiet", action="store_true", help="no progress bars")
     vx.set_defaults(handler=_cmd_voxelize)
-
-    tr = sub.add_parser(
-        "train",
-        help="train a voxel 3D CNN from an experiment config (TOML/JSON)",
-        description="Train one model from a config with sections [data] (dataset qm9|pdbbind, "
-        "targets, representation, sizes, engine), [voxel] (grid), [model] (name = a model or "
-        "preset, plus its parameters) and [train] (epochs, batch_size, lr, patience, seed, "
-        "device...). Unknown sections or keys are errors. Writes OUT/metrics.csv, best.pt, "
-        "last.pt, model.json and test_metrics.json; rerunning with the same OUT resumes. "
-        "Examples: configs/voxel_qm9_small.toml, configs/voxel_pdbbind_sample.toml.",
-    )
-    tr.add_argument("config")
-    tr.add_argument("--out", required=True, help="output folder")
-    tr.add_argument("--quiet", action="store_true", help="no progress bars")
-    tr.set_defaults(handler=_cmd_train)
-
-    pr = sub.add_parser(
-        "predict",
-        help="apply a trained voxel model to molecules and/or a density map",
-        description="Predict with a model folder written by 'rhoml train' (or a run folder of "
-        "'rhoml bench voxel-study'). Molecules get densities from the model's engine; --map "
-        "(CCP4/MRC or cube) feeds the density channels instead, resampled onto the model's grid "
-        "(values used as they are: a map must be on the scale the model was trained on). Prints "
-        "CSV: id, one column per target (units in the header).",
-    )
-    pr.add_argument("model", help="model folder (model.json + best.pt)")
-    pr.add_argument("inputs", nargs="*", metavar="INPUT", help="molecule files, qm9:N, ...")
-    pr.add_argument("--map", default=None, help="CCP4/MRC (.map/.mrc/.ccp4) or .cube density")
-    pr.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    pr.add_argument("--out", default=None, help="write the CSV here instead of stdout")
-    pr.set_defaults(handler=_cmd_predict)
 
     bench = _bench_subparsers(sub)
     st = bench.add_parser(
@@ -217,7 +186,7 @@ def register(sub) -> None:
 
 
 def _cmd_study(args) -> int:
-    from rhoml.bench.voxel_study import StudySettings, run_study
+    from rhoml.studies.voxel import StudySettings, run_study
 
     out = Path(args.out)
     store = Path(args.store) if args.store else out / "store"
@@ -225,7 +194,7 @@ def _cmd_study(args) -> int:
     if args.summary_only:
         data = None
     elif args.dataset == "qm9":
-        from rhoml.bench import qm9_protocol as q
+        from rhoml.datasets import qm9 as q
 
         targets = args.targets or ["gap", "U0", "mu"]
         n_test = 1000 if args.n_test is None else args.n_test
@@ -242,7 +211,7 @@ def _cmd_study(args) -> int:
             progress=progress,
         )
     else:
-        from rhoml.bench import pdbbind_protocol as p
+        from rhoml.datasets import pdbbind as p
 
         if not args.root:
             raise RhomlError("--dataset pdbbind needs --root PDBBIND_FOLDER")
@@ -275,7 +244,7 @@ def _cmd_study(args) -> int:
         device=args.device,
     )
     summary = run_study(data, settings, out, progress=progress, summary_only=args.summary_only)
-    from rhoml.bench.voxel_study import markdown
+    from rhoml.studies.voxel import markdown
 
     print(markdown(summary))
     print(f"-> {out}/results.json, results.md, learning_curve.png")
@@ -357,7 +326,7 @@ def _cmd_voxelize(args) -> int:
     mspec = _method_spec(args)
     complexes = {m.id for m in molecules if m.groups is not None and (m.groups == 1).any()}
     if args.pocket_cutoff:
-        from rhoml.bench.pdbbind_protocol import cut_pocket
+        from rhoml.datasets.pdbbind import cut_pocket
 
         molecules = [
             cut_pocket(m, args.pocket_cutoff) if m.id in complexes else m for m in molecules
@@ -380,7 +349,7 @@ def _cmd_voxelize(args) -> int:
         Store.create(args.out).close()
     with Store.open(args.out) as st:
         if spec.needs_density and spec.separate_groups:
-            from rhoml.bench.pdbbind_protocol import group_densities
+            from rhoml.datasets.pdbbind import group_densities
 
             dens, failed = group_densities(st, molecules, mspec.engine, mspec.options,
                                            groups=spec.groups, workers=args.workers,
@@ -409,48 +378,3 @@ def _cmd_voxelize(args) -> int:
         f"({', '.join(spec.channel_names)}), {spec.n}^3 grid -> {args.out} arrays {key}/<pose>"
     )
     return 1 if failed and not idx else 0
-
-
-def _cmd_train(args) -> int:
-    from rhoml.bench.voxel_study import train_experiment
-    from rhoml.train.distributed import init_from_env, is_main_process, shutdown
-
-    init_from_env()  # joins the process group under torchrun (DDP), else a no-op
-    main = is_main_process()
-    try:
-        report = train_experiment(args.config, args.out, progress=not args.quiet)
-    finally:
-        shutdown()
-    if not main:
-        return 0
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in report["test"].items())
-    print(f"test ({report['n_test']}, units {', '.join(report['units'])}): {metrics}")
-    print(f"-> {args.out}/best.pt, model.json, metrics.csv, test_metrics.json")
-    return 0
-
-
-def _cmd_predict(args) -> int:
-    import csv
-    import io
-    import json
-
-    from rhoml.bench.voxel_study import predict_inputs
-    from rhoml.io import read_molecules
-
-    molecules = [m for inp in args.inputs for m in read_molecules(inp)]
-    if not molecules and not args.map:
-        raise RhomlError("predict: give molecule inputs, --map, or both")
-    rows = predict_inputs(args.model, molecules, args.map, device=args.device)
-    meta = json.loads((Path(args.model) / "model.json").read_text())
-    header = ["id"] + [f"{t} ({u})" for t, u in zip(meta["targets"], meta["units"], strict=True)]
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    for r in rows:
-        w.writerow([r["id"]] + [f"{r[t]:.6g}" for t in meta["targets"]])
-    if args.out:
-        Path(args.out).write_text(buf.getvalue())
-        print(f"{len(rows)} prediction(s) -> {args.out}")
-    else:
-        print(buf.getvalue(), end="")
-    return 0

@@ -170,7 +170,7 @@ class VoxelSpec:
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
             raise RhomlError(f"unknown voxel option(s) {', '.join(unknown)}")
-        from rhoml.models.registry import strict_dataclass
+        from rhoml.config import strict_dataclass
 
         return strict_dataclass(cls, d, "[voxel]")
 

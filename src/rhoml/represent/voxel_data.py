@@ -30,6 +30,32 @@ from rhoml.represent.voxel import (
 
 VOXEL_UNIT = "dimensionless"  # transformed values; per-channel meaning in the array metadata
 
+#: voxel representations: channel kinds a model sees (subsets of one cached voxel tensor)
+REPRESENTATIONS = ("atoms", "density", "gradient", "shape", "density+gradient")
+
+
+def channel_kind(name: str) -> str:
+    """``atoms``, ``density``, ``gradient`` or ``shape`` of a channel name such as
+    ``protein:atoms:C`` or ``ligand:density``."""
+    parts = name.split(":")
+    if parts[0] in ("protein", "ligand"):
+        parts = parts[1:]
+    return parts[0]
+
+
+def channel_indices(channel_names: list[str], representation: str) -> list[int]:
+    """Indices of the channels of ``representation`` in a voxel tensor's channel list."""
+    from rhoml.errors import RhomlError
+
+    wanted = representation.split("+")
+    out = [i for i, name in enumerate(channel_names) if channel_kind(name) in wanted]
+    if not out or any(w not in REPRESENTATIONS for w in wanted):
+        raise RhomlError(
+            f"representation {representation!r} not available; choose from "
+            f"{', '.join(REPRESENTATIONS)} (channels present: {', '.join(channel_names)})"
+        )
+    return out
+
 
 def spec_key(spec: VoxelSpec, engine: str, engine_options: dict | None = None) -> str:
     """A short stable hash of the spec and the density engine, used in array names."""

@@ -132,8 +132,9 @@ def study_data(
     workers: int = 2,
     progress: bool = True,
 ):
-    """Densities, cached voxels and targets of a :class:`QM9Selection` → ``StudyData``."""
-    from rhoml.bench.voxel_study import StudyData
+    """Densities, cached voxels and targets of a :class:`QM9Selection` →
+    :class:`~rhoml.datasets.VoxelData`."""
+    from rhoml.datasets import VoxelData
     from rhoml.represent.voxel_data import cache_poses, load_poses
     from rhoml.store.sqlite_store import Store
 
@@ -152,5 +153,5 @@ def study_data(
         "n_poses": n_poses, "pool": len(parts["train_pool"]), "n_val": len(parts["val"]),
         "n_test": len(parts["test"]),
     }  # fmt: skip
-    return StudyData("qm9", list(targets), [REPORT_UNITS[t] for t in targets],
+    return VoxelData("qm9", list(targets), [REPORT_UNITS[t] for t in targets],
                      spec.channel_names, voxels, values, info)  # fmt: skip

@@ -170,13 +170,13 @@ def study_data(
     progress: bool = True,
 ):
     """Complexes → densities per group (store records, :func:`group_densities`) → cached voxels
-    in ``store_path`` → ``StudyData``.
+    in ``store_path`` → :class:`~rhoml.datasets.VoxelData`.
 
     The split is drawn over all usable complexes; complexes whose density failed (recorded in
     the store with the reason) are then left out of their part and listed in ``info``, so the
     test codes of two engines differ only by such failures.
     """
-    from rhoml.bench.voxel_study import StudyData
+    from rhoml.datasets import VoxelData
     from rhoml.represent.voxel_data import cache_poses, load_poses
     from rhoml.store.sqlite_store import Store
 
@@ -228,5 +228,5 @@ def study_data(
         "density_wall_seconds": density_wall if spec.needs_density else None,
         "test_codes": [mols[r].id for r in parts_rows["test"]],
     }  # fmt: skip
-    return StudyData("pdbbind", ["pK"], ["dimensionless"], spec.channel_names, voxels, values,
+    return VoxelData("pdbbind", ["pK"], ["dimensionless"], spec.channel_names, voxels, values,
                      info)  # fmt: skip

@@ -1,5 +1,5 @@
-"""QM9 / PDBbind voxel protocols, the study runner, and `rhoml train` / `rhoml predict` end to
-end on a synthetic PDBbind layout."""
+"""QM9 / PDBbind voxel protocols, the study runner, and `rhoml train` / `rhoml predict` of the
+voxel CNN family end to end on a synthetic PDBbind layout."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rhoml.bench.qm9_protocol import target_values
-from rhoml.bench.voxel_study import channel_indices, load_experiment
 from rhoml.cli import main
+from rhoml.datasets.qm9 import target_values
+from rhoml.represent.voxel_data import channel_indices
+from rhoml.runs import load_training_config
 from rhoml.train.splits import nested_subset, qm9_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -50,14 +51,18 @@ def test_channel_indices():
 
 
 def test_example_configs_are_valid_and_strict(tmp_path):
+    shared = (CONFIGS.parents[1] / "shared" / "data" / "pdbbind_sample").is_dir()
     for f in sorted(CONFIGS.glob("voxel_*.toml")):
-        load_experiment(f)
+        if "pdbbind" in f.name and not shared:
+            continue  # their root is ../shared/data/pdbbind_sample, checked on load
+        family, resolved = load_training_config(f)
+        assert family == "voxel-cnn" and resolved["voxel"]["spacing"] > 0
     bad = tomllib.loads((CONFIGS / "voxel_qm9_small.toml").read_text())
     bad["voxel"]["resolution"] = 1.0
     p = tmp_path / "bad.json"
     p.write_text(json.dumps(bad))
     with pytest.raises(Exception, match="resolution"):
-        load_experiment(p)
+        load_training_config(p)
 
 
 def _synthetic_pdbbind(root: Path, n: int = 10) -> None:
@@ -90,6 +95,11 @@ def _synthetic_pdbbind(root: Path, n: int = 10) -> None:
     (root / "labels_pK.csv").write_text("\n".join(lines) + "\n")
 
 
+def _csv_rows(text: str) -> list[str]:
+    """Header and data lines of ``rhoml predict`` CSV output (``#`` metadata lines dropped)."""
+    return [line for line in text.strip().splitlines() if not line.startswith("#")]
+
+
 def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     from rhoml.density import compute
     from rhoml.grid import Grid
@@ -108,13 +118,15 @@ def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     p.write_text(json.dumps(cfg))
     out = tmp_path / "run"
     assert main(["train", str(p), "--out", str(out), "--quiet"]) == 0
-    report = json.loads((out / "test_metrics.json").read_text())
+    report = json.loads((out / "manifest.json").read_text())["metrics"]
     assert report["n_test"] == 2 and np.isfinite(report["test"]["rmse_pK"])
+    for name in ("config.toml", "model.pt", "metrics.csv", "learning_curve.png"):
+        assert (out / name).is_file(), name
     capsys.readouterr()
     # predict on the complexes themselves
     assert main(["predict", str(out), str(root)]) == 0
-    text = capsys.readouterr().out.strip().splitlines()
-    assert text[0] == "id,pK (dimensionless)" and len(text) == 11
+    text = _csv_rows(capsys.readouterr().out)
+    assert text[0] == "id,pK [dimensionless]" and len(text) == 11
     by_id = {line.split(",")[0]: float(line.split(",")[1]) for line in text[1:]}
     # a fine cube of the same (promolecule) density, centred on the ligand, feeds the density
     # channel alone: the prediction stays close to the one from the molecule
@@ -128,11 +140,11 @@ def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     shutil.copy(root / "labels_pK.csv", one / "labels_pK.csv")
     capsys.readouterr()
     assert main(["predict", str(out), str(one), "--map", str(tmp_path / "m.cube")]) == 0
-    with_mol = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+    with_mol = float(_csv_rows(capsys.readouterr().out)[1].split(",")[1])
     assert with_mol == pytest.approx(by_id["1abc"], abs=0.05)
     # the model uses density channels only, so the map alone (box centred on it) is enough
     assert main(["predict", str(out), "--map", str(tmp_path / "m.cube")]) == 0
-    alone = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+    alone = float(_csv_rows(capsys.readouterr().out)[1].split(",")[1])
     assert alone == pytest.approx(by_id["1abc"], abs=0.05)
     # the same values as a CCP4 and an MRC map (grid origin in the header, written by gemmi)
     # give the same prediction as the cube, with and without the molecule
@@ -142,15 +154,15 @@ def test_train_and_predict_end_to_end_on_synthetic_pdbbind(tmp_path, capsys):
     for suffix in ("ccp4", "mrc"):
         write_map(tmp_path / f"m.{suffix}", cube_grid, cube_values)
         assert main(["predict", str(out), str(one), "--map", str(tmp_path / f"m.{suffix}")]) == 0
-        got = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+        got = float(_csv_rows(capsys.readouterr().out)[1].split(",")[1])
         assert got == pytest.approx(with_mol, abs=1e-4)
         assert main(["predict", str(out), "--map", str(tmp_path / f"m.{suffix}")]) == 0
-        got = float(capsys.readouterr().out.strip().splitlines()[1].split(",")[1])
+        got = float(_csv_rows(capsys.readouterr().out)[1].split(",")[1])
         assert got == pytest.approx(alone, abs=1e-4)
 
 
 def test_summary_of_finished_runs_table_and_plot(tmp_path):
-    from rhoml.bench.voxel_study import StudySettings, run_study
+    from rhoml.studies.voxel import StudySettings, run_study
 
     rng = np.random.default_rng(0)
     for rep in ("atoms", "density"):
@@ -202,6 +214,6 @@ def test_rhoml_train_under_torchrun_ddp(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    report = json.loads((out / "test_metrics.json").read_text())
+    report = json.loads((out / "manifest.json").read_text())["metrics"]
     assert report["n_test"] == 2 and report["epochs_run"] == 2
     assert len((out / "metrics.csv").read_text().splitlines()) == 3

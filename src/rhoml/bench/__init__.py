@@ -1,1 +1,0 @@
-"""Study protocols behind ``rhoml bench ...`` (data preparation, runs, result tables)."""

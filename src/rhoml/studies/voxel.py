@@ -1,0 +1,228 @@
+"""The seed-000 study: voxel representation × training-set size × seed → test errors.
+
+Representations (channel subsets of one cached voxel tensor, so every representation sees the
+same molecules, poses and splits):
+
+* ``atoms`` — per-element Gaussian atom-type channels;
+* ``density`` — transformed ρ (GFN2-xTB valence density for QM9; promolecule or xTB for PDBbind);
+* ``gradient`` — transformed |∇ρ|;
+* ``shape`` — occupancy only (the shape baseline);
+* ``density+gradient`` — both density channels.
+
+Every run trains the same ResNet-3D with the shared loop (:func:`rhoml.train.loop.fit`), selects
+the epoch with the lowest validation loss, and reports test metrics in the targets' units. Runs
+are resumable: each writes ``OUT/runs/<rep>/n<size>/s<seed>/result.json`` and finished runs are
+skipped. ``OUT/results.json`` / ``results.md`` / ``learning_curve.png`` summarise mean ± std
+over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rhoml.datasets import VoxelData
+from rhoml.errors import RhomlError
+from rhoml.represent.voxel_data import REPRESENTATIONS, channel_indices, channel_kind
+
+__all__ = [
+    "REPRESENTATIONS", "StudyData", "StudySettings", "channel_indices", "channel_kind",
+    "markdown", "plot", "run_one", "run_study", "summarise",
+]  # fmt: skip
+
+#: what the study hands its callers and reads back from protocols
+StudyData = VoxelData
+
+
+@dataclass
+class StudySettings:
+    representations: list[str]
+    sizes: list[int]
+    seeds: int
+    model: str = "resnet3d-small"
+    model_params: dict = field(default_factory=dict)
+    samples_per_run: int = 12000  # training samples seen per run (epochs = this / size)
+    min_epochs: int = 10
+    max_epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    patience: int = 10
+    loss: str = "l1"
+    augment: bool = True
+    threads: int = 0
+    device: str = "auto"
+
+    def epochs_for(self, size: int) -> int:
+        return int(min(self.max_epochs, max(self.min_epochs, round(self.samples_per_run / size))))
+
+
+def run_one(data: StudyData, rep: str, size: int, seed: int, settings: StudySettings, out: Path,
+            progress: bool = True) -> dict:  # fmt: skip
+    """Train and test one (representation, size, seed) into the run folder ``out`` (through
+    :func:`rhoml.families.voxel_cnn.train_on_data`); returns the result row, also written to
+    ``out/result.json`` (finished runs are read back, not retrained)."""
+    from rhoml.families.voxel_cnn import VoxelCNNFamily, train_on_data
+    from rhoml.represent.voxel_data import channel_indices
+    from rhoml.train.config import TrainConfig
+    from rhoml.train.run_folder import RunFolder
+
+    done = out / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cfg = TrainConfig(
+        epochs=settings.epochs_for(size), batch_size=min(settings.batch_size, size), lr=settings.lr,
+        patience=settings.patience, seed=seed, loss=settings.loss, threads=settings.threads,
+        device=settings.device, eval_batch_size=64,
+    )  # fmt: skip
+    config = {
+        "family": VoxelCNNFamily.name,
+        "study": {"dataset": data.name, "representation": rep, "size": size, "seed": seed,
+                  "augment": settings.augment},
+        "model": {"name": settings.model, **settings.model_params},
+        "train": asdict(cfg),
+    }  # fmt: skip
+    run = RunFolder.create(out, config)
+    metrics = train_on_data(data, rep, size, cfg, run, model_name=settings.model,
+                            model_params=settings.model_params, augment=settings.augment,
+                            progress=progress)  # fmt: skip
+    row = {"representation": rep, "size": size, "seed": seed,
+           "channels": len(channel_indices(data.channel_names, rep)), **metrics}  # fmt: skip
+    done.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress: bool = True,
+              summary_only: bool = False) -> dict:  # fmt: skip
+    """Every representation × size × seed; writes and returns the summary.
+
+    With ``summary_only`` nothing is trained: the summary collects the finished runs under
+    ``OUT/runs`` (cells may then have fewer seeds than asked; each cell records its count).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if data is not None and len(data.targets.get("test", [])):
+        from rhoml.train.metrics import regression_report
+
+        # reference: predict the mean of the largest training set for every test molecule
+        y = data.targets["train_pool"][: max(settings.sizes)]
+        test = data.targets["test"]
+        mean = np.broadcast_to(y.mean(0), test.shape)
+        data.info["mean_predictor_test"] = regression_report(mean, test, data.target_names)
+    rows = []
+    combos = [(r, s, k) for s in settings.sizes for r in settings.representations
+              for k in range(settings.seeds)]  # fmt: skip
+    for i, (rep, size, seed) in enumerate(combos, 1):
+        run_dir = out / "runs" / rep / f"n{size}" / f"s{seed}"
+        if summary_only:
+            if (run_dir / "result.json").is_file():
+                rows.append(json.loads((run_dir / "result.json").read_text()))
+            continue
+        if progress:
+            print(f"[{i}/{len(combos)}] {data.name} {rep} n={size} seed={seed}", flush=True)
+        rows.append(run_one(data, rep, size, seed, settings, run_dir, progress))
+    if not rows:
+        raise RhomlError(f"{out}: no finished runs to summarise")
+    if data is None:  # summary only: the description of the data comes from a finished run
+        r0 = rows[0]
+        first = out / "runs" / r0["representation"] / f"n{r0['size']}" / f"s{r0['seed']}"
+        meta = _run_description(first)
+        data = StudyData(meta["dataset"], meta["targets"], meta["units"],
+                         meta["all_channel_names"], {}, {}, _read_info(out))  # fmt: skip
+    summary = summarise(data, settings, rows)
+    (out / "data_info.json").write_text(json.dumps(data.info, indent=1) + "\n")
+    (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "results.md").write_text(markdown(summary) + "\n")
+    plot(summary, out / "learning_curve.png")
+    return summary
+
+
+def _run_description(folder: Path) -> dict:
+    """Data set, targets, units and channels of a finished study run (its manifest's build,
+    or ``model.json`` of runs written by older versions)."""
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        return json.loads(manifest.read_text())["build"]
+    return json.loads((folder / "model.json").read_text())
+
+
+def _read_info(out: Path) -> dict:
+    p = out / "data_info.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _metric_keys(data: StudyData) -> list[str]:
+    keys = [f"mae_{t}" for t in data.target_names]
+    if len(data.target_names) == 1:
+        keys = [f"rmse_{data.target_names[0]}", "pearson", "spearman"]
+    return keys
+
+
+def summarise(data: StudyData, settings: StudySettings, rows: list[dict]) -> dict:
+    table = []
+    for rep in settings.representations:
+        for size in settings.sizes:
+            runs = [r for r in rows if r["representation"] == rep and r["size"] == size]
+            if not runs:
+                continue
+            entry = {"representation": rep, "size": size, "seeds": len(runs)}
+            for key in _metric_keys(data):
+                vals = np.array([r["test"][key] for r in runs], float)
+                entry[key] = {"mean": float(vals.mean()), "std": float(vals.std()),
+                              "values": vals.tolist()}  # fmt: skip
+            table.append(entry)
+    return {
+        "dataset": data.name, "targets": data.target_names, "units": data.target_units,
+        "metrics": _metric_keys(data), "settings": asdict(settings), "info": data.info,
+        "table": table, "runs": rows,
+    }  # fmt: skip
+
+
+def markdown(summary: dict) -> str:
+    units = dict(zip(summary["targets"], summary["units"], strict=True))
+    heads = []
+    for k in summary["metrics"]:
+        t = k.split("_", 1)[-1]
+        heads.append(f"{k} ({units[t]})" if t in units else k)
+    lines = ["| representation | n train | seeds | " + " | ".join(heads) + " |",
+             "|---|---:|---:|" + "---:|" * len(heads)]  # fmt: skip
+    for e in summary["table"]:
+        cells = [f"{e[k]['mean']:.4g} ± {e[k]['std']:.2g}" for k in summary["metrics"]]
+        lines.append(f"| {e['representation']} | {e['size']} | {e['seeds']} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    base = summary.get("info", {}).get("mean_predictor_test")
+    if base:
+        cells = [f"{base[k]:.4g}" if k in base else "–" for k in summary["metrics"]]
+        lines.append("| (mean of the training set) | – | – | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(summary: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = summary["metrics"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    units = dict(zip(summary["targets"], summary["units"], strict=True))
+    for ax, key in zip(axes[0], metrics, strict=True):
+        for rep in dict.fromkeys(e["representation"] for e in summary["table"]):
+            es = [e for e in summary["table"] if e["representation"] == rep]
+            x = [e["size"] for e in es]
+            ax.errorbar(x, [e[key]["mean"] for e in es], yerr=[e[key]["std"] for e in es],
+                        marker="o", capsize=3, label=rep)  # fmt: skip
+        t = key.split("_", 1)[-1]
+        ax.set_xscale("log")
+        if key.startswith(("mae", "rmse")):
+            ax.set_yscale("log")
+        ax.set_xlabel("training molecules")
+        ax.set_ylabel(f"test {key}" + (f" ({units[t]})" if t in units else ""))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{summary['dataset']}: voxel representations (mean ± std over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
