@@ -65,7 +65,7 @@ def add_scheduler(p: argparse.ArgumentParser) -> None:
 def add_device(p: argparse.ArgumentParser) -> None:
     """``--device``: torch device (default auto = CUDA when present)."""
     p.add_argument("--device", default="auto", metavar="DEVICE",
-                   help="torch device: auto (CUDA if present; default), cpu, cuda, cuda:1")  # fmt: skip
+                   help="torch device: auto (CUDA if present, default), cpu, cuda:N")  # fmt: skip
 
 
 def add_seed(p: argparse.ArgumentParser) -> None:
