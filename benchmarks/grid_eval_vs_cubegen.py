@@ -21,7 +21,8 @@ from pyscf.dft import numint
 from pyscf.tools import cubegen
 
 from rhoml.density.dft import compute_dft
-from rhoml.grid import Grid, evaluate_on_grid
+from rhoml.density.on_grid import evaluate_on_grid
+from rhoml.grid import Grid
 from rhoml.io.cube import write_cube
 from rhoml.io.qm9 import load_qm9
 from rhoml.units import ANGSTROM_IN_BOHR, BOHR_IN_ANGSTROM

@@ -21,8 +21,9 @@ from _common import machine, write_results
 
 
 def one(molecule):
+    from rhoml.density.on_grid import evaluate_on_grid
     from rhoml.density.xtb import compute_xtb
-    from rhoml.grid import Grid, evaluate_on_grid
+    from rhoml.grid import Grid
 
     t0 = time.perf_counter()
     d = compute_xtb(molecule)

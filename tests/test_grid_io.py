@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
+from rhoml.density.file import load_cube_density, load_map_density
 from rhoml.density.sampled import SampledDensity
 from rhoml.errors import InputError
 from rhoml.grid import Grid
-from rhoml.io.ccp4 import load_map_density, write_map
-from rhoml.io.cube import load_cube_density, read_cube, write_cube
+from rhoml.io.ccp4 import write_map
+from rhoml.io.cube import read_cube, write_cube
 
 
 def test_cube_write_read_round_trip(tmp_path, water):

@@ -138,7 +138,8 @@ def _cmd_compute(args) -> int:
 
 
 def _cmd_export_cube(args) -> int:
-    from rhoml.grid import Grid, evaluate_on_grid
+    from rhoml.density.on_grid import evaluate_on_grid
+    from rhoml.grid import Grid
     from rhoml.io.cube import write_cube
     from rhoml.store.sqlite_store import Store
 

@@ -7,7 +7,8 @@ from pyscf.dft import numint
 
 from rhoml.density.base import Density
 from rhoml.density.basis import mol_basis_dict
-from rhoml.grid import Grid, evaluate_on_grid
+from rhoml.density.on_grid import evaluate_on_grid
+from rhoml.grid import Grid
 from rhoml.units import ANGSTROM_IN_BOHR
 
 

@@ -9,8 +9,9 @@ import pytest
 
 gemmi = pytest.importorskip("gemmi")
 
+from rhoml.density.file import load_map_density  # noqa: E402
 from rhoml.grid import Grid  # noqa: E402
-from rhoml.io.ccp4 import load_map_density, read_map, write_map  # noqa: E402
+from rhoml.io.ccp4 import read_map, write_map  # noqa: E402
 from rhoml.units import BOHR_IN_ANGSTROM  # noqa: E402
 
 CENTRE = np.array([3.0, -1.5, 2.0])  # Å

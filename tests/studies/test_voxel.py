@@ -13,9 +13,9 @@ import pytest
 
 from rhoml.cli import main
 from rhoml.datasets.qm9 import target_values
+from rhoml.datasets.splits import nested_subset, qm9_split
 from rhoml.represent.voxel_data import channel_indices
 from rhoml.runs import load_training_config
-from rhoml.train.splits import nested_subset, qm9_split
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

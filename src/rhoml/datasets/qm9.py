@@ -1,7 +1,7 @@
 """QM9 protocol for voxel models: split, targets in the literature's units, densities, voxels.
 
 * Split: the standard random 110,000 / 10,000 / rest (10,831) split of qm9pack's 130,831
-  molecules with ``numpy.random.default_rng(42)`` (:func:`rhoml.train.splits.qm9_split`).
+  molecules with ``numpy.random.default_rng(42)`` (:func:`rhoml.datasets.splits.qm9_split`).
   Learning-curve training sets are nested seeded subsets of the 110k training split; a study may
   evaluate on a seeded subset of the 10,831-molecule test split (the size is recorded).
 * Targets in the units of the QM9 literature (SchNet, DimeNet, PaiNN tables): energies (homo,
@@ -68,8 +68,8 @@ def select(max_train: int, n_val: int, n_test: int | None, *, split_seed: int = 
     """Seeded subsets of the standard split: ``max_train`` of the training split (ordered so that
     a prefix of size s is the size-s training set), ``n_val`` of the validation split and
     ``n_test`` of the test split (None = all 10,831)."""
+    from rhoml.datasets.splits import qm9_split
     from rhoml.io.qm9 import QM9_SIZE
-    from rhoml.train.splits import qm9_split
 
     split = qm9_split(QM9_SIZE, split_seed)
     rng = np.random.default_rng([subset_seed, 1])

@@ -324,10 +324,11 @@ class VoxelPredictor:
         molecules, the map is used for each of them (atom channels and the box centre come from
         the molecule); without, the box is centred on the map and the model must use density
         channels only."""
+        from rhoml.density.file import load_density_file
         from rhoml.represent.voxel_data import channel_kind
 
         spec, vox = self._voxelizer()
-        density = load_map(map_path)
+        density = load_density_file(map_path)
         name = Path(map_path).name
         if not molecules:
             kinds = {channel_kind(n) for n in self.build["channel_names"]}
@@ -344,18 +345,6 @@ class VoxelPredictor:
             return [self._row(name, x)]
         return [self._row(m.id, vox([m], [[density] * len(spec.groups)]))
                 for m in self._cut(molecules)]  # fmt: skip
-
-
-def load_map(path):
-    """A density map file (cube, or CCP4/MRC) as a sampled rhoml density."""
-    p = Path(path)
-    if p.suffix.lower() == ".cube":
-        from rhoml.io.cube import load_cube_density
-
-        return load_cube_density(p)
-    from rhoml.io.ccp4 import load_map_density
-
-    return load_map_density(p)
 
 
 __all__ = ["DataConfig", "VoxelCNNFamily", "VoxelPredictor", "prepare_data", "train_on_data"]

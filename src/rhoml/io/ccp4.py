@@ -76,13 +76,3 @@ def write_map(path, grid: Grid, values: np.ndarray) -> Path:
         out.set_header_float(word, float(x))
     out.write_ccp4_map(str(path))
     return Path(path)
-
-
-def load_map_density(path, *, normalise: bool = False):
-    """A CCP4/MRC map as a :class:`~rhoml.density.sampled.SampledDensity`."""
-    from rhoml.density.sampled import SampledDensity
-
-    grid, values = read_map(path, normalise=normalise)
-    unit = "sigma" if normalise else "map"
-    return SampledDensity(grid, values, unit, None, engine="file", level="ccp4",
-                          provenance={"file": str(path)})  # fmt: skip

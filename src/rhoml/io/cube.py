@@ -89,14 +89,3 @@ def read_cube(path) -> tuple[Molecule | None, Grid, np.ndarray]:
             multiplicity=1 + (sum(numbers) % 2),
         )  # fmt: skip
     return molecule, grid, data.reshape(shape)
-
-
-def load_cube_density(path):
-    """A cube file as a :class:`~rhoml.density.sampled.SampledDensity` (e/Bohr³)."""
-    from rhoml.density.sampled import SampledDensity
-
-    molecule, grid, values = read_cube(path)
-    return SampledDensity(
-        grid, values, "e/bohr^3", molecule, engine="file", level="cube",
-        provenance={"file": str(path)},
-    )  # fmt: skip

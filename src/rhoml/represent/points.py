@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rhoml.density.on_grid import evaluate_on_grid
 from rhoml.errors import RhomlError
-from rhoml.grid import Grid, evaluate_on_grid
+from rhoml.grid import Grid
 
 #: Store array names: positions (n, 3) Å and densities (n,) e/Bohr³.
 POINTS_XYZ = "points_xyz"

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rhoml.grid import Grid, evaluate_on_grid
+from rhoml.density.on_grid import evaluate_on_grid
+from rhoml.grid import Grid
 from rhoml.molecule import Molecule
 
 
