@@ -90,8 +90,46 @@ def test_compute_info_export_cube(tmp_path, capsys, water):
 
 def test_help_texts_exist(capsys):
     for argv in (["--help"], ["density", "compute", "--help"], ["density", "export-cube", "--help"],
-                 ["info", "--help"], ["demo", "--help"]):  # fmt: skip
-        with pytest.raises(SystemExit) as exc:
-            main(argv)
-        assert exc.value.code == 0
+                 ["info", "--help"], ["demo", "--help"], ["train", "--help"],
+                 ["predict", "--help"]):  # fmt: skip
+        assert main(argv) == 0
     assert "--scheduler" in capsys.readouterr().out
+
+
+def test_python_dash_m_rhoml_runs_the_cli():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "rhoml", "--version"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0 and res.stdout.startswith("rhoml ")
+
+
+def test_shared_options_are_declared_once():
+    """Every command's --out/--workers/--device/--seed/--quiet/--threads comes from
+    rhoml.commands.options (one meaning, one default)."""
+    import re
+    from pathlib import Path
+
+    import rhoml.commands
+
+    folder = Path(rhoml.commands.__file__).parent
+    pattern = re.compile(r'add_argument\(\s*"--(out|workers|device|seed|quiet|threads|limit)"')
+    offenders = [f.name for f in folder.glob("*.py")
+                 if f.name != "options.py" and pattern.search(f.read_text())]  # fmt: skip
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["density", "compute", "x.xyz", "--method", "xtb", "--out", "s", "--workers", "-1"],
+        ["density", "compute", "x.xyz", "--method", "xtb", "--out", "s", "--limit", "-1"],
+        ["density", "export-cube", "s", "--index", "0", "--out", "c.cube", "--spacing", "0"],
+        ["bench", "voxel-study", "--dataset", "qm9", "--sizes", "-5", "--out", "o"],
+    ],
+)
+def test_bad_option_values_are_usage_errors(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("rhoml") and "error:" in err[-1]

@@ -80,6 +80,12 @@ def add_threads(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default 0: torch's default)")  # fmt: skip
 
 
+def add_limit(p: argparse.ArgumentParser) -> None:
+    """``--limit N``: only the first N molecules (N ≥ 1)."""
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="only the first N molecules")  # fmt: skip
+
+
 def add_quiet(p: argparse.ArgumentParser) -> None:
     """``--quiet``: no progress bars (never changes results)."""
     p.add_argument("--quiet", action="store_true", help="no progress bars")

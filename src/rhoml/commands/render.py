@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rhoml.commands import options
 from rhoml.errors import RhomlError
 
 RENDER_DESCRIPTION = """Render every molecule of STORE with a preset and store the uint8 image
@@ -42,7 +43,7 @@ def register(sub) -> None:
     )
     r.add_argument("store", metavar="STORE")
     r.add_argument("--preset", required=True, choices=["edg-density", "edg-structure"])
-    r.add_argument("--out", default=None, help="also write PNGs under this folder")
+    options.add_out(r, "also write PNGs under this folder")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset setting (JSON value), e.g. --set isovalue=0.02 "
                    "--set size=128 --set 'views=[[\"x\", 45]]'; repeatable")  # fmt: skip
@@ -55,13 +56,12 @@ def register(sub) -> None:
                    help="take the ESP from this record instead, e.g. the density fit stored by "
                    "'rhoml density compute --fit def2-universal-jkfit' (about 20x cheaper per "
                    "point, ~1e-3 Hartree/e from the exact ESP)")  # fmt: skip
-    r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    r.add_argument("--device", default="cpu",
-                   help="torch device for rendering (cpu, cuda); with cuda, workers evaluate the "
-                   "grids and the main process renders in batches (default cpu)")  # fmt: skip
-    r.add_argument("--batch", type=int, default=64, help="molecules per GPU batch (default 64)")
-    r.add_argument("--limit", type=int, default=None, help="only the first N molecules")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    options.add_workers(r)
+    options.add_device(r)  # with cuda, workers evaluate the grids, the main process renders
+    r.add_argument("--batch", type=options.positive_int, default=64,
+                   help="molecules per GPU batch (default 64)")  # fmt: skip
+    options.add_limit(r)
+    options.add_quiet(r)
     r.set_defaults(handler=cmd_render)
 
     p = sub.add_parser(
@@ -70,17 +70,19 @@ def register(sub) -> None:
         description=POINTS_DESCRIPTION,
     )
     p.add_argument("store", metavar="STORE")
-    p.add_argument("--n", type=int, default=2048, help="points per molecule (default 2048)")
-    p.add_argument("--threshold", type=float, default=1e-3,
+    p.add_argument("--n", type=options.positive_int, default=2048,
+                   help="points per molecule (default 2048)")  # fmt: skip
+    p.add_argument("--threshold", type=options.positive_float, default=1e-3,
                    help="minimum density in e/Bohr^3 (default 1e-3)")  # fmt: skip
     p.add_argument("--weighting", default="uniform", choices=["uniform", "density"],
                    help="draw candidate cells uniformly or with probability ~ rho")  # fmt: skip
-    p.add_argument("--spacing", type=float, default=0.2, help="grid step in Å (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--spacing", type=options.positive_float, default=0.2,
+                   help="grid step in Å (default 0.2)")  # fmt: skip
+    options.add_seed(p)
     p.add_argument("--method", default=None, help="density record key (if several)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N molecules")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    options.add_workers(p)
+    options.add_limit(p)
+    options.add_quiet(p)
     p.set_defaults(handler=cmd_points)
 
 
@@ -197,6 +199,7 @@ def cmd_render(args) -> int:
     except (ValueError, TypeError) as exc:
         raise RhomlError(f"--set: {exc}") from None
     name = args.name or ARRAY_NAMES[args.preset]
+    args.device = options.resolve_device(args.device)
     with Store.open(args.store) as st:
         indices = st.indices()[: args.limit] if args.limit else st.indices()
         method = _method(st, args.method) if cfg.kind == "density" else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rhoml.commands import options
 from rhoml.errors import RhomlError
 
 
@@ -23,12 +24,11 @@ def _bench_subparsers(sub):
 
 
 def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
+    """Comma-separated positive integers (training-set sizes)."""
+    values = [options.positive_int(x) for x in text.split(",") if x.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return values
 
 
 def _names(text: str) -> list[str]:
@@ -48,10 +48,12 @@ def register(sub) -> None:
         "record per group (<code>:g0 pocket, <code>:g1 ligand).",
     )
     vx.add_argument("inputs", nargs="+", metavar="INPUT", help="xyz/sdf/pdb/npz, qm9:N, ...")
-    vx.add_argument("--out", required=True, help="store folder (created if absent)")
+    options.add_out(vx, "store folder, created if absent", required=True)
     vx.add_argument("--config", default=None, help="TOML/JSON file with a [voxel] table")
-    vx.add_argument("--box", type=float, default=16.0, help="box edge in Å (default 16)")
-    vx.add_argument("--spacing", type=float, default=0.5, help="voxel step in Å (default 0.5)")
+    vx.add_argument("--box", type=options.positive_float, default=16.0,
+                    help="box edge in Å (default 16)")  # fmt: skip
+    vx.add_argument("--spacing", type=options.positive_float, default=0.5,
+                    help="voxel step in Å (default 0.5)")  # fmt: skip
     vx.add_argument(
         "--channels",
         type=_names,
@@ -78,18 +80,18 @@ def register(sub) -> None:
     vx.add_argument(
         "--solvent", default=None, help="xtb: ALPB implicit solvent, e.g. water (default gas phase)"
     )
-    vx.add_argument("--pocket-cutoff", type=float, default=None,
+    vx.add_argument("--pocket-cutoff", type=options.positive_float, default=None,
                     help="protein-ligand complexes (PDBbind folders): re-cut the pocket from "
                     "<code>_protein.pdb to the residues within this many Å of the ligand, "
                     "capped with H at cut bonds, charge from the protonation states (needed "
                     "for --engine xtb: PDBbind pocket files carry only polar hydrogens)",
                     )  # fmt: skip
-    vx.add_argument("--poses", type=int, default=1,
+    vx.add_argument("--poses", type=options.positive_int, default=1,
                     help="cached poses per molecule: pose 0 as read, others random rotation + "
                     "sub-voxel shift (default 1)")  # fmt: skip
-    vx.add_argument("--workers", type=int, default=None, help="processes for densities")
+    options.add_workers(vx)
     vx.add_argument("--npy", default=None, help="also write pose 0 of all molecules to this .npy")
-    vx.add_argument("--quiet", action="store_true", help="no progress bars")
+    options.add_quiet(vx)
     vx.set_defaults(handler=_cmd_voxelize)
 
     bench = _bench_subparsers(sub)
@@ -113,29 +115,39 @@ def register(sub) -> None:
         help="QM9 targets, comma-separated (default gap,U0,mu); PDBbind: pK",
     )
     st.add_argument("--sizes", type=_ints, required=True, help="training-set sizes, e.g. 100,300")
-    st.add_argument("--seeds", type=int, default=2, help="seeds per size (default 2)")
+    st.add_argument(
+        "--seeds", type=options.positive_int, default=2, help="seeds per size (default 2)"
+    )
     st.add_argument(
         "--reps",
         type=_names,
         default=["atoms", "density", "gradient", "shape"],
         help="representations (default atoms,density,gradient,shape; also density+gradient)",
     )
-    st.add_argument("--out", required=True, help="output folder")
+    options.add_out(st, "study folder", required=True)
     st.add_argument("--store", default=None, help="density/voxel store (default OUT/store)")
     st.add_argument(
-        "--n-val", type=int, default=None, help="validation molecules (default QM9 200, PDBbind 6)"
+        "--n-val",
+        type=options.positive_int,
+        default=None,
+        help="validation molecules (default QM9 200, PDBbind 6)",
     )
     st.add_argument(
         "--n-test",
-        type=int,
+        type=options.nonnegative_int,
         default=None,
         help="test molecules: QM9 from the 10,831 test split (0 = all; default 1000), "
         "PDBbind held-out complexes (default 12)",
     )
     st.add_argument(
-        "--box", type=float, default=None, help="box edge in Å (default 16 for QM9, 24 for PDBbind)"
+        "--box",
+        type=options.positive_float,
+        default=None,
+        help="box edge in Å (default 16 for QM9, 24 for PDBbind)",
     )
-    st.add_argument("--spacing", type=float, default=1.0, help="voxel step in Å (default 1.0)")
+    st.add_argument(
+        "--spacing", type=options.positive_float, default=1.0, help="voxel step in Å (default 1.0)"
+    )
     st.add_argument(
         "--engine",
         default=None,
@@ -143,13 +155,13 @@ def register(sub) -> None:
     )
     st.add_argument(
         "--poses",
-        type=int,
+        type=options.positive_int,
         default=1,
         help="cached physical poses per molecule (default 1: exact cube rotations only)",
     )
     st.add_argument(
         "--pocket-cutoff",
-        type=float,
+        type=options.positive_float,
         default=None,
         help="PDBbind: re-cut the pocket from <code>_protein.pdb to the residues within this "
         "many Å of the ligand, H caps at cut bonds, charge from the protonation states; "
@@ -164,24 +176,24 @@ def register(sub) -> None:
     st.add_argument("--model", default="resnet3d-small", help="model or preset name")
     st.add_argument(
         "--samples-per-run",
-        type=int,
+        type=options.positive_int,
         default=12000,
         help="training samples per run; epochs = this / size (default 12000)",
     )
-    st.add_argument("--min-epochs", type=int, default=10)
-    st.add_argument("--max-epochs", type=int, default=30)
-    st.add_argument("--batch-size", type=int, default=32)
-    st.add_argument("--lr", type=float, default=1e-3)
-    st.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    st.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
-    st.add_argument("--workers", type=int, default=2, help="processes for density calculations")
+    st.add_argument("--min-epochs", type=options.positive_int, default=10)
+    st.add_argument("--max-epochs", type=options.positive_int, default=30)
+    st.add_argument("--batch-size", type=options.positive_int, default=32)
+    st.add_argument("--lr", type=options.positive_float, default=1e-3)
+    options.add_threads(st)
+    options.add_device(st)
+    options.add_workers(st)
     st.add_argument(
         "--summary-only",
         action="store_true",
         help="train nothing: summarise the finished runs under OUT/runs (cells may have fewer "
         "seeds than --seeds; each records its count)",
     )
-    st.add_argument("--quiet", action="store_true", help="no progress bars")
+    options.add_quiet(st)
     st.set_defaults(handler=_cmd_study)
 
 
