@@ -97,7 +97,10 @@ def load_training_config(config, overrides: list[str] | None = None) -> tuple[st
     overrides = [o for o in overrides or [] if o.split("=", 1)[0].strip() != "family"]
     if not isinstance(family_name, str):
         raise ConfigError(f"{where}: missing top-level key 'family' (e.g. family = \"densnet\")")
-    family = get_family(family_name)
+    try:
+        family = get_family(family_name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: family: {exc}") from None
     sections = load_config(raw, family.sections, where, overrides=overrides, base_dir=base)
     check = getattr(family, "check_config", None)
     if check is not None:
