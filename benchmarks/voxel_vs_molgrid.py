@@ -1,6 +1,6 @@
 """Voxelisation throughput: rhoml's voxeliser vs libmolgrid on the same inputs, one CPU core.
 
-Cases (as in issue 3), each as single grids and as batches:
+Cases, each as single grids and as batches:
   * complex: 2,000 atoms (a PDBbind-sample protein cut to the atoms nearest the ligand centroid,
     plus the ligand), 48³ grid at 0.5 Å, 28 atom-type channels (14 protein + 14 ligand element
     channels); single grids (``--complex-calls`` calls of one complex per round) and batches

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 # Tests run as parallel single-threaded workers (pytest -n 2): several OpenMP runtimes (PySCF,
-# tblite) oversubscribe a 2-core machine otherwise (GUIDE §4). Set before any of them loads.
+# tblite) oversubscribe a 2-core machine otherwise. Set before any of them loads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np

@@ -97,7 +97,7 @@ def register(sub) -> None:
     bench = _bench_subparsers(sub)
     st = bench.add_parser(
         "voxel-study",
-        help="seed-000 study: voxel representations x training size x seed -> test errors",
+        help="voxel study: representations x training size x seed -> test errors",
         description="Train the same 3D ResNet on every voxel representation (atoms, density, "
         "gradient, shape, density+gradient) for every training-set size and seed; write "
         "OUT/results.json, OUT/results.md and OUT/learning_curve.png. Resumable: finished runs "

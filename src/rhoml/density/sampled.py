@@ -2,7 +2,7 @@
 
 A :class:`SampledDensity` interpolates (trilinear) at arbitrary points, so file densities plug
 into the same consumers as analytic ones. Moments are not available from a sample (an undersampled
-core cusp makes grid sums wrong, GUIDE §4), so ``electron_count``/``dipole`` are deliberately
+core cusp makes grid sums wrong), so ``electron_count``/``dipole`` are deliberately
 absent.
 """
 

@@ -2,7 +2,7 @@
 
 A model class declares ``Config`` (a dataclass of its hyper-parameters) and is built by
 :func:`build_model` from a plain dict (a config file section): unknown keys are rejected, types
-are checked. Presets are named dicts of overrides (``PRESETS``). Other issues add their models by
+are checked. Presets are named dicts of overrides (``PRESETS``). New models are added by
 adding a line to :data:`MODELS` (or calling :func:`register` at import time of their module).
 """
 

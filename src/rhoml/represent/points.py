@@ -1,6 +1,6 @@
 """Electron-density point clouds: points where ρ is significant, with their density values.
 
-EDBench (seed 001's data set; reference notes §2.2, §2.4) feeds PointNet-style models the cube
+EDBench (the EDG paper's data set) feeds PointNet-style models the cube
 grid as a point cloud (points with ρ ≥ a threshold, then 1,024 or 2,048 of them by farthest-point
 sampling), each point carrying (x, y, z, ρ). Here the candidates are the cells of a regular grid
 (step ``spacing`` Å) whose centre has ρ > ``threshold``; ``n`` cells are drawn without

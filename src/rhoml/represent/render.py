@@ -1,7 +1,7 @@
-"""Multi-view RGB-D images of electron densities (EDG, seed 001) and structural images, rendered
+"""Multi-view RGB-D images of electron densities (EDG: Xiang et al., Electron Density-enhanced Molecular Geometry Learning) and structural images, rendered
 in torch without PyMOL.
 
-What is drawn (the EDG recipe, reference notes §1.1–1.2): the isosurface ρ = ``isovalue``
+What is drawn (the EDG recipe): the isosurface ρ = ``isovalue``
 (0.05 e/Bohr³) coloured by the electrostatic potential on it through a red → white → blue ramp
 over [−0.08, 0, +0.08] Hartree/e (red = negative), with transparency 0.4 over a ball-and-stick
 model of the molecule, from the six views (x, 0°), (x, 180°), (x, 90°), (x, −90°), (y, 90°),

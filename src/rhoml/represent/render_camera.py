@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-#: EDG (seed 001, §3.3): the six ED views, (axis, degrees).
+#: EDG (Xiang et al., §3.3): the six ED views, (axis, degrees).
 EDG_DENSITY_VIEWS: tuple[tuple[str, float], ...] = (
     ("x", 0.0), ("x", 180.0), ("x", 90.0), ("x", -90.0), ("y", 90.0), ("y", -90.0),
 )  # fmt: skip
-#: EDG teacher (seed 001 §3.5 / reference notes §1.2): the four structural views.
+#: EDG teacher (Xiang et al., §3.5): the four structural views.
 EDG_STRUCTURE_VIEWS: tuple[tuple[str, float], ...] = (
     ("x", 0.0), ("x", 180.0), ("y", 180.0), ("z", 180.0),
 )  # fmt: skip

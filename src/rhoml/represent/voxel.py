@@ -1,4 +1,4 @@
-"""Voxel representations of molecules and complexes for 3D CNNs (seed 000).
+"""Voxel representations of molecules and complexes for 3D CNNs.
 
 A :class:`VoxelSpec` fixes the box (edge ``size`` Å, step ``spacing`` Å, ``n = round(size /
 spacing)`` points per edge, centred on the molecule centroid or, for complexes, on the ligand

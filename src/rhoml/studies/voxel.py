@@ -1,4 +1,4 @@
-"""The seed-000 study: voxel representation × training-set size × seed → test errors.
+"""The voxel-representation study ("beyond atoms": 3D CNNs on electron-density voxels): voxel representation × training-set size × seed → test errors.
 
 Representations (channel subsets of one cached voxel tensor, so every representation sees the
 same molecules, poses and splits):
