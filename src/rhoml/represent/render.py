@@ -1,4 +1,5 @@
-"""Multi-view RGB-D images of electron densities (EDG: Xiang et al., Electron Density-enhanced Molecular Geometry Learning) and structural images, rendered
+"""Multi-view RGB-D images of electron densities (EDG: Xiang et al., Electron
+Density-enhanced Molecular Geometry Learning) and structural images, rendered
 in torch without PyMOL.
 
 What is drawn (the EDG recipe): the isosurface ρ = ``isovalue``

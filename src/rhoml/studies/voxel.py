@@ -1,4 +1,5 @@
-"""The voxel-representation study ("beyond atoms": 3D CNNs on electron-density voxels): voxel representation × training-set size × seed → test errors.
+"""The voxel-representation study (3D CNNs on electron-density voxels, "beyond atoms"):
+voxel representation × training-set size × seed → test errors.
 
 Representations (channel subsets of one cached voxel tensor, so every representation sees the
 same molecules, poses and splits):
