@@ -101,6 +101,7 @@ def cmd_export_cube(args) -> int:
     from rhoml.grid import QUANTITY_UNITS
 
     comment = f"{density.molecule.id} {density.engine} {density.level} {quantity}"
-    write_cube(args.out, grid, values, density.molecule, comment + f" [{QUANTITY_UNITS[quantity]}]")
+    write_cube(args.out, grid, values, density.molecule, comment + f" [{QUANTITY_UNITS[quantity]}]",
+               charges=density.nuclear_charges)  # fmt: skip
     print(f"wrote {args.out}: {quantity} on {grid.shape} points, step {args.spacing} Å")
     return 0

@@ -32,7 +32,7 @@ def read_map(path, *, normalise: bool = False) -> tuple[Grid, np.ndarray]:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     try:
-        ccp4 = gemmi.read_ccp4_map(str(path))
+        ccp4 = _read_ccp4(gemmi, path)
         ccp4.setup(float("nan"), gemmi.MapSetup.ReorderOnly)
     except (RuntimeError, ValueError) as exc:
         raise InputError(f"{path.name}: not a readable CCP4/MRC map: {exc}") from None
@@ -76,3 +76,26 @@ def write_map(path, grid: Grid, values: np.ndarray) -> Path:
         out.set_header_float(word, float(x))
     out.write_ccp4_map(str(path))
     return Path(path)
+
+
+def _read_ccp4(gemmi, path: Path):
+    """gemmi's map reader, with bzip2 and xz compressed maps decompressed first (gemmi reads
+    plain and gzip files itself); the compression is recognised by content."""
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not (magic.startswith(b"BZh") or magic.startswith(b"\xfd7zXZ\x00")):
+        return gemmi.read_ccp4_map(str(path))
+    import bz2
+    import lzma
+    import tempfile
+
+    opener = bz2.open if magic.startswith(b"BZh") else lzma.open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise InputError(f"{path.name}: corrupt compressed map: {exc}") from None
+    with tempfile.NamedTemporaryFile(suffix=".map") as tmp:
+        tmp.write(raw)
+        tmp.flush()
+        return gemmi.read_ccp4_map(tmp.name)
