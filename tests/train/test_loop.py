@@ -99,3 +99,32 @@ def test_cuda_when_available(water, ethanol, tmp_path):
     model, data, obj, config = _setup(water, ethanol, device="cuda")
     res = fit(model, data, data, obj, config, tmp_path, progress=False)
     assert res.epochs_run == 2
+
+
+def test_progress_bar_does_not_change_results(tmp_path):
+    """Shuffling and augmentation draw from seeded generators only: a run with progress bars
+    equals a quiet one bit for bit (a bar wrapped around the data loader used to draw from the
+    loader's generator)."""
+    import torch
+
+    from rhoml.train.config import TrainConfig
+    from rhoml.train.loop import Objective, fit
+
+    class Noisy(torch.utils.data.Dataset):
+        def __len__(self):
+            return 12
+
+        def __getitem__(self, i):  # augmentation from the global torch RNG, as voxel data do
+            return {"x": torch.full((3,), float(i)) + torch.randn(3), "y": torch.tensor([i / 4])}
+
+    def run(out, progress):
+        torch.manual_seed(3)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 1))
+        model = type("M", (torch.nn.Module,), {"forward": lambda s, b: net(b["x"])})()
+        model.net = net
+        obj = Objective(lambda b: b["y"], lambda p, t: ((p - t) ** 2).mean(), lambda p, t: {})
+        cfg = TrainConfig(epochs=3, batch_size=4, bn_recalibration=0, device="cpu")
+        return fit(model, Noisy(), Noisy(), obj, cfg, out, progress=progress).history
+
+    quiet, shown = run(tmp_path / "a", False), run(tmp_path / "b", True)
+    assert [r["train_loss"] for r in quiet] == [r["train_loss"] for r in shown]

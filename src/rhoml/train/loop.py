@@ -139,6 +139,15 @@ def recalibrate_batchnorm(model, loader, max_batches: int, device) -> bool:
     return True
 
 
+def _bar(total: int, desc: str):
+    """A progress bar that never touches the data loader: wrapping a loader in ``tqdm.auto``
+    creates an extra iterator, which draws from the loader's generator and so changes the
+    shuffling (training results would then depend on whether a bar is shown)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
 @torch.no_grad()
 def predict(model, data, *, batch_size: int = 64, device="cpu", collate_fn=None, progress=False,
             targets: Callable | None = None):  # fmt: skip
@@ -148,12 +157,10 @@ def predict(model, data, *, batch_size: int = 64, device="cpu", collate_fn=None,
     model.eval()
     loader = DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
     preds, trues = [], []
-    it = loader
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(loader, desc="predict", leave=False)
-    for batch in it:
+    bar = _bar(len(loader), "predict") if progress else None
+    for batch in loader:
+        if bar is not None:
+            bar.update(1)
         batch = to_device(batch, device)
         preds.append(model(batch).detach().float().cpu().numpy())
         if targets is not None:
@@ -233,12 +240,8 @@ def fit(
         net.train()
         t0 = time.perf_counter()
         total, count = 0.0, 0
-        it = loader
-        if progress and main:
-            from tqdm.auto import tqdm
-
-            it = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", leave=False)
-        for batch in it:
+        bar = _bar(len(loader), f"epoch {epoch}/{config.epochs}") if progress and main else None
+        for batch in loader:
             batch = to_device(batch, device)
             opt.zero_grad(set_to_none=True)
             loss = objective.loss(net(batch), batch)
@@ -249,8 +252,11 @@ def fit(
             b = len(objective.targets(batch))
             total += float(loss.detach()) * b
             count += b
-            if progress and main:
-                it.set_postfix(loss=f"{total / count:.4g}")
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total / count:.4g}")
+        if bar is not None:
+            bar.close()
         train_seconds = time.perf_counter() - t0
         n_seen += count
         if config.bn_recalibration:
