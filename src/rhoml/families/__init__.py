@@ -30,6 +30,8 @@ from rhoml.molecule import Molecule
 FAMILIES: dict[str, str] = {
     "voxel-cnn": "rhoml.families.voxel_cnn:VoxelCNNFamily",
     "densnet": "rhoml.families.densnet:DenSNetFamily",
+    "imageed": "rhoml.families.imageed:ImageEDFamily",
+    "edg-teacher": "rhoml.families.edg_teacher:EDTeacherFamily",
 }
 
 

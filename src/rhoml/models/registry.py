@@ -18,6 +18,8 @@ __all__ = ["MODELS", "PRESETS", "ConfigError", "build_model", "model_class", "re
 #: model name -> "module:Class"
 MODELS: dict[str, str] = {
     "resnet3d": "rhoml.models.voxel_cnn:ResNet3D",
+    "vit-mae": "rhoml.models.image.vit_mae:ViTMAE",
+    "ed-teacher": "rhoml.models.image.resnet:EDTeacher",
 }
 #: preset name -> (model name, overrides of its Config)
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -26,6 +28,38 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet3d-small": ("resnet3d", {"width": 16, "depth": [1, 1, 1]}),
     # ResNet-18 layout (2,2,2,2 basic blocks, 64-512 channels), in 3D
     "resnet3d-18": ("resnet3d", {"width": 64, "depth": [2, 2, 2, 2]}),
+    # ImageED (EDG): ViT-B/16 MAE over 6 RGB-D views of 224 px (encoder 768/12/12, decoder
+    # 512/8/16): 1176 tokens, ~111 M parameters
+    "vit-b16-224": ("vit-mae", {}),
+    # CPU scale: 112 px, 16 px patches (294 tokens), encoder 192/4/3, decoder 128/2/4, ~2.5 M
+    "vit-s-112": (
+        "vit-mae",
+        {
+            "image_size": 112,
+            "embed_dim": 192,
+            "depth": 4,
+            "num_heads": 3,
+            "decoder_embed_dim": 128,
+            "decoder_depth": 2,
+            "decoder_num_heads": 4,
+        },
+    ),
+    # tests and quick looks: 64 px, 16 px patches (96 tokens), encoder 64/2/2, decoder 32/1/2,
+    # ~0.2 M
+    "vit-t-64": (
+        "vit-mae",
+        {
+            "image_size": 64,
+            "embed_dim": 64,
+            "depth": 2,
+            "num_heads": 2,
+            "decoder_embed_dim": 32,
+            "decoder_depth": 1,
+            "decoder_num_heads": 2,
+        },
+    ),
+    # EDG's ED-aware teacher: ResNet-18 on 4 structural views + ED predictor 512→256→768
+    "edg-teacher-resnet18": ("ed-teacher", {}),
 }
 
 
