@@ -23,7 +23,7 @@ def register(sub) -> None:
                            description=FEATURES_DESCRIPTION)  # fmt: skip
     f.add_argument("teacher", metavar="TEACHER_RUN", help="edg-teacher run folder")
     f.add_argument("store", metavar="STORE")
-    options.add_out(f, ".npz file", default="STORE/edg_teacher_features.npz")
+    options.add_out(f, ".npz file (default STORE/edg_teacher_features.npz)")
     f.add_argument("--images", default=None,
                    help="structural image array (default: the teacher's)")  # fmt: skip
     f.add_argument("--batch", type=options.positive_int, default=64,
