@@ -246,11 +246,15 @@ def test_pretrained_torchvision_weights_are_used_and_recorded(setup, tmp_path):
     ("imagees = 1\n", "", "unknown key"),
     ("", 'pretrained = "missing.pth"\n', "no such file"),
     ("", "image_size = 16\n", "image_size must be 0"),
+    ("", 'pretrained = "{weights}"\nwidth = 16\n', "need width 64"),
     ('density_images = "edg_structure_views"\n', "", "other settings than the ImageED run"),
 ])  # fmt: skip
 def test_config_errors_exit_2_with_one_line(setup, tmp_path, capsys, extra_data, extra_model,
                                             message):  # fmt: skip
     store, imageed, out, _ = setup
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    extra_model = extra_model.format(weights=weights)
     cfg = write_config(tmp_path / "bad.toml", store, imageed, extra_data, extra_model)
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()

@@ -119,3 +119,15 @@ def test_freeze_stops_gradients_but_not_their_flow():
     teacher.predictor(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_narrow_width_keeps_the_layout():
+    narrow = ResNet18(num_classes=0, width=16)
+    wide = ResNet18(num_classes=0)
+    assert list(narrow.state_dict()) == list(wide.state_dict())
+    assert narrow(torch.zeros(1, 3, 64, 64)).shape == (1, 128)
+    assert narrow.state_dict()["layer4.1.conv2.weight"].shape == (128, 128, 3, 3)
+    teacher = EDTeacher(EDTeacherConfig(ed_dim=8, width=16)).eval()
+    with torch.no_grad():
+        assert teacher.teacher_features(torch.zeros(2, 4, 3, 64, 64)).shape == (2, 128)
+        assert teacher(torch.zeros(2, 4, 3, 64, 64)).shape == (2, 8)

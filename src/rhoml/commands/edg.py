@@ -7,11 +7,12 @@ from rhoml.commands import options
 
 FEATURES_DESCRIPTION = """Run a trained ED-aware teacher (an edg-teacher run folder) over the
 structural images of every molecule of STORE that has them (rhoml render STORE --preset
-edg-structure, rendered with the teacher's settings) and write one .npz file: ids, features
-(N, 512) teacher features, ed_features (N, D) the frozen ED predictor's output, and a provenance
-record (teacher run and weights fingerprint, ImageED run, store, image array and render
-settings). Distillation students read it with rhoml.families.edg_features.load_teacher_features,
-which checks that it covers their molecules and matches the teacher."""
+edg-structure, rendered with the teacher's settings) and write one .npz file: ids, features (N,
+512) teacher features (8 x width for narrower ResNets), ed_features (N, D) the frozen ED
+predictor's output, and a provenance record (teacher run and weights fingerprint, ImageED run,
+store, image array and render settings). Distillation students read it with
+rhoml.families.edg_features.load_teacher_features, which checks that it covers their molecules and
+matches the teacher."""
 
 
 def register(sub) -> None:

@@ -1,17 +1,18 @@
 """Teacher features, computed once per data set with their provenance, and read back checked.
 
-EDG's distillation stage never runs the teacher CNN: it reads pre-computed teacher features
-(512-d per molecule) and maps them through the frozen ED predictor. :func:`compute_teacher_features`
-runs a trained ``edg-teacher`` run over the structural images of a store and writes one ``.npz``
-file; :func:`load_teacher_features` returns the rows of requested molecules and refuses (one-line
-:class:`~rhoml.errors.RhomlError`) a file that does not cover them, whose images were rendered
-with other settings than the teacher's, whose feature dimension is not the expected one, or that
-was made by another teacher than the one named.
+EDG's distillation stage never runs the teacher CNN: it reads pre-computed teacher features (512-d
+per molecule) and maps them through the frozen ED predictor. :func:`compute_teacher_features` runs a
+trained ``edg-teacher`` run over the structural images of a store and writes one ``.npz`` file;
+:func:`load_teacher_features` returns the rows of requested molecules and refuses (one-line
+:class:`~rhoml.errors.RhomlError`) a file that does not cover them, whose images were rendered with
+other settings than the teacher's, whose feature dimension is not the expected one, or that was made
+by another teacher than the one named.
 
 File layout (``numpy.savez``; no pickled objects):
 
 * ``ids`` (N,) str: molecule ids (the store's ``Molecule.id``);
-* ``features`` (N, 512) float32, dimensionless: teacher features F_S (view-mean ResNet-18);
+* ``features`` (N, F) float32, dimensionless: teacher features F_S (view-mean ResNet-18;
+  F = 512 at torchvision's width, 8·width otherwise);
 * ``ed_features`` (N, D) float32, dimensionless: the frozen ED predictor applied to them;
 * ``provenance``: a JSON string (see :func:`compute_teacher_features`).
 """
@@ -51,9 +52,9 @@ def compute_teacher_features(teacher_run, store, out=None, *, images: str | None
     model.pt), ``teacher_data_fingerprint``, ``teacher_created_at``, ``imageed_run`` and
     ``imageed_weights`` (the ImageED the teacher learned from), ``store`` (absolute path),
     ``images`` (array name), ``image_settings`` (render settings of the images) and
-    ``teacher_image_settings`` (those the teacher was trained on), ``feature_dim`` (512),
-    ``ed_dim``, ``n_molecules``, ``units``, ``seconds``, ``molecules_per_second``, ``device``,
-    ``created_at``, ``rhoml_version``, ``out``."""
+    ``teacher_image_settings`` (those the teacher was trained on), ``feature_dim`` (F, 512 for
+    ResNet-18), ``ed_dim``, ``n_molecules``, ``units``, ``seconds``, ``molecules_per_second``,
+    ``device``, ``created_at``, ``rhoml_version``, ``out``."""
     from rhoml import __version__
     from rhoml.families.edg_data import image_indices, render_settings
     from rhoml.families.edg_teacher import EDTeacherFamily, weights_fingerprint
@@ -134,7 +135,7 @@ def load_teacher_features(source, molecule_ids: Sequence[str], *, feature_dim: i
     """Rows of a teacher-features file for ``molecule_ids``, in that order.
 
     ``source``: the ``.npz`` file, or a store folder (its ``edg_teacher_features.npz``).
-    ``which``: ``features`` (N, 512) teacher features or ``ed_features`` (N, D). Checks, each a
+    ``which``: ``features`` (N, F) teacher features or ``ed_features`` (N, D). Checks, each a
     one-line :class:`RhomlError`: every requested id is in the file; the images were rendered
     with the teacher's settings (and with ``image_settings`` when given); the dimension equals
     ``feature_dim`` when given; with ``teacher`` (a run folder), the file was made by that

@@ -77,15 +77,20 @@ class TeacherModelConfig:
     """``[model]``: ``image_size``: pixels per side the ResNet sees (0 = as stored; stored
     images of another size are resized); ``predictor_hidden``: ED predictor width (EDG: 256);
     ``pretrained``: a torchvision-format ResNet-18 state_dict (.pth) to start from ("" = from
-    scratch)."""
+    scratch); ``width``: ResNet-18 base width (64 = torchvision's ResNet-18 with 512-d teacher
+    features as in EDG; smaller widths give the same layout with 8·width-d features, for
+    CPU-scale runs)."""
 
     image_size: int = option(0, min=0)
     predictor_hidden: int = option(256, min=1)
     pretrained: str = option("", path=True, must_exist=True)
+    width: int = option(64, min=1)
 
     def __post_init__(self) -> None:
         if 0 < self.image_size < 32:
             raise ValueError(f"image_size must be 0 (as stored) or >= 32, got {self.image_size}")
+        if self.pretrained and self.width != 64:
+            raise ValueError(f"pretrained torchvision weights need width 64, got {self.width}")
 
 
 @dataclass
@@ -206,7 +211,10 @@ class EDTeacherFamily:
         seed_everything(tc.seed)
         model = EDTeacher(
             EDTeacherConfig(
-                ed_dim=imageed.feature_dim, predictor_hidden=mc.predictor_hidden, n_views=v
+                ed_dim=imageed.feature_dim,
+                predictor_hidden=mc.predictor_hidden,
+                n_views=v,
+                width=mc.width,
             )
         )
         init = {"weights": "from scratch (no ImageNet weights)"}
@@ -266,11 +274,12 @@ class EDTeacherFamily:
             return metrics_out
         imageed_path = Path(d.imageed_run).resolve()
         build = {
-            "model": "edg-teacher-resnet18", "ed_dim": imageed.feature_dim,
+            "model": "edg-teacher-resnet18" + (f"-w{mc.width}" if mc.width != 64 else ""),
+            "ed_dim": imageed.feature_dim,
             "predictor_hidden": mc.predictor_hidden, "n_views": v, "image_size": image_size,
             "images": d.structure_images, "image_shape": [v, h, w, c],
             "render": settings["config"], "render_preset": settings.get("preset"),
-            "feature_dim": 512, "initialisation": init,
+            "feature_dim": 8 * mc.width, "width": mc.width, "initialisation": init,
             "imageed": {"run": str(imageed_path), "weights": weights_fingerprint(imageed_path),
                         "images": density_images, "render": imageed.build["render"]},
             "normalisation": "RGB: ImageNet mean/std after /255", "augment": d.augment,
@@ -284,7 +293,7 @@ class EDTeacherFamily:
         run.write_manifest(
             self.name,
             inputs={"images": f"uint8 (V={v}, H, W, 3) structural views ({d.structure_images})"},
-            outputs={"teacher_features": "dimensionless (512,)",
+            outputs={"teacher_features": f"dimensionless ({8 * mc.width},)",
                      "ed_features": f"dimensionless ({imageed.feature_dim},)"},
             build=build, metrics=metrics_out, data=fingerprint,
             extra={"store": str(Path(d.store).resolve()), "config": _plain(config)},
@@ -300,6 +309,7 @@ class EDTeacherFamily:
                 ed_dim=build["ed_dim"],
                 n_views=build["n_views"],
                 predictor_hidden=build["predictor_hidden"],
+                width=build.get("width", 64),
             )
         )
         try:
@@ -317,7 +327,7 @@ def _plain(config: dict) -> dict:
 
 @dataclass
 class EDTeacherPredictor:
-    """A trained, frozen ED-aware teacher. ``features(views)`` → (teacher features (B, 512), ED
+    """A trained, frozen ED-aware teacher. ``features(views)`` → (teacher features (B, F), ED
     features (B, D)) for stored uint8 structural views (B, V, H, W, 3); ``predict(molecules)``
     renders the structural views with the training settings first. ``model.predictor`` is the
     frozen ED predictor the distillation stage maps student features through."""
@@ -341,8 +351,9 @@ class EDTeacherPredictor:
         return int(self.build["ed_dim"])
 
     def features(self, views, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """(teacher features float32 (B, 512), ED features float32 (B, D)) of uint8 structural
-        views (B, V, H, W, 3), resized to the training size when they differ."""
+        """(teacher features float32 (B, F), F = 512 at the standard width; ED features
+        float32 (B, D)) of uint8 structural views (B, V, H, W, 3), resized to the training size
+        when they differ."""
         import torch
 
         views = np.asarray(views)
@@ -368,7 +379,7 @@ class EDTeacherPredictor:
         return render(list(molecules), RenderConfig.from_dict(self.build["render"]))
 
     def predict(self, molecules: Sequence[Molecule], *, progress: bool = False) -> list[dict]:
-        """One row per molecule: ``id``, ``teacher_features`` (512,), ``ed_features`` (D,)."""
+        """One row per molecule: ``id``, ``teacher_features`` (F,), ``ed_features`` (D,)."""
         if not molecules:
             return []
         feats, eds = self.features(self.render(molecules))

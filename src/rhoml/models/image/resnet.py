@@ -32,7 +32,7 @@ __all__ = [
     "torchvision_resnet18_keys",
 ]
 
-FEATURE_DIM = 512  # ResNet-18 output channels
+FEATURE_DIM = 512  # output channels of torchvision's ResNet-18
 
 
 class BasicBlock(nn.Module):
@@ -59,25 +59,28 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18: 7×7/2 conv, 3×3/2 max-pool, four stages of two basic blocks (64, 128, 256, 512
-    channels), global average pool, ``fc``. ``num_classes=0``: ``fc`` is the identity and the
-    output is the 512-d pooled feature. Input (B, in_chans, H, W) (any H, W ≥ 32)."""
+    """ResNet-18: 7×7/2 conv, 3×3/2 max-pool, four stages of two basic blocks (w, 2w, 4w, 8w
+    channels; torchvision's w = 64), global average pool, ``fc``. ``num_classes=0``: ``fc`` is
+    the identity and the output is the 8w-d pooled feature (512 for w = 64). Input
+    (B, in_chans, H, W) (any H, W ≥ 32). ``width`` w < 64 gives the same layout with fewer
+    channels (not loadable from torchvision checkpoints)."""
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3) -> None:
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, width: int = 64) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.feature_dim = 8 * width
+        self.conv1 = nn.Conv2d(in_chans, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        widths = (64, 128, 256, 512)
-        cin = 64
+        widths = (width, 2 * width, 4 * width, 8 * width)
+        cin = width
         for i, w in enumerate(widths):
             stride = 1 if i == 0 else 2
             setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, w, stride),
                                                          BasicBlock(w, w)))  # fmt: skip
             cin = w
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(FEATURE_DIM, num_classes) if num_classes else nn.Identity()
+        self.fc = nn.Linear(self.feature_dim, num_classes) if num_classes else nn.Identity()
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -153,30 +156,33 @@ class EDPredictor(nn.Module):
 class EDTeacherConfig:
     """``ed_dim``: ED feature dimension (that of the ImageED run, 768 for ViT-B);
     ``predictor_hidden``: hidden width of the ED predictor (EDG: 256); ``n_views``: structural
-    views per molecule (EDG: 4)."""
+    views per molecule (EDG: 4); ``width``: ResNet-18 base width (64 = torchvision's, teacher
+    features 512-d; smaller widths give 8·width-d features)."""
 
     ed_dim: int = 768
     predictor_hidden: int = 256
     n_views: int = 4
+    width: int = 64
 
     def __post_init__(self) -> None:
-        if self.ed_dim < 1 or self.predictor_hidden < 1 or self.n_views < 1:
-            raise ValueError("ed_dim, predictor_hidden and n_views must be positive")
+        if min(self.ed_dim, self.predictor_hidden, self.n_views, self.width) < 1:
+            raise ValueError("ed_dim, predictor_hidden, n_views and width must be positive")
 
 
 class EDTeacher(nn.Module):
-    """ResNet-18 per view → view mean (teacher feature, 512) → ED predictor (ED feature)."""
+    """ResNet-18 per view → view mean (teacher feature, 512 at torchvision's width) → ED
+    predictor (ED feature)."""
 
     Config = EDTeacherConfig
 
     def __init__(self, config: EDTeacherConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or EDTeacherConfig()
-        self.backbone = ResNet18(num_classes=0)
-        self.predictor = EDPredictor(cfg.ed_dim, hidden=cfg.predictor_hidden)
+        self.backbone = ResNet18(num_classes=0, width=cfg.width)
+        self.predictor = EDPredictor(cfg.ed_dim, in_dim=8 * cfg.width, hidden=cfg.predictor_hidden)
 
     def teacher_features(self, views: torch.Tensor) -> torch.Tensor:
-        """(B, V, 3, H, W) ImageNet-normalised structural views → (B, 512), view mean."""
+        """(B, V, 3, H, W) ImageNet-normalised structural views → (B, 8·width), view mean."""
         if views.ndim != 5 or views.shape[1] != self.config.n_views or views.shape[2] != 3:
             raise ValueError(f"expected views (B, {self.config.n_views}, 3, H, W), got "
                              f"{tuple(views.shape)}")  # fmt: skip
