@@ -56,16 +56,18 @@ def _plain(d: Any) -> Any:
 
 def render_settings(store, indices: Sequence[int], name: str) -> dict:
     """The render settings (:meth:`rhoml.represent.render.RenderConfig.to_dict`, as plain JSON)
-    shared by array ``name`` of every molecule in ``indices``, plus ``preset``, ``method`` and
-    ``shape`` (V, H, W, C). Raises :class:`RhomlError` naming the first molecule whose images
-    were rendered with other settings or have another shape."""
+    shared by array ``name`` of every molecule in ``indices``, plus ``preset``, ``method`` (the
+    density record), ``esp_method`` (the record the ESP came from, None = the density itself)
+    and ``shape`` (V, H, W, C) of the first molecule's stack (equal settings imply equal
+    shapes: views, size and channels are settings). Raises :class:`RhomlError` naming the first
+    molecule whose images were rendered with other settings."""
     first: dict | None = None
     where = f"{store.path}: array {name!r}"
     for idx in indices:
         meta = array_meta(store, idx, name)
         shape = list(store.get_array(idx, name).shape) if first is None else None
         this = {"config": _plain(meta.get("config")), "preset": meta.get("preset"),
-                "method": meta.get("method")}  # fmt: skip
+                "method": meta.get("method"), "esp_method": meta.get("esp_method")}  # fmt: skip
         if first is None:
             first = {**this, "shape": shape}
             first_idx = idx

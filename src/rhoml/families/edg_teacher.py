@@ -184,13 +184,14 @@ class EDTeacherFamily:
         from rhoml.models.image.resnet import EDTeacher, EDTeacherConfig, load_torchvision_weights
         from rhoml.store.sqlite_store import Store
         from rhoml.train.distributed import is_main_process
-        from rhoml.train.loop import Objective, fit, seed_everything
+        from rhoml.train.loop import Objective, fit, resolve_device, seed_everything
 
         self.check_config(config, str(run.path))
         d: TeacherDataConfig = config["data"]
         mc: TeacherModelConfig = config["model"]
         tc: TeacherTrainConfig = config["train"]
-        imageed = ImageEDFamily().load(RunFolder(d.imageed_run, writer=False), "cpu")
+        device = str(resolve_device(tc.device))  # the frozen ImageED runs where training runs
+        imageed = ImageEDFamily().load(RunFolder(d.imageed_run, writer=False), device)
         density_images = d.density_images or imageed.build["images"]
         t0 = time.perf_counter()
         with Store.open(d.store, readonly=True) as st:

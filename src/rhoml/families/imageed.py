@@ -203,6 +203,7 @@ class ImageEDFamily:
             "model": name, "model_params": params, "model_config": dataclasses.asdict(cfg),
             "images": d.images, "image_shape": [v, h, w, c], "render": settings["config"],
             "render_preset": settings.get("preset"), "density_method": settings.get("method"),
+            "esp_method": settings.get("esp_method"),
             "density_engine": density_engine, "feature_dim": cfg.embed_dim,
             "feature": "mean of the encoder's patch tokens (CLS excluded), no masking",
             "normalisation": "RGB: ImageNet mean/std after /255; depth: /255",
@@ -316,7 +317,8 @@ class ImageEDPredictor:
 
     def render(self, molecules: Sequence[Molecule]) -> np.ndarray:
         """Density images (B, V, H, W, 4) of molecules, computed as in training: density from
-        the training images' engine, rendered with their settings."""
+        the training images' engine (and the ESP from the same density fit when the training
+        images took it from one), rendered with their settings."""
         from rhoml.density import compute
         from rhoml.represent.render import RenderConfig, fields_for, render
 
@@ -327,7 +329,17 @@ class ImageEDPredictor:
                 "them into a store, render it (rhoml render) and use features_from_store"
             )
         cfg = RenderConfig.from_dict(self.build["render"])
-        fields = [fields_for(compute(m, engine), cfg) for m in molecules]
+        esp = self.build.get("esp_method") or ""
+        auxbasis = esp.split("+fit:", 1)[1] if "+fit:" in esp else None
+        fields = []
+        for m in molecules:
+            rho = compute(m, engine)
+            esp_density = None
+            if auxbasis:  # the training images took the ESP from a density fit
+                from rhoml.density.fit import fit_density
+
+                esp_density = fit_density(rho, auxbasis)
+            fields.append(fields_for(rho, cfg, esp_density=esp_density))
         return render(fields, cfg)
 
     def predict(self, molecules: Sequence[Molecule], *, progress: bool = False) -> list[dict]:
