@@ -41,6 +41,7 @@ def test_run_folder_is_complete_and_reloads(run_path):
     assert build["render"]["size"] == SIZE and build["render"]["kind"] == "density"
     assert build["density_engine"]["engine"] == "xtb"
     assert metrics["n_train"] == 4 and metrics["n_val"] == 2 and metrics["epochs_run"] == 2
+    assert metrics["val_patch_mse_of_the_mean_image"] > 0
     assert metrics["val_loss"] == pytest.approx(
         metrics["val_mask_loss"] + metrics["val_recovery_loss"], rel=1e-6)  # fmt: skip
     import tomllib

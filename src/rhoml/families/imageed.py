@@ -111,6 +111,20 @@ def _objective_module(mae, eval_seed: int):
     return MAEObjective()
 
 
+def mean_image_mse(mae, train, val, max_train: int = 2000) -> float:
+    """The baseline L_MP and L_RP must beat: per-patch MSE (in the loss's target space) on the
+    validation molecules of predicting every patch as its mean over (up to ``max_train``)
+    training molecules."""
+    import torch
+
+    with torch.no_grad():
+        n = min(len(train), max_train)
+        total = sum(mae.target(train[i]["images"][None])[0] for i in range(n)) / n
+        errs = [((mae.target(val[i]["images"][None])[0] - total) ** 2).mean()
+                for i in range(len(val))]  # fmt: skip
+    return float(torch.stack(errs).mean())
+
+
 def fixed_noise(indices, n_tokens: int, seed: int):
     """Masking noise (B, N) that depends only on each molecule's index and ``seed``."""
     import torch
@@ -189,7 +203,9 @@ class ImageEDFamily:
         device = next(mae.parameters()).device
         metrics_out = {
             "val_loss": res.best_value, "val_mask_loss": best.get("val_mask_loss"),
-            "val_recovery_loss": best.get("val_recovery_loss"), "best_epoch": res.best_epoch,
+            "val_recovery_loss": best.get("val_recovery_loss"),
+            "val_patch_mse_of_the_mean_image": mean_image_mse(mae, train, val),
+            "best_epoch": res.best_epoch,
             "epochs_run": res.epochs_run, "train_seconds": res.seconds,
             "train_molecules_per_second": res.samples_per_second,
             "train_images_per_second": res.samples_per_second * cfg.n_views,
