@@ -132,17 +132,6 @@ def test_cube_rotations_and_rotate_grid():
         T.rotate_grid(grid, T.random_rotation(0))
 
 
-def test_rotate_grid_equals_voxel_rotate_voxels():
-    """The independent index-gather rotation agrees with the voxeliser's permute/flip one."""
-    import torch
-
-    from rhoml.represent.voxel import rotate_voxels
-
-    x = torch.randn(2, 3, 5, 5, 5, dtype=torch.float64)
-    for r in T.cube_rotations():
-        assert torch.equal(T.rotate_grid(x, r), rotate_voxels(x, r))
-
-
 def test_wigner_d_matches_e3nn_and_pyscf_order():
     import torch
     from e3nn import o3
