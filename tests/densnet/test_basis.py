@@ -18,18 +18,20 @@ def test_irreps_and_parity_follow_shells():
     assert o3.Irreps(b.irreps("O")).dim == b.n_functions("O")
 
 
-@pytest.mark.parametrize("l", [0, 1, 2, 3])
-def test_ordering_matrix_maps_rotations(l):
-    """c_pyscf = A c_e3nn: a rotation acts on PySCF components as A D(R) A⁻¹, which must equal
-    the transformation PySCF's own harmonics undergo (checked by evaluating them)."""
-    import torch
-    from e3nn import o3
+@pytest.mark.parametrize("reflection", [False, True])
+@pytest.mark.parametrize("l", [0, 1, 2, 3, 4])
+def test_ordering_matrix_maps_rotations(l, reflection):
+    """c_pyscf = A c_e3nn: a rotation acts on PySCF components as A D(R) A⁻¹ (D in e3nn's order,
+    rhoml.testing.wigner_d), which must equal the transformation PySCF's own harmonics undergo
+    (checked by evaluating them)."""
     from pyscf import gto
+
+    from rhoml.testing import random_rotation, wigner_d
 
     a = pyscf_from_e3nn(l)
     rng = np.random.default_rng(l)
-    rot = o3.rand_matrix(dtype=torch.float64).numpy()
-    d = o3.Irrep(l, (-1) ** l).D_from_matrix(torch.from_numpy(rot)).numpy()
+    rot = random_rotation(rng, reflection=reflection)
+    d = wigner_d(l, rot, order="e3nn")
     mol = gto.M(atom="He 0 0 0", basis={"He": [[l, [1.0, 1.0]]]}, unit="Bohr", verbose=0)
     pts = rng.normal(size=(20, 3))
     y = mol.eval_gto("GTOval_sph", pts)  # (n, 2l+1)
@@ -37,8 +39,8 @@ def test_ordering_matrix_maps_rotations(l):
     # a density Σ c_p Y_p(r) rotated is Σ c'_p Y_p(r) with c' = A D A⁻¹ c: compare values
     c = rng.normal(size=2 * l + 1)
     c_rot = a @ d @ np.linalg.inv(a) @ c
-    # e3nn builds D(R) from Euler angles: accurate to about 1e-7
-    np.testing.assert_allclose(y_rot @ c_rot, y @ c, atol=1e-5)
+    # wigner_d is exact to round-off (e3nn's D_from_matrix, via Euler angles, only to ~1e-6)
+    np.testing.assert_allclose(y_rot @ c_rot, y @ c, atol=1e-10)
     if l > 0:
         assert np.abs(y_rot @ c - y @ c).max() > 1e-3  # the rotation matters
 

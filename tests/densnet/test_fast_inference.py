@@ -18,7 +18,9 @@ from rhoml.densnet.fast import Evaluator
 from rhoml.densnet.model import NetConfig
 from rhoml.densnet.potential import DenSNet
 from rhoml.densnet.prior import prior_table
+from rhoml.elements import symbol
 from rhoml.molecule import Molecule
+from rhoml.testing import assert_equivariant, assert_forces_match_energy
 
 CFG_C = NetConfig(channels=8, vectors=4, lmax=2, lmax_sh=3, layers=2, cutoff=4.0, radial=6)
 CFG_E = NetConfig(channels=8, vectors=4, lmax=1, lmax_sh=2, layers=2, cutoff=4.0, radial=6)
@@ -68,14 +70,33 @@ def test_matches_module_path(model, ethanol):
 def test_forces_are_minus_energy_gradient(model, ethanol):
     mol = _distorted(ethanol, 9)
     ev = model.evaluator(mol.numbers)
-    f = ev(mol.positions)["forces"]
-    h = 1e-5
-    for a, k in [(0, 0), (2, 1), (8, 2)]:
-        p1, p2 = mol.positions.copy(), mol.positions.copy()
-        p1[a, k] += h
-        p2[a, k] -= h
-        fd = -(ev(p1, forces=False)["energy"] - ev(p2, forces=False)["energy"]) / (2 * h)
-        assert f[a, k] == pytest.approx(fd, rel=1e-5, abs=1e-6)
+    # |E| ≈ 1e5 kcal/mol: central-difference round-off ≈ 1e-6 kcal/mol/Å at h = 1e-5 Å
+    assert_forces_match_energy(
+        lambda z, p: ev(p, forces=False)["energy"], ev(mol.positions)["forces"], mol.numbers,
+        mol.positions, h=1e-5, components=[(0, 0), (2, 1), (8, 2)], rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+
+
+def test_predictions_are_invariant_and_equivariant(model, ethanol):
+    """Energy invariant, forces and dipole rotate, coefficients rotate with Wigner-D blocks,
+    under rotation, reflection, translation and permutation (rhoml.testing, fast path).
+    Measured: energy 3e-9 of 1e5 kcal/mol, forces 3e-8 of 56 kcal/mol/Å, dipole 9e-10 D,
+    coefficients 1.3e-10 e (e3nn's float64 round-off)."""
+    mol = _distorted(ethanol, 11)
+    ref = model.predict(mol)
+    kinds = {
+        "energy": "scalar",
+        "forces": "atom_vector",
+        "dipole": "vector",
+        "coeff": "coefficients",
+    }
+    atol = {"energy": 1e-12 * abs(ref["energy"]), "forces": 1e-8 * np.abs(ref["forces"]).max(),
+            "dipole": 1e-8, "coeff": 1e-9}  # fmt: skip
+    assert_equivariant(
+        lambda z, p: model.predict(Molecule(z, p)), mol.numbers, mol.positions, kinds,
+        shells=lambda z: model.basis.ls(symbol(z)), order="pyscf", seed=11, atol=atol, rtol=0,
+    )  # fmt: skip
+    assert np.abs(ref["dipole"]).max() > 0.1 and np.abs(ref["forces"]).max() > 1.0
 
 
 def test_radius_graph_path_and_far_atoms(model, ethanol, water):

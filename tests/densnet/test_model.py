@@ -1,4 +1,6 @@
-"""Equivariance, electron count and dipole of the DenSNet coefficient network (float64)."""
+"""Equivariance, electron count and dipole of the DenSNet coefficient network (float64).
+
+Symmetry and force checks go through :mod:`rhoml.testing`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,15 @@ import torch
 from rhoml.densnet.basis import default_basis
 from rhoml.densnet.model import CoefficientNet, EnergyNet, NetConfig
 from rhoml.densnet.prior import prior_table
+from rhoml.elements import symbol
 from rhoml.molecule import Molecule
+from rhoml.testing import (
+    assert_coefficients_equivariant,
+    assert_field_equivariant,
+    assert_forces_match_energy,
+    assert_invariant,
+    assert_vector_equivariant,
+)
 
 CFG = NetConfig(channels=8, vectors=4, lmax=2, lmax_sh=3, layers=2, cutoff=4.0, radial=6)
 
@@ -61,56 +71,76 @@ def _rho(basis, mol: Molecule, coeff: np.ndarray, pts_ang: np.ndarray) -> np.nda
     return aux_on_points(mol, basis.pyscf_basis(), coeff, angstrom_to_bohr(pts_ang))
 
 
-def _random_orthogonal(rng, reflect: bool) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] *= -1
-    if reflect:
-        q = q @ np.diag([1.0, 1.0, -1.0])
-    return q
+def _coefficients(net):
+    def fn(numbers, positions):
+        return _predict(net, Molecule(numbers, positions))[0]
+
+    return fn
 
 
-@pytest.mark.parametrize("reflect", [False, True])
-def test_density_rotates_with_molecule(nets, reflect):
+def _density(basis, net):
+    """(numbers, positions, points Å) → predicted density at the points (e/Bohr³)."""
+
+    def fn(numbers, positions, points):
+        mol = Molecule(numbers, positions)
+        return _rho(basis, mol, _predict(net, mol)[0].detach().numpy(), points)
+
+    return fn
+
+
+def _shells(basis):
+    return lambda z: basis.ls(symbol(z))
+
+
+def test_density_rotates_with_molecule(nets):
+    """Rotation, reflection, translation, permutation and all together (rhoml.testing)."""
     basis, net, _ = nets
-    rng = np.random.default_rng(1 + reflect)
+    rng = np.random.default_rng(1)
     mol = _ethanol_like(rng)
-    rot = _random_orthogonal(rng, reflect)
-    shift = rng.normal(size=3)
-    perm = rng.permutation(len(mol.numbers))
-    moved = Molecule(mol.numbers[perm], (mol.positions @ rot.T + shift)[perm])
-    c0 = _predict(net, mol)[0].detach().numpy()
-    c1 = _predict(net, moved)[0].detach().numpy()
     pts = mol.positions.mean(0) + rng.normal(scale=1.5, size=(200, 3))
-    rho0 = _rho(basis, mol, c0, pts)
-    rho1 = _rho(basis, moved, c1, pts @ rot.T + shift)
-    assert np.abs(rho0 - rho1).max() < 1e-9 * np.abs(rho0).max()
+    rho0 = _rho(basis, mol, _predict(net, mol)[0].detach().numpy(), pts)
+    assert_field_equivariant(_density(basis, net), mol.numbers, mol.positions, pts, seed=1,
+                             atol=1e-9 * np.abs(rho0).max(), rtol=0)  # fmt: skip
     # the check is not vacuous: the Δ part is a sizeable, anisotropic density
     assert np.abs(rho0 - _rho(basis, mol, net.prior_vector(mol.numbers), pts)).max() > 1e-3
 
 
+def test_coefficients_rotate_with_wigner_d(nets):
+    """c(R x + t, P) = P D(R) c(x) with D built from PySCF's real harmonics (rhoml.testing)."""
+    basis, net, _ = nets
+    mol = _ethanol_like(np.random.default_rng(2))
+    c = _predict(net, mol)[0].detach().numpy()
+    delta = c - net.prior_vector(mol.numbers)
+    assert np.abs(delta).max() > 1e-2  # the Δ coefficients carry l > 0 components
+    assert_coefficients_equivariant(_coefficients(net), mol.numbers, mol.positions,
+                                    _shells(basis), order="pyscf", seed=2,
+                                    atol=1e-10 * np.abs(c).max(), rtol=0)  # fmt: skip
+
+
 def test_broken_conversion_is_caught(nets):
-    """The rotation test fails when the e3nn → PySCF ordering is wrong (l=2 block permuted)."""
+    """The rotation tests fail when the e3nn → PySCF ordering is wrong (l=2 block permuted)."""
     basis, net, _ = nets
     rng = np.random.default_rng(3)
     mol = _ethanol_like(rng)
-    rot = _random_orthogonal(rng, False)
-    moved = Molecule(mol.numbers, mol.positions @ rot.T)
+    pts = mol.positions.mean(0) + rng.normal(scale=1.5, size=(200, 3))
     z = 6
     conv = net._buf("conv", z)
     saved = conv.clone()
     ls = np.repeat(basis.ls("C"), [2 * l + 1 for l in basis.ls("C")])
     d = np.nonzero(ls == 2)[0][:5]
     conv[d] = conv[d[::-1].copy()]
+    only_rotation = dict(reflection=False, translation=False, permutation=False, seed=3)
     try:
-        c0 = _predict(net, mol)[0].detach().numpy()
-        c1 = _predict(net, moved)[0].detach().numpy()
+        # caught even at a tolerance of 1e-4 e/Bohr³ (and 1e-4 e on the coefficients)
+        with pytest.raises(AssertionError, match=r"\(field\) under rotation"):
+            assert_field_equivariant(_density(basis, net), mol.numbers, mol.positions, pts,
+                                     atol=1e-4, rtol=0, **only_rotation)  # fmt: skip
+        with pytest.raises(AssertionError, match=r"\(coefficients\) under rotation"):
+            assert_coefficients_equivariant(_coefficients(net), mol.numbers, mol.positions,
+                                            _shells(basis), atol=1e-4, rtol=0,
+                                            **only_rotation)  # fmt: skip
     finally:
         conv.copy_(saved)
-    pts = mol.positions.mean(0) + rng.normal(scale=1.5, size=(200, 3))
-    diff = np.abs(_rho(basis, mol, c0, pts) - _rho(basis, moved, c1, pts @ rot.T)).max()
-    assert diff > 1e-4
 
 
 def test_electron_count_exact(nets):
@@ -144,28 +174,30 @@ def test_dipole_matches_density_dipole(nets):
 
 def test_energy_invariant_and_forces_are_gradient(nets):
     basis, net, enet = nets
-    rng = np.random.default_rng(6)
-    mol = _ethanol_like(rng)
-    rot = _random_orthogonal(rng, True)
+    mol = _ethanol_like(np.random.default_rng(6))
 
-    def energy(positions):
-        m = Molecule(mol.numbers, positions)
-        c, feats, off, z, pos, batch = _predict(net, m)
+    def energy(numbers, positions):
+        c, feats, off, z, pos, batch = _predict(net, Molecule(numbers, positions))
         return enet(z, pos, batch, feats)[0]
 
-    e0 = energy(mol.positions).item()
-    e1 = energy(mol.positions @ rot.T + 1.0).item()
-    assert e0 == pytest.approx(e1, abs=1e-9)
-    pos = torch.as_tensor(mol.positions, dtype=torch.float64).requires_grad_(True)
-    z = torch.as_tensor(mol.numbers)
-    batch = torch.zeros(len(z), dtype=torch.long)
-    c, feats, _ = net(z, pos, batch, torch.tensor([26.0]))
-    e = enet(z, pos, batch, feats)[0]
-    (grad,) = torch.autograd.grad(e, pos)
-    h = 1e-5
-    for a, k in [(0, 0), (2, 1), (7, 2)]:
-        p1, p2 = mol.positions.copy(), mol.positions.copy()
-        p1[a, k] += h
-        p2[a, k] -= h
-        fd = (energy(p1).item() - energy(p2).item()) / (2 * h)
-        assert grad[a, k].item() == pytest.approx(fd, rel=1e-5, abs=1e-7)
+    def forces(numbers, positions):
+        z = torch.as_tensor(numbers)
+        pos = torch.as_tensor(positions, dtype=torch.float64).requires_grad_(True)
+        batch = torch.zeros(len(z), dtype=torch.long)
+        _, feats, _ = net(z, pos, batch, torch.tensor([float(z.sum())]))
+        (grad,) = torch.autograd.grad(enet(z, pos, batch, feats)[0], pos)
+        return -grad
+
+    assert_invariant(energy, mol.numbers, mol.positions, seed=6, atol=1e-9, rtol=0)
+    assert_vector_equivariant(forces, mol.numbers, mol.positions, per_atom=True, seed=6,
+                              atol=1e-9, rtol=0)  # fmt: skip
+    assert_forces_match_energy(
+        energy,
+        forces,
+        mol.numbers,
+        mol.positions,
+        h=1e-5,
+        components=[(0, 0), (2, 1), (7, 2)],
+        rtol=1e-5,
+        atol=1e-7,
+    )

@@ -119,6 +119,28 @@ def test_each_view_is_its_rotation():
             assert abs(depth - (big_r - zp - 0.5)) < 0.1, (view, int(z))
 
 
+def test_turning_the_camera_equals_turning_the_molecule():
+    """Equivariance: the view (axis, θ) of a molecule is the front view of the molecule rotated
+    by that view's rotation about its box centre; every 90° turn is an exact cube rotation
+    (rhoml.testing) mapping the atoms' box onto itself."""
+    from rhoml.testing import cube_rotations
+
+    mol = _marked_molecule()
+    cfg = RenderConfig.from_dict({"kind": "structure", "size": SIZE, "ball_radius": 0.5})
+    centre, _ = bounding_radius(mol, cfg)
+    views = (("x", 0.0), *[(a, float(d)) for a in "xyz" for d in (90, 180, 270)])
+    rots = [np.rint(view_rotation(v)).astype(int) for v in views]
+    cube = {r.tobytes() for r in cube_rotations()}
+    assert all(r.tobytes() in cube for r in rots) and len({r.tobytes() for r in rots}) == 10
+    turned = render([mol], RenderConfig.from_dict({**cfg.to_dict(), "views": views}))[0]
+    front = RenderConfig.from_dict({**cfg.to_dict(), "views": (("x", 0.0),)})
+    fronts = render([mol.transformed(r, centre - r @ centre) for r in rots], front)[:, 0]
+    diff = np.abs(turned.astype(int) - fronts.astype(int))
+    assert diff.max() <= 1, np.argwhere(diff > 1)[:5]
+    # not vacuous: the ten images differ from each other
+    assert len({im.tobytes() for im in fronts}) == 10
+
+
 def test_views_follow_pymol_turn_convention():
     # PyMOL 'turn x, 90' from the default view shows +z up (checked against PyMOL itself in
     # benchmarks/render_vs_pymol.py); here: the rotation matrices themselves
