@@ -194,7 +194,7 @@ def train_on_data(data, representation: str, size: int, train_cfg: TrainConfig,
     from rhoml.represent.voxel_data import VoxelDataset, channel_indices
     from rhoml.train.distributed import is_main_process
     from rhoml.train.loop import Objective, fit, predict, seed_everything
-    from rhoml.train.metrics import regression_report
+    from rhoml.train.metrics import confidence_intervals, regression_report
 
     model_params = dict(model_params or {})
     ch = channel_indices(data.channel_names, representation)
@@ -226,6 +226,7 @@ def train_on_data(data, representation: str, size: int, train_cfg: TrainConfig,
     test_seconds = time.perf_counter() - t0
     metrics = {
         "test": regression_report(pred, true, names), "n_test": len(true),
+        "test_ci95": confidence_intervals(pred, true, names, seed=train_cfg.seed),
         "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
         "train_seconds": res.seconds, "train_samples_per_second": res.samples_per_second,
         "test_molecules_per_second": len(true) / test_seconds if test_seconds else None,

@@ -132,8 +132,10 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
         meta = _run_description(first)
         data = StudyData(meta["dataset"], meta["targets"], meta["units"],
                          meta["all_channel_names"], {}, {}, _read_info(out))  # fmt: skip
-    summary = summarise(data, settings, rows)
-    (out / "data_info.json").write_text(json.dumps(data.info, indent=1) + "\n")
+    from rhoml.train.run_folder import json_safe
+
+    summary = json_safe(summarise(data, settings, rows))
+    (out / "data_info.json").write_text(json.dumps(json_safe(data.info), indent=1) + "\n")
     (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "results.md").write_text(markdown(summary) + "\n")
     plot(summary, out / "learning_curve.png")
@@ -170,9 +172,16 @@ def summarise(data: StudyData, settings: StudySettings, rows: list[dict]) -> dic
                 continue
             entry = {"representation": rep, "size": size, "seeds": len(runs)}
             for key in _metric_keys(data):
-                vals = np.array([r["test"][key] for r in runs], float)
-                entry[key] = {"mean": float(vals.mean()), "std": float(vals.std()),
-                              "values": vals.tolist()}  # fmt: skip
+                vals = np.array([_num(r["test"].get(key)) for r in runs], float)
+                ok = vals[np.isfinite(vals)]
+                entry[key] = {
+                    "mean": float(ok.mean()) if len(ok) else None,
+                    # a spread needs at least two seeds
+                    "std": float(ok.std(ddof=1)) if len(ok) >= 2 else None,
+                    "values": vals.tolist(),
+                }
+                if len(runs) == 1 and runs[0].get("test_ci95", {}).get(key):
+                    entry[key]["ci95"] = runs[0]["test_ci95"][key]
             table.append(entry)
     return {
         "dataset": data.name, "targets": data.target_names, "units": data.target_units,
@@ -181,21 +190,41 @@ def summarise(data: StudyData, settings: StudySettings, rows: list[dict]) -> dic
     }  # fmt: skip
 
 
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _cell(e: dict) -> str:
+    """``mean ± std`` over seeds (≥ 2), else the single value with its bootstrap 95 % interval
+    when known; ``–`` when undefined."""
+    if e.get("mean") is None:
+        return "–"
+    if e.get("std") is not None:
+        return f"{e['mean']:.4g} ± {e['std']:.2g}"
+    ci = e.get("ci95")
+    if ci and all(c is not None for c in ci):
+        return f"{e['mean']:.4g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+    return f"{e['mean']:.4g}"
+
+
 def markdown(summary: dict) -> str:
     units = dict(zip(summary["targets"], summary["units"], strict=True))
     heads = []
     for k in summary["metrics"]:
         t = k.split("_", 1)[-1]
         heads.append(f"{k} ({units[t]})" if t in units else k)
-    lines = ["| representation | n train | seeds | " + " | ".join(heads) + " |",
+    lines = ["Cells: mean ± standard deviation over seeds (≥ 2 seeds), else the single run's value "
+             "[bootstrap 95 % interval over test molecules].", "",
+             "| representation | n train | seeds | " + " | ".join(heads) + " |",
              "|---|---:|---:|" + "---:|" * len(heads)]  # fmt: skip
     for e in summary["table"]:
-        cells = [f"{e[k]['mean']:.4g} ± {e[k]['std']:.2g}" for k in summary["metrics"]]
+        cells = [_cell(e[k]) for k in summary["metrics"]]
         lines.append(f"| {e['representation']} | {e['size']} | {e['seeds']} | "
                      + " | ".join(cells) + " |")  # fmt: skip
     base = summary.get("info", {}).get("mean_predictor_test")
     if base:
-        cells = [f"{base[k]:.4g}" if k in base else "–" for k in summary["metrics"]]
+        cells = [f"{base[k]:.4g}" if base.get(k) is not None and np.isfinite(base[k]) else "–"
+                 for k in summary["metrics"]]  # fmt: skip
         lines.append("| (mean of the training set) | – | – | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -213,8 +242,9 @@ def plot(summary: dict, path) -> None:
         for rep in dict.fromkeys(e["representation"] for e in summary["table"]):
             es = [e for e in summary["table"] if e["representation"] == rep]
             x = [e["size"] for e in es]
-            ax.errorbar(x, [e[key]["mean"] for e in es], yerr=[e[key]["std"] for e in es],
-                        marker="o", capsize=3, label=rep)  # fmt: skip
+            y = [_num(e[key]["mean"]) for e in es]
+            err = [e[key]["std"] or 0.0 for e in es]  # no bar for a single seed
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=rep)
         t = key.split("_", 1)[-1]
         ax.set_xscale("log")
         if key.startswith(("mae", "rmse")):
@@ -223,7 +253,7 @@ def plot(summary: dict, path) -> None:
         ax.set_ylabel(f"test {key}" + (f" ({units[t]})" if t in units else ""))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{summary['dataset']}: voxel representations (mean ± std over seeds)")
+    fig.suptitle(f"{summary['dataset']}: voxel representations (mean ± std over seeds where ≥ 2)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
