@@ -39,8 +39,9 @@ SUPPORTED: dict[str, str] = {
     ".sd": "MDL SD file (rhoml.io.rdkit_io.read_sdf)",
     ".mol": "MDL molfile (rhoml.io.rdkit_io.read_sdf)",
     ".mol2": "Tripos MOL2, multi-record, via RDKit (rhoml.io.rdkit_io.read_mol2)",
-    ".pdb": "PDB, first model, hydrogens kept, waters dropped (rhoml.io.rdkit_io.read_pdb)",
-    ".ent": "PDB (rhoml.io.rdkit_io.read_pdb)",
+    ".pdb": "PDB via gemmi: first model, highest-occupancy altlocs, hydrogens kept, waters "
+    "dropped (rhoml.io.pdb.read_pdb)",
+    ".ent": "PDB (rhoml.io.pdb.read_pdb)",
     ".npz": "rMD17 / MD17 NumPy archive (rhoml.io.rmd17.read_npz)",
     "<folder>": "PDBbind layout <code>/<code>_ligand.sdf (rhoml.io.pdbbind.iter_pdbbind)",
     "qm9[:N]": "QM9 from qm9pack, optionally the first N molecules (rhoml.io.qm9.iter_qm9)",
@@ -53,8 +54,8 @@ _EXT_READERS: dict[str, tuple[str, str]] = {
     ".sd": ("rhoml.io.rdkit_io", "read_sdf"),
     ".mol": ("rhoml.io.rdkit_io", "read_sdf"),
     ".mol2": ("rhoml.io.rdkit_io", "read_mol2"),
-    ".pdb": ("rhoml.io.rdkit_io", "read_pdb"),
-    ".ent": ("rhoml.io.rdkit_io", "read_pdb"),
+    ".pdb": ("rhoml.io.pdb", "read_pdb"),
+    ".ent": ("rhoml.io.pdb", "read_pdb"),
     ".npz": ("rhoml.io.rmd17", "read_npz"),
 }
 
@@ -65,7 +66,7 @@ _LAZY: dict[str, str] = {
     "format_xyz": "rhoml.io.xyz",
     "read_sdf": "rhoml.io.rdkit_io",
     "read_mol2": "rhoml.io.rdkit_io",
-    "read_pdb": "rhoml.io.rdkit_io",
+    "read_pdb": "rhoml.io.pdb",
     "load_qm9": "rhoml.io.qm9",
     "iter_qm9": "rhoml.io.qm9",
     "QM9_TARGETS": "rhoml.io.qm9",

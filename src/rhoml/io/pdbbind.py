@@ -5,8 +5,8 @@ Layout: ``<root>/<code>/<code>_protein.pdb`` (or ``_pocket.pdb``, the residues n
 
 * atoms: the protein (or pocket) atoms first, then the ligand atoms; ``groups`` is 0 for the
   protein/pocket and 1 for the ligand. Protein hydrogens are kept when present, waters dropped
-  (``keep_waters=True`` keeps them), of alternate locations the first one is kept, elements come
-  from the PDB element columns (see :func:`rhoml.io.rdkit_io.parse_pdb`);
+  (``keep_waters=True`` keeps them), of alternate locations the highest-occupancy conformer is
+  kept, elements come from the PDB element columns (see :mod:`rhoml.io.pdb`);
 * ``id`` is the PDB code, ``source`` the complex folder;
 * labels: ``pK`` (= -log10 of Kd/Ki/IC50 in M; unit ``"dimensionless"``) when a label source is
   found, ``ligand_charge`` (e), ``charge_assumed`` and, if a core set is given, ``in_core_set``.
@@ -250,7 +250,8 @@ def _complexes(folders, pocket, fmt, pk, label_source, core, keep_waters, keep_h
 
 def _read_complex(folder: Path, pocket, fmt, pk, label_source, core, keep_waters,
                   keep_hydrogens, require_labels) -> Molecule:  # fmt: skip
-    from rhoml.io.rdkit_io import parse_pdb, read_mol2, read_sdf
+    from rhoml.io.pdb import parse_pdb
+    from rhoml.io.rdkit_io import read_mol2, read_sdf
 
     code = folder.name
     prot_file = folder / f"{code}_{'pocket' if pocket else 'protein'}.pdb"
