@@ -14,7 +14,8 @@ Conventions shared by all readers:
   naming the file and the record, e.g. ``water.xyz#3: line 5: expected 4 fields, got 2``.
 
 :func:`read_molecules` dispatches on the extension or the folder layout; :data:`SUPPORTED` lists
-what it understands. Readers are lazy iterators where the format allows; the path is checked
+what it understands: rhoml's own readers first, then any other format ASE reads
+(:mod:`rhoml.io.ase_io`). Readers are lazy iterators where the format allows; the path is checked
 when the reader is called, the content when it is iterated.
 """
 
@@ -45,6 +46,8 @@ SUPPORTED: dict[str, str] = {
     ".npz": "rMD17 / MD17 NumPy archive (rhoml.io.rmd17.read_npz)",
     "<folder>": "PDBbind layout <code>/<code>_ligand.sdf (rhoml.io.pdbbind.iter_pdbbind)",
     "qm9[:N]": "QM9 from qm9pack, optionally the first N molecules (rhoml.io.qm9.iter_qm9)",
+    "<ase>": "any other file ase.io.read reads: ASE .db/.json databases, .traj, .cif, POSCAR, "
+    "program outputs... (rhoml.io.ase_io.read_ase)",
 }
 
 _EXT_READERS: dict[str, tuple[str, str]] = {
@@ -75,6 +78,10 @@ _LAZY: dict[str, str] = {
     "load_pdbbind": "rhoml.io.pdbbind",
     "iter_pdbbind": "rhoml.io.pdbbind",
     "read_pdbbind_index": "rhoml.io.pdbbind",
+    "read_ase": "rhoml.io.ase_io",
+    "write_ase": "rhoml.io.ase_io",
+    "atoms_to_molecule": "rhoml.io.ase_io",
+    "molecules_to_atoms": "rhoml.io.ase_io",
 }
 
 __all__ = ["SUPPORTED", "default_multiplicity", "read_molecules", *_LAZY]
@@ -138,10 +145,15 @@ def read_molecules(path, **kw) -> Iterator[Molecule]:
             "<code>/<code>_ligand.sdf or .mol2)"
         )
     ext = p.suffix.lower()
-    if ext not in _EXT_READERS:
+    if ext in _EXT_READERS:
+        module, func = _EXT_READERS[ext]
+        return getattr(importlib.import_module(module), func)(p, **kw)
+    from rhoml.io.ase_io import ase_format, read_ase
+
+    fmt = ase_format(p)
+    if fmt is None:
         raise InputError(
-            f"{p}: unknown file extension {p.suffix or '(none)'!r}; "
-            f"supported: {', '.join(sorted(_EXT_READERS))}"
+            f"{p}: unknown file extension {p.suffix or '(none)'!r}: neither rhoml "
+            f"({', '.join(sorted(_EXT_READERS))}) nor ASE (ase.io.read) reads it"
         )
-    module, func = _EXT_READERS[ext]
-    return getattr(importlib.import_module(module), func)(p, **kw)
+    return read_ase(p, format=fmt, **kw)
