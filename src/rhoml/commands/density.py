@@ -56,6 +56,10 @@ def cmd_compute(args) -> int:
     from rhoml.io import read_molecules
     from rhoml.store.batch import MethodSpec, run_batch
 
+    if args.scheduler:
+        from rhoml.optional import require
+
+        require("distributed", "dask", "--scheduler")
     molecules = []
     for inp in args.inputs:
         molecules.extend(read_molecules(inp))
