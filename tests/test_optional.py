@@ -27,6 +27,14 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]).lower()
 
 
+def _names(requirement: str) -> set[str]:
+    """The package of a requirement and, for ``dask[distributed]``, what its extra installs."""
+    extras = re.search(r"\[([^\]]*)\]", requirement)
+    return {_name(requirement)} | (
+        {_name(e) for e in extras.group(1).split(",")} if extras else set()
+    )
+
+
 def _project() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
@@ -45,7 +53,9 @@ def _imported_modules() -> set[str]:
 def test_imports_and_declared_dependencies_agree():
     project = _project()
     runtime = {_name(r) for r in project["dependencies"]}
-    extras = {_name(r) for reqs in project["optional-dependencies"].values() for r in reqs}
+    extras = {
+        n for reqs in project["optional-dependencies"].values() for r in reqs for n in _names(r)
+    }
     declared = runtime | extras
     dists = importlib.metadata.packages_distributions()
     used: set[str] = set()

@@ -87,8 +87,8 @@ def add_limit(p: argparse.ArgumentParser) -> None:
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:
-    """``--quiet``: no progress bars (never changes results)."""
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    """``--quiet``: no progress bars or progress messages (never changes results)."""
+    p.add_argument("--quiet", action="store_true", help="no progress bars or progress messages")
 
 
 def add_set(p: argparse.ArgumentParser) -> None:

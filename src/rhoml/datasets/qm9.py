@@ -15,12 +15,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from rhoml.errors import RhomlError
 from rhoml.units import convert
+
+logger = logging.getLogger(__name__)
 
 #: QM9 atomref (Hartree) for U0, U (298 K), H (298 K), G (298 K) per element (Z)
 ATOMREF: dict[str, dict[int, float]] = {
@@ -102,7 +105,9 @@ def prepare(store_path, selection: QM9Selection, *, engine: str = "xtb", workers
     finally:
         st.close()
     if report.failed:
-        print(f"qm9: {report.failed} density calculation(s) failed; those molecules are dropped")
+        logger.warning(
+            "qm9: %d density calculation(s) failed; those molecules are dropped", report.failed
+        )
     out, start = {}, 0
     for name, sel in parts.items():
         chunk = idx[start : start + len(sel)]

@@ -20,6 +20,7 @@ over seeds.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import numpy as np
 from rhoml.datasets import VoxelData
 from rhoml.errors import RhomlError
 from rhoml.represent.voxel_data import REPRESENTATIONS, channel_indices, channel_kind
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "REPRESENTATIONS", "StudyData", "StudySettings", "channel_indices", "channel_kind",
@@ -122,7 +125,7 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
                 rows.append(json.loads((run_dir / "result.json").read_text()))
             continue
         if progress:
-            print(f"[{i}/{len(combos)}] {data.name} {rep} n={size} seed={seed}", flush=True)
+            logger.info("[%d/%d] %s %s n=%d seed=%d", i, len(combos), data.name, rep, size, seed)
         rows.append(run_one(data, rep, size, seed, settings, run_dir, progress))
     if not rows:
         raise RhomlError(f"{out}: no finished runs to summarise")
