@@ -22,15 +22,22 @@ when the reader is called, the content when it is iterated.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from rhoml.errors import InputError
 from rhoml.molecule import Molecule
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+#: A file or folder argument: a string or any path-like object.
+StrPath: TypeAlias = str | os.PathLike[str]
 
 #: What :func:`read_molecules` reads: extension (or pattern) -> description.
 SUPPORTED: dict[str, str] = {
@@ -84,7 +91,7 @@ _LAZY: dict[str, str] = {
     "molecules_to_atoms": "rhoml.io.ase_io",
 }
 
-__all__ = ["SUPPORTED", "default_multiplicity", "read_molecules", *_LAZY]
+__all__ = ["SUPPORTED", "StrPath", "default_multiplicity", "read_molecules", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -94,13 +101,13 @@ def __getattr__(name: str) -> Any:
 
 
 # -- helpers shared by the readers ------------------------------------------------------------
-def default_multiplicity(numbers, charge: int = 0) -> int:
+def default_multiplicity(numbers: ArrayLike, charge: int = 0) -> int:
     """Lowest multiplicity consistent with the electron count: 1 if even, 2 if odd."""
     n = int(np.asarray(numbers, dtype=np.int64).sum()) - int(charge)
     return 1 if n % 2 == 0 else 2
 
 
-def existing_file(path) -> Path:
+def existing_file(path: StrPath) -> Path:
     """``path`` as a :class:`Path`; :class:`InputError` unless it is an existing file."""
     p = Path(path)
     if not p.exists():
@@ -117,7 +124,7 @@ def _is_pdbbind_folder(p: Path) -> bool:
 _QM9_NAME = re.compile(r"^qm9(?::(\d+))?$", re.IGNORECASE)
 
 
-def read_molecules(path, **kw) -> Iterator[Molecule]:
+def read_molecules(path: StrPath, **kw: Any) -> Iterator[Molecule]:
     """Iterate over the molecules in ``path``, choosing the reader by extension or layout.
 
     ``path`` is a file (see :data:`SUPPORTED`), a PDBbind-style folder, or the name ``qm9`` /

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rhoml.errors import InputError, UnitError
-from rhoml.io import default_multiplicity, existing_file
+from rhoml.io import StrPath, default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 from rhoml.units import convert
 
@@ -63,7 +63,7 @@ _COMPRESSION = (".gz", ".bz2", ".xz")
 _SPIN_KEYS = ("multiplicity", "mult", "spin")
 
 
-def ase_format(path) -> str | None:
+def ase_format(path: StrPath) -> str | None:
     """The ASE format that reads ``path`` (by extension, else by ASE's name and content rules),
     or None when ASE reads no such file."""
     from ase.io.formats import extension2format, filetype, ioformats
@@ -89,7 +89,7 @@ def ase_format(path) -> str | None:
 
 
 def read_ase(
-    path,
+    path: StrPath,
     *,
     format: str | None = None,
     index: str | int = ":",
@@ -305,7 +305,7 @@ def _calculator_unit(key: str, value: Any, unit: str | None, n_atoms: int) -> st
     return target
 
 
-def write_ase(path, molecules: Molecule | Iterable[Molecule], *, format: str | None = None,
+def write_ase(path: StrPath, molecules: Molecule | Iterable[Molecule], *, format: str | None = None,
               append: bool = False) -> None:  # fmt: skip
     """Write molecules with ASE (:func:`molecules_to_atoms`): ``ase.io.write`` for files, one
     row per molecule for databases (``.db``, ``.json``), with the scalar labels as key-value

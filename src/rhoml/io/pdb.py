@@ -37,7 +37,7 @@ import numpy as np
 
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError, UnknownElementError
-from rhoml.io import default_multiplicity, existing_file
+from rhoml.io import StrPath, default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 
 if TYPE_CHECKING:
@@ -60,7 +60,9 @@ class PDBAtoms:
     residue_names: list[str]
 
 
-def read_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -> Iterator[Molecule]:
+def read_pdb(
+    path: StrPath, *, keep_waters: bool = False, keep_hydrogens: bool = True
+) -> Iterator[Molecule]:
     """The first model of a PDB file as one :class:`Molecule` (an iterator of one).
 
     The path is checked now, the content when the iterator is advanced.
@@ -80,7 +82,7 @@ def read_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) ->
     return gen()
 
 
-def parse_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -> PDBAtoms:
+def parse_pdb(path: StrPath, *, keep_waters: bool = False, keep_hydrogens: bool = True) -> PDBAtoms:
     """Atoms of :func:`read_pdb_structure` in file order, as arrays."""
     st = read_pdb_structure(path, keep_waters=keep_waters, keep_hydrogens=keep_hydrogens)
     numbers: list[int] = []
@@ -102,7 +104,7 @@ def parse_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -
 
 
 def read_pdb_structure(
-    path, *, keep_waters: bool = False, keep_hydrogens: bool = True
+    path: StrPath, *, keep_waters: bool = False, keep_hydrogens: bool = True
 ) -> gemmi.Structure:
     """A checked PDB file as a gemmi structure of one model, cleaned by the module's rules.
 

@@ -36,11 +36,12 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rhoml.errors import InputError
-from rhoml.io import default_multiplicity
+from rhoml.io import StrPath, default_multiplicity
 from rhoml.molecule import Molecule
 
 _CODE = re.compile(r"^[0-9][A-Za-z0-9]{3}$")
@@ -49,7 +50,7 @@ _CSV_PK_COLUMNS = ("pK", "pk", "pKd", "-logKd/Ki", "logKa", "affinity", "label",
 
 
 # -- label files --------------------------------------------------------------------------------
-def read_pdbbind_index(path) -> dict[str, float]:
+def read_pdbbind_index(path: StrPath) -> dict[str, float]:
     """``{code: pK}`` from a PDBbind index file or a labels CSV.
 
     Index files (``INDEX_refined_data.2020``, ``INDEX_general_PL_data.2020``, CASF
@@ -112,7 +113,7 @@ def _read_label_csv(p: Path, lines: list[str]) -> dict[str, float]:
     return out
 
 
-def read_core_set(path) -> set[str]:
+def read_core_set(path: StrPath) -> set[str]:
     """Codes of a core-set list: the first token of every non-comment line (CASF
     ``CoreSet.dat``, ``INDEX_core_data.2016``, a plain list, or a CSV with a header line)."""
     p = Path(path)
@@ -134,7 +135,7 @@ def read_core_set(path) -> set[str]:
     return codes
 
 
-def find_label_file(root) -> Path | None:
+def find_label_file(root: StrPath) -> Path | None:
     """The default label source of a PDBbind folder, or None."""
     root = Path(root)
     if (root / "labels_pK.csv").is_file():
@@ -151,13 +152,13 @@ def find_label_file(root) -> Path | None:
 
 # -- complexes ------------------------------------------------------------------------------------
 def iter_pdbbind(
-    root,
+    root: StrPath,
     codes: Iterable[str] | None = None,
     pocket: bool = True,
     ligand_format: str = "sdf",
     *,
-    labels=None,
-    core_set=None,
+    labels: StrPath | dict[str, float] | None = None,
+    core_set: StrPath | Iterable[str] | None = None,
     subset: str = "all",
     keep_waters: bool = False,
     keep_hydrogens: bool = True,
@@ -292,11 +293,11 @@ def _read_complex(folder: Path, pocket, fmt, pk, label_source, core, keep_waters
 
 
 def load_pdbbind(
-    root,
+    root: StrPath,
     codes: Iterable[str] | None = None,
     pocket: bool = True,
     ligand_format: str = "sdf",
-    **kw,
+    **kw: Any,
 ) -> list[Molecule]:
     """The complexes of a PDBbind-style folder as a list (see :func:`iter_pdbbind`)."""
     return list(iter_pdbbind(root, codes, pocket, ligand_format, **kw))

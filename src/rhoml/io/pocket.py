@@ -40,10 +40,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rhoml.errors import ChargeSpinError, InputError
+from rhoml.io import StrPath
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # X–H cap bond lengths in Å (Allen et al. 1987 mean values)
 CAP_BOND_LENGTH = {6: 1.09, 7: 1.01, 8: 0.96, 16: 1.34, 34: 1.47}
@@ -91,8 +96,9 @@ class _Atom:
     res: int  # residue index in the reference structure
 
 
-def prepare_pocket(path, ligand_numbers, ligand_positions, cutoff: float, *,
-                   record: str = "", closed_shell: bool = True) -> Pocket:  # fmt: skip
+def prepare_pocket(path: StrPath, ligand_numbers: ArrayLike, ligand_positions: ArrayLike,
+                   cutoff: float, *, record: str = "",
+                   closed_shell: bool = True) -> Pocket:  # fmt: skip
     """Cut, cap and charge the pocket of ``path`` (a protein or pocket PDB) around a ligand.
 
     Args:

@@ -28,7 +28,7 @@ import numpy as np
 
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError, UnknownElementError
-from rhoml.io import default_multiplicity, existing_file
+from rhoml.io import StrPath, default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 
 _ISOTOPES = {"D": 1, "T": 1}
@@ -132,7 +132,7 @@ def _check_element(sym: str, where: str) -> None:
 
 # -- SDF ----------------------------------------------------------------------------------------
 def read_sdf(
-    path, *, sanitize: bool = False, label_units: dict[str, str] | None = None
+    path: StrPath, *, sanitize: bool = False, label_units: dict[str, str] | None = None
 ) -> Iterator[Molecule]:
     """Iterate over the records of an SD file (or a single molfile), lazily."""
     p = existing_file(path)
@@ -263,7 +263,7 @@ def _sd_fields(lines: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 # -- MOL2 -------------------------------------------------------------------------------------
 def read_mol2(
-    path, *, sanitize: bool = False, label_units: dict[str, str] | None = None
+    path: StrPath, *, sanitize: bool = False, label_units: dict[str, str] | None = None
 ) -> Iterator[Molecule]:
     """Iterate over the ``@<TRIPOS>MOLECULE`` records of a MOL2 file, lazily."""
     p = existing_file(path)
