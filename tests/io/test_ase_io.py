@@ -161,3 +161,13 @@ def test_formats_and_errors(tmp_path, water):
     write_ase(tmp_path / "w.db", water)
     with pytest.raises(InputError, match=r"w\.db: no rows matching 'natoms>5'"):
         list(read_molecules(tmp_path / "w.db", selection="natoms>5"))
+
+
+def test_cli_reads_an_ase_trajectory(tmp_path, capsys, water, ethanol):
+    from rhoml.cli import main
+
+    write_ase(tmp_path / "two.traj", [water, ethanol])
+    code = main(["density", "compute", str(tmp_path / "two.traj"), "--method", "promolecule",
+                 "--out", str(tmp_path / "s"), "--quiet", "--workers", "1"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "2 ok, 0 failed" in capsys.readouterr().out

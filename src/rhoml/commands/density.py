@@ -14,7 +14,8 @@ def register(sub) -> None:
         "compute",
         help="compute densities for molecules into a store (resumable)",
         description="Compute densities for every molecule in INPUT (xyz/extxyz, sdf, mol2, pdb, "
-        "rMD17 npz, a PDBbind folder, or qm9 / qm9:N) into the store OUT. Re-running the same "
+        "rMD17 npz, a PDBbind folder, qm9 / qm9:N, or any other file ASE reads: .db, .traj, "
+        ".cif, ...) into the store OUT. Re-running the same "
         "command resumes: finished and failed molecules are skipped.",
     )
     comp.add_argument("inputs", nargs="+", metavar="INPUT")
