@@ -18,7 +18,7 @@ from rhoml.io.pocket import prepare_pocket
 
 REFERENCE = Path(__file__).parent / "data" / "pdbbind_sample_reference.json"
 POCKET_CUTOFF = 6.0  # Å
-FAST_CODES = ["1a61", "1eve", "2iqg", "3gzn", "4bpj"]  # incl. one dropped residue, one refusal
+FAST_CODES = ["1a61", "1hte", "3gzn", "4bpj"]  # plain; blank-chain dimer; dropped residue; refused
 
 
 def _digest(a: np.ndarray) -> str:
