@@ -4,12 +4,20 @@ and derived arrays. See docs/store.md for the design and why SQLite.
 Layout: a directory ``NAME/`` with ``rhoml.sqlite``. Every record is written in its own
 transaction, so a batch killed at any point keeps everything that finished; any number of
 processes may read and write at once (SQLite serialises writers, ``busy_timeout`` waits).
+
+Every quantity written or read goes through :mod:`rhoml.store.schema` (declared names, dtypes,
+shape rules and units). Format 2 differs from format 1 only in how DenSNet labels are kept
+(format 1: records ``densnet:<functional>/<basis>/g<grid>[+df]`` with forces in arrays
+``densnet_forces``, kcal/mol/Å; format 2: ordinary ``dft`` records whose properties hold the
+forces in Hartree/Bohr). A format-1 store is migrated when opened for writing
+(:func:`migrate`, ``rhoml store migrate``); read-only it opens as is unless it holds such labels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -21,10 +29,15 @@ import numpy as np
 
 from rhoml.errors import StoreError
 from rhoml.molecule import Molecule
-from rhoml.store import keys
+from rhoml.store import schema
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DB_NAME = "rhoml.sqlite"
+#: Record key of DenSNet labels in format-1 stores.
+LEGACY_LABEL_KEY = re.compile(
+    r"densnet:(?P<functional>[^/]+)/(?P<basis>.+)/g(?P<grid_level>\d+)(?P<df>\+df)?\Z"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -156,10 +169,20 @@ class Store:
             raise StoreError(f"{self.path}: unreadable store: {exc}") from None
         if row is None:
             raise StoreError(f"{self.path}: store has no format version")
-        if int(row[0]) != FORMAT_VERSION:
+        version = int(row[0])
+        if version not in READABLE_VERSIONS:
             raise StoreError(
                 f"{self.path}: store format {row[0]} was written by an incompatible rhoml "
-                f"(this version reads format {FORMAT_VERSION})"
+                f"(this version reads formats {', '.join(map(str, READABLE_VERSIONS))})"
+            )
+        if version == FORMAT_VERSION:
+            return
+        if not self.readonly:
+            migrate(self)
+        elif _legacy_label_methods(self._conn):
+            raise StoreError(
+                f"{self.path}: format-{version} store with DenSNet labels in the old layout; "
+                f"run `rhoml store migrate {self.path}` once"
             )
 
     def close(self) -> None:
@@ -191,6 +214,14 @@ class Store:
                         )
                     out.append(int(row[0]))
                     continue
+                where = f"{self.path}: molecule {m.id!r}"
+                ctx = {"n_atoms": m.n_atoms}
+                for name, value in ((schema.NUMBERS, m.numbers), (schema.POSITIONS, m.positions)):
+                    field = schema.MOLECULE_FIELDS[name]
+                    schema.check_array_dtype(field, value, f"{where}: {name}", ctx)
+                if m.groups is not None:
+                    field = schema.MOLECULE_FIELDS[schema.GROUPS]
+                    schema.check_array_dtype(field, m.groups, f"{where}: groups", ctx)
                 new = self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM molecules")
                 idx = int(new.fetchone()[0])
                 self._conn.execute(
@@ -249,12 +280,18 @@ class Store:
 
     def put_density(self, idx: int, method: str, density, seconds: float | None = None) -> None:
         """Store ``density`` for molecule ``idx`` under ``method`` (replaces a failure)."""
-        if density.kind == "density_matrix":
-            nao = density.data.shape[0]
-            data = _blob(density.data[np.tril_indices(nao)], np.float64)
-        else:
-            nao = density.data.shape[0]
-            data = _blob(density.data, np.float64)
+        where = f"{self.path}: {method} record of molecule {idx}"
+        if density.kind not in schema.RECORD_KINDS:
+            raise StoreError(f"{where}: record kind {density.kind!r} is not declared")
+        nao = density.data.shape[0]
+        packed = density.data[np.tril_indices(nao)] if density.kind == "density_matrix" else None
+        ctx = {"nao": nao, "n_atoms": density.molecule.n_atoms}
+        kind = schema.RECORD_KINDS[density.kind]
+        data = schema.check_value(kind, density.data if packed is None else packed, "e",
+                                  f"{where}: {density.kind}", ctx)  # fmt: skip
+        zfield = schema.RECORD_ARRAYS[schema.NUCLEAR_CHARGES]
+        zs = schema.check_value(zfield, density.nuclear_charges, "e", f"{where}: charges", ctx)
+        schema.check_properties(density.properties, density.property_units, where, ctx)
         with _transaction(self._conn):
             bh = self._basis_hash(density.basis)
             self._conn.execute(
@@ -262,8 +299,8 @@ class Store:
                 " kind, basis, data, nao, nuclear_charges, valence, properties, property_units,"
                 " provenance, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    int(idx), method, density.engine, density.level, keys.STATUS_OK, None,
-                    density.kind, bh, data, nao, _blob(density.nuclear_charges, np.float64),
+                    int(idx), method, density.engine, density.level, schema.STATUS_OK, None,
+                    density.kind, bh, _blob(data, np.float64), nao, _blob(zs, np.float64),
                     int(density.valence), _to_json(density.properties),
                     _to_json(density.property_units), _to_json(density.provenance),
                     seconds, time.time(),
@@ -278,7 +315,16 @@ class Store:
             self._conn.execute(
                 "INSERT OR REPLACE INTO records (molecule, method, engine, level, status, reason,"
                 " seconds, created) VALUES (?,?,?,?,?,?,?,?)",
-                (int(idx), method, engine, level, keys.STATUS_FAILED, reason, seconds, time.time()),
+                (
+                    int(idx),
+                    method,
+                    engine,
+                    level,
+                    schema.STATUS_FAILED,
+                    reason,
+                    seconds,
+                    time.time(),
+                ),  # fmt: skip
             )
 
     def finished(self, method: str, *, include_failed: bool = True) -> set[int]:
@@ -322,12 +368,16 @@ class Store:
         if row is None:
             raise KeyError(f"{self.path}: no {method} record for molecule {idx}")
         status, reason, engine, level, kind, bh, data, nao, zs, val, props, punits, prov = row
-        if status != keys.STATUS_OK:
+        if status != schema.STATUS_OK:
             raise StoreError(f"{self.path}: molecule {idx} failed for {method}: {reason}")
         basis = json.loads(
             self._conn.execute("SELECT basis FROM bases WHERE hash=?", (bh,)).fetchone()[0]
         )
         flat = np.frombuffer(data, dtype=np.float64)
+        field = schema.RECORD_KINDS.get(kind)
+        err = "undeclared kind" if field is None else field.shape_error(flat.shape, {"nao": nao})
+        if err:
+            raise StoreError(f"{self.path}: {method} record of molecule {idx} is corrupt: {err}")
         if kind == "density_matrix":
             mat = np.zeros((nao, nao))
             mat[np.tril_indices(nao)] = flat
@@ -351,6 +401,29 @@ class Store:
         )
         return {r[0]: json.loads(r[1]) for r in rows}
 
+    def records(self, method: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every record (of ``method``, or all) as a dict: ``molecule`` (index), ``method``,
+        ``engine``, ``level``, ``status``, ``reason``, ``kind``, ``properties`` (arrays as
+        numpy), ``property_units``, ``provenance``, ``seconds``; ordered by molecule, method."""
+        q = ("SELECT molecule, method, engine, level, status, reason, kind, properties,"
+             " property_units, provenance, seconds FROM records")  # fmt: skip
+        args: tuple = ()
+        if method is not None:
+            q += " WHERE method=?"
+            args = (method,)
+        for row in self._conn.execute(q + " ORDER BY molecule, method", args).fetchall():
+            mol, meth, engine, level, status, reason, kind, props, units, prov, secs = row
+            props = json.loads(props) if props else {}
+            for k, v in props.items():
+                if isinstance(v, list):
+                    props[k] = np.asarray(v)
+            yield {
+                "molecule": mol, "method": meth, "engine": engine, "level": level,
+                "status": status, "reason": reason, "kind": kind, "properties": props,
+                "property_units": json.loads(units) if units else {},
+                "provenance": json.loads(prov) if prov else {}, "seconds": secs,
+            }  # fmt: skip
+
     def summary(self) -> dict[str, Any]:
         """Counts per method and status, timings, and store metadata (for ``rhoml info``)."""
         meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
@@ -363,7 +436,7 @@ class Store:
                 method, {"engine": engine, "level": level, "ok": 0, "failed": 0}
             )
             entry[status] = n
-            if status == keys.STATUS_OK:
+            if status == schema.STATUS_OK:
                 entry["mean_seconds"] = secs
         arrays = dict(
             self._conn.execute("SELECT name, COUNT(*) FROM arrays GROUP BY name").fetchall()
@@ -380,9 +453,28 @@ class Store:
         }
 
     # -- derived arrays ----------------------------------------------------------------------
-    def put_array(self, idx: int, name: str, array: np.ndarray, unit: str, **meta) -> None:
-        """Store a derived array (voxels, images...) for molecule ``idx`` with its unit."""
+    def _n_atoms(self, idx: int) -> int:
+        row = self._conn.execute("SELECT numbers FROM molecules WHERE idx=?", (int(idx),))
+        row = row.fetchone()
+        if row is None:
+            raise KeyError(f"{self.path}: no molecule with index {idx}")
+        return len(row[0]) // 8
+
+    def put_array(self, idx: int, name: str, array: np.ndarray, unit: str | None = None,
+                  **meta) -> None:  # fmt: skip
+        """Store a derived array (voxels, images...) for molecule ``idx``. ``name`` must be
+        declared in :mod:`rhoml.store.schema`, the array must have its dtype and shape rule, and
+        ``unit`` (default: the declared one) must be the declared unit; :class:`StoreError`
+        otherwise. The unit is stored with the array."""
+        where = f"{self.path}: array {name!r} of molecule {idx}"
+        field = schema.array_field(name, str(self.path))
+        if field.legacy:
+            raise StoreError(f"{where}: {name!r} is a legacy name, read-only")
+        unit = field.unit if unit is None else unit
+        if unit != field.unit:
+            raise StoreError(f"{where}: must be in {field.unit}, got unit {unit!r}")
         a = np.ascontiguousarray(array)
+        schema.check_array_dtype(field, a, where, {"n_atoms": self._n_atoms(idx)})
         with _transaction(self._conn):
             self._conn.execute(
                 "INSERT OR REPLACE INTO arrays VALUES (?,?,?,?,?,?,?)",
@@ -391,9 +483,11 @@ class Store:
             )  # fmt: skip
 
     def get_array(self, idx: int, name: str, *, unit: str | None = None) -> np.ndarray:
-        """A derived array; with ``unit``, raise :class:`~rhoml.errors.UnitError` on mismatch."""
+        """A derived array (``name`` declared in :mod:`rhoml.store.schema`); with ``unit``,
+        raise :class:`~rhoml.errors.UnitError` unless it is stored in that unit."""
         from rhoml.units import check_unit
 
+        schema.array_field(name, str(self.path))
         row = self._conn.execute(
             "SELECT dtype, shape, unit, data FROM arrays WHERE molecule=? AND name=?",
             (int(idx), name),
@@ -405,9 +499,102 @@ class Store:
             check_unit(stored_unit, unit, f"{self.path}: array {name!r} of molecule {idx}")
         return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
 
+    def array_meta(self, idx: int, name: str) -> dict[str, Any]:
+        """Unit and metadata stored with array ``name`` of molecule ``idx``."""
+        schema.array_field(name, str(self.path))
+        row = self._conn.execute(
+            "SELECT unit, meta FROM arrays WHERE molecule=? AND name=?", (int(idx), name)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"{self.path}: no array {name!r} for molecule {idx}")
+        return {"unit": row[0], **json.loads(row[1])}
+
     def has_array(self, idx: int, name: str) -> bool:
+        schema.array_field(name, str(self.path))
         q = "SELECT 1 FROM arrays WHERE molecule=? AND name=?"
         return self._conn.execute(q, (int(idx), name)).fetchone() is not None
+
+
+def _legacy_label_methods(conn: sqlite3.Connection) -> list[str]:
+    """Record keys of format-1 DenSNet labels in a store."""
+    rows = conn.execute("SELECT DISTINCT method FROM records WHERE method LIKE 'densnet:%'")
+    return [r[0] for r in rows if LEGACY_LABEL_KEY.match(r[0])]
+
+
+def legacy_label_key(method: str, conv_tol: float | None = None) -> str:
+    """The format-2 record key of the format-1 DenSNet label key ``method``."""
+    from rhoml.density.dft import label_options
+    from rhoml.store.batch import MethodSpec
+
+    m = LEGACY_LABEL_KEY.match(method)
+    if m is None:
+        raise ValueError(f"not a format-1 DenSNet label key: {method!r}")
+    opts = {"functional": m["functional"], "basis": m["basis"],
+            "grid_level": int(m["grid_level"]), "density_fit": bool(m["df"])}  # fmt: skip
+    if conv_tol is not None:
+        opts["conv_tol"] = conv_tol
+    return MethodSpec("dft", label_options(**opts)).key
+
+
+def migrate(store: Store) -> dict[str, int]:
+    """Bring a format-1 store to format 2 in one transaction: DenSNet label records get the
+    record key of the ``dft`` engine's label level (:func:`legacy_label_key`) and their forces
+    move from the ``densnet_forces`` arrays (kcal/mol/Å) into the record properties
+    (Hartree/Bohr, converted with :func:`rhoml.units.convert`). Returns counts; a format-2
+    store is left alone."""
+    from rhoml.units import convert
+
+    conn = store._conn
+    if store.readonly:
+        raise StoreError(f"{store.path}: opened read-only, cannot migrate")
+    counts = {"records": 0, "forces": 0, "dropped": 0}
+    with _transaction(conn):
+        row = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        version = int(row[0])
+        if version == FORMAT_VERSION:
+            return counts
+        force_field = schema.ARRAYS[schema.LEGACY_DENSNET_FORCES]
+        for old in _legacy_label_methods(conn):
+            rows = conn.execute(
+                "SELECT id, molecule, status, properties, property_units, provenance FROM records"
+                " WHERE method=?",
+                (old,),
+            ).fetchall()
+            for rid, mol, status, props, units, prov in rows:
+                prov = json.loads(prov) if prov else {}
+                new = legacy_label_key(old, prov.get("settings", {}).get("conv_tol"))
+                clash = conn.execute(
+                    "SELECT 1 FROM records WHERE molecule=? AND method=?", (mol, new)
+                ).fetchone()
+                if clash:  # already recomputed under the new key: keep that one
+                    conn.execute("DELETE FROM records WHERE id=?", (rid,))
+                    counts["dropped"] += 1
+                    continue
+                props = json.loads(props) if props else {}
+                units = json.loads(units) if units else {}
+                arr = conn.execute(
+                    "SELECT dtype, shape, unit, data FROM arrays WHERE molecule=? AND name=?",
+                    (mol, schema.LEGACY_DENSNET_FORCES),
+                ).fetchone()
+                if status == schema.STATUS_OK and arr is not None:
+                    f = np.frombuffer(arr[3], dtype=np.dtype(arr[0])).reshape(json.loads(arr[1]))
+                    f = schema.check_value(force_field, f, arr[2], f"{store.path}: molecule {mol}")
+                    props[schema.FORCES] = convert(f, arr[2], schema.PROPERTIES[schema.FORCES].unit)
+                    units[schema.FORCES] = schema.PROPERTIES[schema.FORCES].unit
+                    counts["forces"] += 1
+                prov["migrated_from"] = old
+                if status == schema.STATUS_OK:
+                    conn.execute(
+                        "UPDATE records SET method=?, properties=?, property_units=?, provenance=?"
+                        " WHERE id=?",
+                        (new, _to_json(props), _to_json(units), _to_json(prov), rid),
+                    )
+                else:  # a failure's level is its record key, as the batch runner writes it
+                    conn.execute("UPDATE records SET method=?, level=? WHERE id=?", (new, new, rid))
+                counts["records"] += 1
+        conn.execute("DELETE FROM arrays WHERE name=?", (schema.LEGACY_DENSNET_FORCES,))
+        conn.execute("UPDATE meta SET value=? WHERE key='format_version'", (str(FORMAT_VERSION),))
+    return counts
 
 
 @contextmanager
