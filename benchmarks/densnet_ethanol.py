@@ -23,12 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
 from rhoml.densnet import metrics  # noqa: E402
-from rhoml.densnet.data import load_frames  # noqa: E402
-from rhoml.densnet.labels import FORCE_UNIT, FORCES, LabelSettings  # noqa: E402
+from rhoml.densnet.data import label_values, load_frames  # noqa: E402
+from rhoml.densnet.labels import LabelSettings  # noqa: E402
 from rhoml.densnet.potential import load_model  # noqa: E402
 from rhoml.densnet.train import evaluate  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
-from rhoml.units import convert  # noqa: E402
 
 
 def rmd17_agreement(store_path) -> dict:
@@ -36,13 +35,12 @@ def rmd17_agreement(store_path) -> dict:
     method = LabelSettings().method
     de, fe, fmax = [], [], []
     with Store.open(store_path, readonly=True) as st:
-        props = st.record_properties(method)
-        for idx, p in props.items():
-            mol = st.molecule(idx)
-            if "energy" not in mol.labels:
+        for rec in st.records(method):
+            mol = st.molecule(rec["molecule"])
+            if rec["status"] != "ok" or "energy" not in mol.labels:
                 continue
-            de.append(convert(p["energy"], "hartree", "kcal/mol") - mol.labels["energy"])
-            f = st.get_array(idx, FORCES, unit=FORCE_UNIT)
+            energy, f = label_values(rec, f"{store_path}: molecule {rec['molecule']}")
+            de.append(energy - mol.labels["energy"])
             diff = np.abs(f - np.asarray(mol.labels["forces"]))
             fe.append(diff.mean())
             fmax.append(diff.max())

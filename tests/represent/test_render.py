@@ -254,12 +254,12 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
     with Store.open(store, readonly=True) as st:
         assert np.array_equal(st.get_array(0, "edg_density_views"), first)
         assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
-        assert st.get_array(1, "small").shape == (6, 64, 64, 4)
+        assert st.get_array(1, "edg_density_views/small").shape == (6, 64, 64, 4)
     assert main([*args, "--set", "isolevel=0.02"]) == 2  # strict: unknown setting
     fit = "xtb+fit:def2-universal-jkfit"
     assert main([*args, "--esp-method", fit, "--name", "fitted_esp"]) == 0
     with Store.open(store, readonly=True) as st:
-        diff = np.abs(st.get_array(0, "fitted_esp").astype(int) - first.astype(int))
+        diff = np.abs(st.get_array(0, "edg_density_views/fitted_esp").astype(int) - first.astype(int))
     assert diff.mean() < 0.5  # the fitted ESP barely changes the colours
 
 

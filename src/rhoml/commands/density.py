@@ -26,6 +26,10 @@ def register(sub) -> None:
                       help="also store a Coulomb-metric fit onto AUXBASIS "
                       "(e.g. def2-universal-jkfit)")  # fmt: skip
     comp.add_argument("--valence", action="store_true", help="promolecule: valence density only")
+    comp.add_argument("--forces", action="store_true",
+                      help="dft: also the analytic forces from the same SCF (record "
+                      "property 'forces', Hartree/Bohr; energy in Hartree): DenSNet "
+                      "labels")  # fmt: skip
     options.add_out(comp, "store folder, created if absent", required=True)
     options.add_workers(comp)
     options.add_scheduler(comp)
@@ -55,7 +59,7 @@ def register(sub) -> None:
 
 def cmd_compute(args) -> int:
     from rhoml.io import read_molecules
-    from rhoml.store.batch import MethodSpec, run_batch
+    from rhoml.store.batch import MethodSpec
 
     if args.scheduler:
         from rhoml.optional import require
@@ -77,15 +81,25 @@ def cmd_compute(args) -> int:
         if args.method != "promolecule":
             raise RhomlError("--valence applies to --method promolecule (xtb is always valence)")
         options["valence"] = True
-    spec = MethodSpec(args.method, options, fit_auxbasis=args.fit)
+    if args.forces:
+        if args.method != "dft":
+            raise RhomlError(f"--forces applies to --method dft, not {args.method}")
+        options["forces"] = True
+    return run_spec(args, molecules, MethodSpec(args.method, options, fit_auxbasis=args.fit))
+
+
+def run_spec(args, molecules, spec) -> int:
+    """Run the batch job ``spec`` on ``molecules`` with the shared options (``--out``,
+    ``--workers``, ``--scheduler``, ``--retry-failed``, ``--quiet``) and print its one-line
+    report; returns the exit status (1 when every molecule failed). ``rhoml densnet labels``
+    runs through here too."""
+    from rhoml.store.batch import run_batch
+
     report = run_batch(
         args.out, molecules, spec, workers=args.workers, scheduler=args.scheduler,
         retry_failed=args.retry_failed, progress=not args.quiet,
     )  # fmt: skip
-    print(
-        f"{report.method}: {report.ok} ok, {report.failed} failed, {report.skipped} already done; "
-        f"{report.throughput:.2f} molecules/s -> {args.out}"
-    )
+    print(report.line(args.out))
     return 1 if report.failed and not report.ok else 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rhoml.commands.options import add_out, add_quiet, add_scheduler, add_workers
 from rhoml.errors import InputError
 
 MODEL_HELP = "a trained DenSNet model file (.pt), or the name of a shipped model ('ethanol')"
@@ -41,21 +42,26 @@ def register(subparsers) -> None:
     lab = dsub.add_parser(
         "labels",
         help="DFT energies, forces and density matrices into a store (resumable)",
-        description="Run PySCF (default PBE/def2-SVP, RI-J, grid level 4: the rMD17 level) on "
-        "every molecule and store energy (Hartree), forces (kcal/mol/Å) and the density matrix. "
-        "Re-running the same command skips finished molecules. rMD17 input: give the molecule "
-        "name with --rmd17-dir, or an .npz file; other inputs: any file `rhoml density compute` "
-        "reads.",
+        description="Run the dft engine with forces (default PBE/def2-SVP, RI-J, grid level 4: "
+        "the rMD17 level) on every molecule and store the density matrix with the energy "
+        "(Hartree) and forces (Hartree/Bohr) in its record: the same batch job as `rhoml "
+        "density compute --method dft --forces` at the label level (local processes or a Dask "
+        "cluster). Re-running the same command skips finished molecules. rMD17 input: give the "
+        "molecule name with --rmd17-dir, or an .npz file; other inputs: any file `rhoml density "
+        "compute` reads.",
     )
     lab.add_argument("input", help="rMD17 molecule name (e.g. ethanol), .npz, .xyz, .sdf ...")
-    lab.add_argument("--out", required=True, help="store folder (created if absent)")
+    add_out(lab, "store folder (created if absent)", required=True)
     lab.add_argument("--rmd17-dir", default=None, help="folder with rmd17_<name>_*.npz files")
     lab.add_argument("--train", type=int, default=100, help="rMD17: first N train frames")
     lab.add_argument("--test", type=int, default=50, help="rMD17: first N test frames")
     lab.add_argument("--limit", type=int, default=None, help="other inputs: first N molecules")
-    lab.add_argument("--functional", default="PBE")
-    lab.add_argument("--basis", default="def2-SVP")
-    lab.add_argument("--quiet", action="store_true", help="no progress bar")
+    lab.add_argument("--functional", default="PBE", help="DFT functional (default PBE)")
+    lab.add_argument("--basis", default="def2-SVP", help="orbital basis (default def2-SVP)")
+    add_workers(lab)
+    add_scheduler(lab)
+    lab.add_argument("--retry-failed", action="store_true", help="recompute failed molecules")
+    add_quiet(lab)
     lab.set_defaults(handler=_cmd_labels)
 
     tr = dsub.add_parser(
@@ -250,7 +256,8 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_labels(args) -> int:
-    from rhoml.densnet.labels import LabelSettings, run_labels
+    from rhoml.commands.density import run_spec
+    from rhoml.densnet.labels import LabelSettings
 
     p = Path(args.input)
     if p.suffix == ".npz" or (not p.exists() and args.rmd17_dir):
@@ -272,13 +279,7 @@ def _cmd_labels(args) -> int:
                 break
     if not mols:
         raise InputError(f"{args.input}: no molecules")
-    s = LabelSettings(functional=args.functional, basis=args.basis)
-    counts = run_labels(args.out, mols, s, progress=not args.quiet)
-    print(
-        f"{args.out}: {counts['done']} labelled, {counts['skipped']} already done, "
-        f"{counts['failed']} failed ({s.method})"
-    )
-    return 0
+    return run_spec(args, mols, LabelSettings(functional=args.functional, basis=args.basis).spec)
 
 
 def _cmd_train(args) -> int:

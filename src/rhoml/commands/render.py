@@ -48,8 +48,9 @@ def register(sub) -> None:
                    help="override a preset setting (JSON value), e.g. --set isovalue=0.02 "
                    "--set size=128 --set 'views=[[\"x\", 45]]'; repeatable")  # fmt: skip
     r.add_argument("--name", default=None,
-                   help="store array name (default edg_density_views / edg_structure_views; "
-                   "use another name when overriding settings)")  # fmt: skip
+                   help="variant: store the images as edg_density_views/NAME (or "
+                   "edg_structure_views/NAME) instead of the preset's array; use one when "
+                   "overriding settings")  # fmt: skip
     r.add_argument("--method", default=None,
                    help="density record key (needed if the store has several)")  # fmt: skip
     r.add_argument("--esp-method", default=None,
@@ -198,7 +199,7 @@ def cmd_render(args) -> int:
         cfg = preset(args.preset, **overrides)
     except (ValueError, TypeError) as exc:
         raise RhomlError(f"--set: {exc}") from None
-    name = args.name or ARRAY_NAMES[args.preset]
+    name = ARRAY_NAMES[args.preset] + (f"/{args.name}" if args.name else "")
     args.device = options.resolve_device(args.device)
     with Store.open(args.store) as st:
         indices = st.indices()[: args.limit] if args.limit else st.indices()

@@ -378,12 +378,12 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
 
 def optimise_basis(cfg: TrainConfig, basis, log=print):
     """Optimise exponent scales on the first 2 training-split DFT densities of the store."""
+    from rhoml.densnet.data import label_method
     from rhoml.densnet.fit_scales import optimise_scales
-    from rhoml.densnet.labels import LabelSettings
     from rhoml.store.sqlite_store import Store
 
-    method = LabelSettings().method
     with Store.open(cfg.store, readonly=True) as st:
+        method = label_method(st)
         idx = sorted(st.finished(method, include_failed=False))
         mols = [(i, st.molecule(i)) for i in idx]
         dens = [st.density(i, method) for i, m in mols if "_test" not in m.id.split("#")[0]][:2]
@@ -516,7 +516,7 @@ def run_training(
         model.meta["init"] = {"path": cfg.init, "config": init.meta.get("config")}
     model.meta.update(
         {
-            "level": LabelSettings().method,
+            "level": LabelSettings().level,
             "energy_unit": "kcal/mol",
             "force_unit": "kcal/mol/angstrom",
             "dipole_unit": "debye",

@@ -65,6 +65,13 @@ class BatchReport:
         done = self.ok + self.failed
         return done / self.seconds if self.seconds > 0 else 0.0
 
+    def line(self, out) -> str:
+        """One-line summary for the command line."""
+        return (
+            f"{self.method}: {self.ok} ok, {self.failed} failed, {self.skipped} already done; "
+            f"{self.throughput:.2f} molecules/s -> {out}"
+        )
+
 
 def compute_one(idx: int, molecule: Molecule, spec: MethodSpec) -> dict[str, Any]:
     """Worker task: compute one density (and its fit). Never raises for a bad molecule."""

@@ -334,8 +334,17 @@ class Store:
             q += " AND status='ok'"
         return {r[0] for r in self._conn.execute(q, (method,))}
 
-    def methods(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT DISTINCT method FROM records")]
+    def methods(self, *, having: str | None = None) -> list[str]:
+        """Record keys in the store; with ``having``, only those with an ok record holding the
+        declared property ``having``."""
+        if having is None:
+            return [r[0] for r in self._conn.execute("SELECT DISTINCT method FROM records")]
+        schema.property_field(having, str(self.path))
+        rows = self._conn.execute(
+            "SELECT DISTINCT method FROM records WHERE status='ok' AND instr(properties, ?) > 0",
+            (json.dumps(having) + ":",),
+        )
+        return sorted(r[0] for r in rows)
 
     def failures(self, method: str | None = None) -> list[tuple[int, str, str]]:
         """(molecule index, method, reason) of every failed record."""
