@@ -1,15 +1,17 @@
-"""DFT labels (PySCF) on water: forces are −∂E/∂R, the store job resumes, the fitted density keeps
-the electron count and the DFT dipole, and the network's dipole formula reproduces it."""
+"""DFT labels (the dft engine with forces, run by the batch runner) on water: the same numbers
+as PySCF's own SCF + gradient at the label level, the store job resumes, DenSNet frames read the
+records, the fitted density keeps the electron count and the DFT dipole, and the network's dipole
+formula reproduces it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rhoml.densnet.labels import FORCE_UNIT, FORCES, LabelSettings, dft_energy_forces, run_labels
+from rhoml.densnet.labels import FORCE_UNIT, LabelSettings, dft_energy_forces, run_labels
 from rhoml.molecule import Molecule
 from rhoml.testing import assert_forces_match_energy
-from rhoml.units import convert
+from rhoml.units import angstrom_to_bohr, convert
 
 FAST = LabelSettings(grid_level=2, conv_tol=1e-11)
 
@@ -27,27 +29,57 @@ def test_forces_are_negative_energy_gradient(water):
     assert np.abs(forces.sum(axis=0)).max() < 0.05  # no net force
 
 
+def test_labels_equal_pyscf_at_the_label_level(water):
+    """The recipe of the labels before they became a dft engine option, in plain PySCF."""
+    from pyscf import dft, gto
+
+    dens, forces = dft_energy_forces(water, FAST)
+    bohr = angstrom_to_bohr(water.positions)
+    pm = gto.M(atom=[(s, tuple(p)) for s, p in zip(water.symbols, bohr, strict=True)],
+               unit="Bohr", basis="def2-SVP", verbose=0)  # fmt: skip
+    mf = dft.RKS(pm)
+    mf.xc, mf.grids.level, mf.conv_tol, mf.verbose = "PBE", 2, 1e-11, 0
+    mf = mf.density_fit()
+    mf.kernel()
+    g = mf.nuc_grad_method().kernel()
+    assert dens.properties["energy"] == pytest.approx(mf.e_tot, abs=1e-9)
+    np.testing.assert_allclose(forces, convert(-g, "hartree/bohr", FORCE_UNIT), atol=1e-6)
+    np.testing.assert_allclose(dens.data, mf.make_rdm1(), atol=1e-6)
+    np.testing.assert_allclose(dens.properties["dipole"], mf.dip_moment(verbose=0), atol=1e-6)
+    assert dens.level == "PBE/def2-SVP" and FAST.method.startswith("dft:PBE/def2-SVP:")
+
+
 def test_run_labels_resumes_and_fit_keeps_count_and_dipole(water, tmp_path):
     import torch
 
     from rhoml.density.fit import fit_density
     from rhoml.densnet.basis import default_basis
+    from rhoml.densnet.data import load_frames
     from rhoml.densnet.model import CoefficientNet, NetConfig
     from rhoml.densnet.prior import prior_table
     from rhoml.store.sqlite_store import Store
 
     store = tmp_path / "w.rhoml"
-    assert run_labels(store, [water], FAST, progress=False)["done"] == 1
-    assert run_labels(store, [water], FAST, progress=False) == {
-        "done": 0,
-        "skipped": 1,
-        "failed": 0,
-    }
+    h2 = Molecule.from_symbols(["H", "H"], [[0, 0, 0], [0, 0, 0.74]], id="h2")
+    first = run_labels(store, [water], FAST, workers=1, progress=False)
+    assert (first.ok, first.skipped) == (1, 0)
+    with Store.open(store) as st:
+        e0 = st.density(0, FAST.method).properties["energy"]
+    again = run_labels(store, [water, h2], FAST, workers=1, progress=False)
+    assert (again.ok, again.skipped, again.failed) == (1, 1, 0)
     with Store.open(store) as st:
         dens = st.density(0, FAST.method)
-        assert st.get_array(0, FORCES, unit=FORCE_UNIT).shape == (3, 3)
+        assert dens.properties["energy"] == e0
+        assert dens.property_units["forces"] == "hartree/bohr"
     basis = default_basis(("H", "O"))
+    frames = load_frames(store, basis, FAST, progress=False)
+    assert [f.molecule.id for f in frames] == ["water", "h2"]
+    np.testing.assert_allclose(
+        frames[0].forces, convert(dens.properties["forces"], "hartree/bohr", FORCE_UNIT)
+    )
+    assert frames[0].energy == pytest.approx(convert(e0, "hartree", "kcal/mol"))
     fit = fit_density(dens, basis.pyscf_basis())
+    np.testing.assert_allclose(frames[0].coeff, fit.data, atol=1e-12)  # the cached fit
     assert fit.electron_count() == pytest.approx(10.0, abs=1e-8)
     np.testing.assert_allclose(fit.dipole(), dens.properties["dipole"], atol=0.03)
     # the torch dipole formula of the coefficient network on the fitted coefficients
@@ -59,3 +91,26 @@ def test_run_labels_resumes_and_fit_keeps_count_and_dipole(water, tmp_path):
     mu = net.dipole(z, pos, torch.zeros(3, dtype=torch.long), torch.as_tensor(fit.data),
                     torch.cumsum(nf, 0) - nf)[0].numpy()  # fmt: skip
     np.testing.assert_allclose(mu, fit.dipole(), atol=1e-10)
+
+
+def test_densnet_labels_is_the_density_compute_job(tmp_path, capsys):
+    from rhoml.cli import main
+    from rhoml.densnet.data import store_elements
+    from rhoml.store.sqlite_store import Store
+
+    xyz = tmp_path / "h2.xyz"
+    xyz.write_text("2\nid=h2\nH 0 0 0\nH 0 0 0.74\n")
+    store = str(tmp_path / "l.rhoml")
+    args = ["densnet", "labels", str(xyz), "--out", store, "--basis", "sto-3g", "--workers", "1",
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    key = LabelSettings(basis="sto-3g").method
+    assert f"{key}: 1 ok, 0 failed, 0 already done" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "0 ok, 0 failed, 1 already done" in capsys.readouterr().out
+    assert store_elements(store) == ["H"]  # the only label level in the store is found
+    with Store.open(store, readonly=True) as st:
+        assert st.methods(having="forces") == [key]
+    xtb = ["density", "compute", str(xyz), "--method", "xtb", "--forces", "--out", store]
+    assert main(xtb) == 2
+    assert "--forces applies to --method dft" in capsys.readouterr().err
