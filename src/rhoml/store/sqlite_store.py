@@ -111,6 +111,7 @@ class Store:
         self.path = path
         self._conn = conn
         self.readonly = readonly
+        self.migrated: dict | None = None  # counts of the migration done on opening, if any
 
     # -- opening -----------------------------------------------------------------------------
     @staticmethod
@@ -178,7 +179,7 @@ class Store:
         if version == FORMAT_VERSION:
             return
         if not self.readonly:
-            migrate(self)
+            self.migrated = {"from_format": version, **migrate(self)}
         elif _legacy_label_methods(self._conn):
             raise StoreError(
                 f"{self.path}: format-{version} store with DenSNet labels in the old layout; "
