@@ -259,7 +259,9 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
     fit = "xtb+fit:def2-universal-jkfit"
     assert main([*args, "--esp-method", fit, "--name", "fitted_esp"]) == 0
     with Store.open(store, readonly=True) as st:
-        diff = np.abs(st.get_array(0, "edg_density_views/fitted_esp").astype(int) - first.astype(int))
+        diff = np.abs(
+            st.get_array(0, "edg_density_views/fitted_esp").astype(int) - first.astype(int)
+        )
     assert diff.mean() < 0.5  # the fitted ESP barely changes the colours
 
 

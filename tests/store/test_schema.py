@@ -171,3 +171,18 @@ def test_format1_store_without_labels_reads_as_is(tmp_path, water):
     conn.close()
     with Store.open(tmp_path / "s", readonly=True) as st:
         assert st.molecule(0).id == "water"
+
+
+def test_store_migrate_command(tmp_path, water, capsys):
+    from rhoml.cli import main
+
+    path = tmp_path / "old.rhoml"
+    _format1_store(path, water)
+    assert main(["info", str(path)]) == 2  # read-only: one line pointing to the migration
+    assert "rhoml store migrate" in capsys.readouterr().err
+    assert main(["store", "migrate", str(path)]) == 0
+    assert "format 1 -> 2: 2 label records re-keyed, 1 forces moved" in capsys.readouterr().out
+    assert main(["store", "migrate", str(path)]) == 0
+    assert "already format 2" in capsys.readouterr().out
+    assert main(["store", "schema"]) == 0
+    assert "voxels/<spec>/<pose>" in capsys.readouterr().out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rhoml.commands.options import add_out, add_quiet, add_scheduler, add_workers
+from rhoml.commands.options import add_limit, add_out, add_quiet, add_scheduler, add_workers
 from rhoml.errors import InputError
 
 MODEL_HELP = "a trained DenSNet model file (.pt), or the name of a shipped model ('ethanol')"
@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     lab.add_argument("--rmd17-dir", default=None, help="folder with rmd17_<name>_*.npz files")
     lab.add_argument("--train", type=int, default=100, help="rMD17: first N train frames")
     lab.add_argument("--test", type=int, default=50, help="rMD17: first N test frames")
-    lab.add_argument("--limit", type=int, default=None, help="other inputs: first N molecules")
+    add_limit(lab)  # other inputs: the first N molecules
     lab.add_argument("--functional", default="PBE", help="DFT functional (default PBE)")
     lab.add_argument("--basis", default="def2-SVP", help="orbital basis (default def2-SVP)")
     add_workers(lab)
