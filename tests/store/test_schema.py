@@ -121,6 +121,10 @@ def _format1_store(path, water):
     conn.execute("INSERT INTO records (molecule, method, engine, level, status, reason, created)"
                  " VALUES (1, ?, 'dft', ?, 'failed', 'w2: SCF not converged', 0)",
                  (old_key, old_key))  # fmt: skip
+    conn.execute(
+        "INSERT INTO arrays VALUES (1, 'small', '|u1', '[6, 8, 8, 4]', 'dimensionless', ?, '{}')",
+        (np.full((6, 8, 8, 4), 7, np.uint8).tobytes(),),
+    )
     conn.execute("UPDATE meta SET value='1' WHERE key='format_version'")
     conn.commit()
     conn.close()
@@ -157,7 +161,8 @@ def test_format1_label_store_fails_read_only_then_migrates(tmp_path, water):
         assert dens.properties["energy"] == -76.0
         assert st.failures() == [(1, new_key, "w2: SCF not converged")]
         assert "densnet_forces" not in st.summary()["arrays"]
-        assert migrate(st) == {"records": 0, "forces": 0, "dropped": 0}  # idempotent
+        assert st.get_array(1, "edg_density_views/small").max() == 7  # `render --name small`
+        assert migrate(st) == {"records": 0, "forces": 0, "dropped": 0, "images": 0}  # idempotent
     with Store.open(path, readonly=True) as st:
         assert st.finished(new_key) == {0, 1}
 
@@ -182,6 +187,8 @@ def test_store_migrate_command(tmp_path, water, capsys):
     assert "rhoml store migrate" in capsys.readouterr().err
     assert main(["store", "migrate", str(path)]) == 0
     assert "format 1 -> 2: 2 label records re-keyed, 1 forces moved" in capsys.readouterr().out
+    with Store.open(path, readonly=True) as st:
+        assert st.has_array(1, "edg_density_views/small")
     assert main(["store", "migrate", str(path)]) == 0
     assert "already format 2" in capsys.readouterr().out
     assert main(["store", "schema"]) == 0

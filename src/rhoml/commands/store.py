@@ -14,7 +14,9 @@ def register(sub) -> None:
         help="bring a store written by an older rhoml to the current format",
         description="Migrate STORE in place, in one transaction (format 1 -> 2: DenSNet label "
         "records get the dft engine's record key and their forces move into the record "
-        "properties, in Hartree/Bohr). A current store is left unchanged.",
+        "properties, in Hartree/Bohr; images rendered with --name NAME become "
+        "edg_density_views/NAME or edg_structure_views/NAME). A current store is left "
+        "unchanged.",
     )
     m.add_argument("store", metavar="STORE")
     m.set_defaults(handler=cmd_migrate)
@@ -36,7 +38,7 @@ def cmd_migrate(args) -> int:
     else:
         print(f"{args.store}: format {done.pop('from_format')} -> {FORMAT_VERSION}: "
               f"{done['records']} label records re-keyed, {done['forces']} forces moved into "
-              f"record properties")  # fmt: skip
+              f"record properties, {done['images']} image arrays renamed")  # fmt: skip
     return 0
 
 

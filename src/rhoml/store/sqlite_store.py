@@ -180,10 +180,10 @@ class Store:
             return
         if not self.readonly:
             self.migrated = {"from_format": version, **migrate(self)}
-        elif _legacy_label_methods(self._conn):
+        elif _legacy_label_methods(self._conn) or _undeclared_arrays(self._conn):
             raise StoreError(
-                f"{self.path}: format-{version} store with DenSNet labels in the old layout; "
-                f"run `rhoml store migrate {self.path}` once"
+                f"{self.path}: format-{version} store with DenSNet labels or rendered images in "
+                f"the old layout; run `rhoml store migrate {self.path}` once"
             )
 
     def close(self) -> None:
@@ -531,6 +531,28 @@ def _legacy_label_methods(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in rows if LEGACY_LABEL_KEY.match(r[0])]
 
 
+def _undeclared_arrays(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(name, dtype, shape) of array names in a store that the schema does not declare."""
+    rows = conn.execute("SELECT DISTINCT name, dtype, shape FROM arrays").fetchall()
+    out = []
+    for name, dtype, shape in rows:
+        try:
+            schema.array_field(name)
+        except StoreError:
+            out.append((name, dtype, shape))
+    return out
+
+
+def _view_variant(name: str, dtype: str, shape: str) -> str | None:
+    """Format-2 name of a format-1 image array rendered under a free name (``rhoml render
+    --name``): ``edg_density_views/<name>`` (RGB + depth) or ``edg_structure_views/<name>``."""
+    dims = json.loads(shape)
+    if np.dtype(dtype) != np.uint8 or len(dims) != 4 or "/" in name:
+        return None
+    base = {4: schema.EDG_DENSITY_VIEWS, 3: schema.EDG_STRUCTURE_VIEWS}.get(dims[-1])
+    return None if base is None else f"{base}/{name}"
+
+
 def legacy_label_key(method: str, conv_tol: float | None = None) -> str:
     """The format-2 record key of the format-1 DenSNet label key ``method``."""
     from rhoml.density.dft import label_options
@@ -550,14 +572,16 @@ def migrate(store: Store) -> dict[str, int]:
     """Bring a format-1 store to format 2 in one transaction: DenSNet label records get the
     record key of the ``dft`` engine's label level (:func:`legacy_label_key`) and their forces
     move from the ``densnet_forces`` arrays (kcal/mol/Å) into the record properties
-    (Hartree/Bohr, converted with :func:`rhoml.units.convert`). Returns counts; a format-2
-    store is left alone."""
+    (Hartree/Bohr, converted with :func:`rhoml.units.convert`); images rendered under a free
+    name become variants ``edg_density_views/<name>`` / ``edg_structure_views/<name>``. Other
+    undeclared array names are left as they are (listed by ``rhoml info``, not readable).
+    Returns counts; a format-2 store is left alone."""
     from rhoml.units import convert
 
     conn = store._conn
     if store.readonly:
         raise StoreError(f"{store.path}: opened read-only, cannot migrate")
-    counts = {"records": 0, "forces": 0, "dropped": 0}
+    counts = {"records": 0, "forces": 0, "dropped": 0, "images": 0}
     with _transaction(conn):
         row = conn.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
         version = int(row[0])
@@ -603,6 +627,14 @@ def migrate(store: Store) -> dict[str, int]:
                     conn.execute("UPDATE records SET method=?, level=? WHERE id=?", (new, new, rid))
                 counts["records"] += 1
         conn.execute("DELETE FROM arrays WHERE name=?", (schema.LEGACY_DENSNET_FORCES,))
+        for name, dtype, shape in _undeclared_arrays(conn):
+            new = _view_variant(name, dtype, shape)
+            if new is not None:
+                cur = conn.execute(
+                    "UPDATE OR IGNORE arrays SET name=? WHERE name=? AND dtype=? AND shape=?",
+                    (new, name, dtype, shape),
+                )
+                counts["images"] += cur.rowcount
         conn.execute("UPDATE meta SET value=? WHERE key='format_version'", (str(FORMAT_VERSION),))
     return counts
 
