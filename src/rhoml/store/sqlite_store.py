@@ -6,11 +6,13 @@ transaction, so a batch killed at any point keeps everything that finished; any 
 processes may read and write at once (SQLite serialises writers, ``busy_timeout`` waits).
 
 Every quantity written or read goes through :mod:`rhoml.store.schema` (declared names, dtypes,
-shape rules and units). Format 2 differs from format 1 only in how DenSNet labels are kept
-(format 1: records ``densnet:<functional>/<basis>/g<grid>[+df]`` with forces in arrays
+shape rules and units). Format 2 differs from format 1 in how DenSNet labels are kept (format
+1: records ``densnet:<functional>/<basis>/g<grid>[+df]`` with forces in arrays
 ``densnet_forces``, kcal/mol/Å; format 2: ordinary ``dft`` records whose properties hold the
-forces in Hartree/Bohr). A format-1 store is migrated when opened for writing
-(:func:`migrate`, ``rhoml store migrate``); read-only it opens as is unless it holds such labels.
+forces in Hartree/Bohr) and in the names of images rendered under a free name (now variants
+``edg_density_views/<name>``). A format-1 store is migrated when opened for writing
+(:func:`migrate`, ``rhoml store migrate``); read-only it opens as is unless it holds such labels
+or images.
 """
 
 from __future__ import annotations
@@ -316,17 +318,9 @@ class Store:
             self._conn.execute(
                 "INSERT OR REPLACE INTO records (molecule, method, engine, level, status, reason,"
                 " seconds, created) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    int(idx),
-                    method,
-                    engine,
-                    level,
-                    schema.STATUS_FAILED,
-                    reason,
-                    seconds,
-                    time.time(),
-                ),  # fmt: skip
-            )
+                (int(idx), method, engine, level, schema.STATUS_FAILED, reason, seconds,
+                 time.time()),
+            )  # fmt: skip
 
     def finished(self, method: str, *, include_failed: bool = True) -> set[int]:
         """Indices of molecules with a record for ``method`` (ok, and failed unless excluded)."""
