@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rhoml.commands.options import add_limit, add_out, add_quiet, add_scheduler, add_workers
+from rhoml.commands.options import (
+    add_limit,
+    add_out,
+    add_quiet,
+    add_scheduler,
+    add_seed,
+    add_threads,
+    add_workers,
+    set_threads,
+)
 from rhoml.errors import InputError
 
 MODEL_HELP = "a trained DenSNet model file (.pt), or the name of a shipped model ('ethanol')"
@@ -27,16 +36,16 @@ def register(subparsers) -> None:
         "from the last written frame. Label the file with `rhoml densnet labels OUT --out STORE`.",
     )
     sa.add_argument("system", help="ethanol | ethanethiol | resorcinol | thiophene-N | a SMILES")
-    sa.add_argument("--out", required=True, help="extended XYZ file (appended to; resumable)")
+    add_out(sa, "extended XYZ file, appended to (resumable)", required=True)
     sa.add_argument("--frames", type=int, default=50, help="frames to write (default 50)")
     sa.add_argument("--interval", type=int, default=20, help="MD steps between frames (20)")
     sa.add_argument("--equilibration", type=int, default=200, help="steps before frame 0 (200)")
     sa.add_argument("--temperature", type=float, default=500.0, help="bath temperature, K (500)")
     sa.add_argument("--dt", type=float, default=0.5, help="time step, fs (0.5)")
     sa.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs (0.01)")
-    sa.add_argument("--seed", type=int, default=0)
+    add_seed(sa)
     sa.add_argument("--split", default="train", choices=["train", "test", "other"])
-    sa.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(sa)
     sa.set_defaults(handler=_cmd_sample)
 
     lab = dsub.add_parser(
@@ -84,7 +93,7 @@ def register(subparsers) -> None:
         "Debye, energies eV, temperature K per recorded step).",
     )
     _md_args(md)
-    md.add_argument("--out", required=True, help="trajectory file (.npz)")
+    add_out(md, "trajectory file (.npz)", required=True)
     md.set_defaults(handler=_cmd_md)
 
     ir = subparsers.add_parser(
@@ -99,7 +108,7 @@ def register(subparsers) -> None:
     ir.add_argument("--trajectory", default=None, help="use this trajectory instead of running MD")
     ir.add_argument("--max-lag", type=float, default=1000.0, help="ACF length in fs (default 1000)")
     ir.add_argument("--correction", default="harmonic", choices=["harmonic", "none"])
-    ir.add_argument("--out", default="ir-out", help="output folder (default ./ir-out)")
+    add_out(ir, "output folder", default="ir-out")
     ir.set_defaults(handler=_cmd_ir)
 
 
@@ -122,13 +131,14 @@ def _md_args(p, default_steps: int = 1000) -> None:
         help="K: initial velocities and Langevin bath (default 300)",
     )
     p.add_argument("--friction", type=float, default=0.002, help="Langevin friction, 1/fs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads (default 1: fastest for small molecules)",
-    )
+    add_seed(p)
+    add_threads(p)
+    p.set_defaults(threads=1)  # one thread is fastest for small molecules
+    for action in p._actions:
+        if action.dest == "threads":
+            action.help = (
+                "torch CPU threads (default 1: fastest for small molecules; 0: torch's default)"
+            )
     p.add_argument(
         "--float32",
         action="store_true",
@@ -140,7 +150,7 @@ def _md_args(p, default_steps: int = 1000) -> None:
         help="compile the model with torch.compile (about 1.7x faster per step; needs a C++ "
         "compiler; the first run compiles for 1-2 min, later runs reuse the cache)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
 
 
 def _load(spec: str, float32: bool = False):
@@ -171,12 +181,11 @@ def _start(model, geometry):
 
 
 def _run(args):
-    import torch
 
     from rhoml.md.calculator import DenSNetCalculator
     from rhoml.md.driver import MDSettings, run_md
 
-    torch.set_num_threads(max(1, args.threads))
+    set_threads(args.threads)
     model = _load(args.model, args.float32)
     mol = _start(model, args.geometry)
     settings = MDSettings(
