@@ -65,11 +65,19 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+def _one_line(text: str) -> str:
+    """Line breaks become spaces (a text is one line in every format)."""
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
 def _split(name: str, value, unit: str, n_atoms: int, row: ExportRow) -> None:
     if value is None:
         return
-    if isinstance(value, str | bool | np.bool_):
-        row.values[name] = (value, unit)
+    if isinstance(value, str):
+        row.values[name] = (_one_line(value), unit)
+        return
+    if isinstance(value, bool | np.bool_):
+        row.values[name] = (bool(value), unit)
         return
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
@@ -110,7 +118,7 @@ def export_rows(store, method: str | None = None) -> Iterator[ExportRow]:
             v["engine"] = (_text(rec and rec["engine"]), "text")
             v["level"] = (_text(rec and rec["level"]), "text")
             v["status"] = (rec["status"] if rec else NO_RECORD, "text")
-            v["reason"] = (_text(rec and rec["reason"]), "text")
+            v["reason"] = (_one_line(_text(rec and rec["reason"])), "text")
             if rec is not None and rec["seconds"] is not None:
                 v["compute_seconds"] = (float(rec["seconds"]), "s")
             for key, value in mol.labels.items():
