@@ -93,16 +93,18 @@ def test_sample_cli_and_labels_accept_the_ids(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", ["ethanethiol", "resorcinol", "polythiophene"])
 def test_system_configs_are_valid(name):
+    import tomllib
     from pathlib import Path
 
-    from rhoml.densnet.model import NetConfig
-    from rhoml.densnet.train import TrainConfig
+    from rhoml.config import load_config
+    from rhoml.families.densnet import DenSNetFamily
 
     path = Path(__file__).resolve().parents[2] / "configs" / f"densnet_{name}.toml"
-    cfg = TrainConfig.from_file(path)
-    assert cfg.mode == "delta" and cfg.store.startswith("runs/")
-    NetConfig.from_dict(cfg.density_net)
-    NetConfig.from_dict(cfg.energy_net)
+    raw = tomllib.loads(path.read_text())
+    assert raw.pop("family") == "densnet"
+    cfg = load_config(raw, DenSNetFamily.sections, str(path), base_dir=path.parent)
+    assert cfg["basis"].mode == "delta"
+    assert Path(cfg["data"].store).resolve().is_relative_to(path.parents[1] / "runs")
 
 
 def test_energy_scale_ignores_composition_spread():

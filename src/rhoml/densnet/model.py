@@ -8,7 +8,7 @@ Batches are disjoint unions of molecules: ``numbers`` (n_atoms,), ``pos`` (n_ato
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from e3nn import o3
 from e3nn.nn import Gate
 from torch import nn
 
+from rhoml.config import option
 from rhoml.densnet.basis import FlexibleBasis, element_integrals, pyscf_from_e3nn
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError
@@ -24,23 +25,16 @@ from rhoml.units import ANGSTROM_IN_BOHR, AU_DIPOLE_IN_DEBYE
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Hyper-parameters of one equivariant network (strict: unknown keys are rejected)."""
+    """Hyper-parameters of one equivariant network (a config section: strict keys and ranges,
+    checked by :func:`rhoml.config.strict_dataclass`)."""
 
-    channels: int = 16  # scalar channels per layer
-    vectors: int = 8  # channels per l>0 irrep
-    lmax: int = 2  # largest l of hidden features
-    lmax_sh: int = 3  # largest l of edge spherical harmonics
-    layers: int = 2
-    cutoff: float = 5.0  # Å
-    radial: int = 8  # radial basis size
-
-    @classmethod
-    def from_dict(cls, d: dict) -> NetConfig:
-        known = {f.name for f in fields(cls)}
-        bad = set(d) - known
-        if bad:
-            raise InputError(f"unknown network option(s): {', '.join(sorted(bad))}")
-        return cls(**d)
+    channels: int = option(16, min=1, doc="scalar channels per layer")
+    vectors: int = option(8, min=1, doc="channels per l > 0 irrep")
+    lmax: int = option(2, min=0, max=4, doc="largest l of hidden features")
+    lmax_sh: int = option(3, min=0, max=6, doc="largest l of edge spherical harmonics")
+    layers: int = option(2, min=1, max=8)
+    cutoff: float = option(5.0, min=0.0, exclusive_min=True, doc="neighbour cutoff, Å")
+    radial: int = option(8, min=1, doc="radial basis size")
 
 
 def _parity(l: int) -> int:

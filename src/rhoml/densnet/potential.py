@@ -1,4 +1,4 @@
-"""A trained DenSNet: coefficient network + energy network + basis, saved as one file.
+"""A trained DenSNet: coefficient network + energy network + basis.
 
 :class:`DenSNet` predicts for a :class:`~rhoml.molecule.Molecule` the energy (kcal/mol), forces
 (kcal/mol/Å, −∂E/∂R through both networks), dipole (Debye, from the predicted density's
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import weakref
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ from rhoml.densnet.model import CoefficientNet, EnergyNet, NetConfig
 from rhoml.errors import InputError
 from rhoml.molecule import Molecule
 
-FORMAT = "rhoml-densnet-1"
 _EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {key: evaluator}
 
 
@@ -125,60 +123,43 @@ class DenSNet(torch.nn.Module):
             level=self.meta.get("level", ""),
         )
 
-    # -- files --------------------------------------------------------------------------------
-    def save(self, path) -> None:
-        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        torch.save(
-            {
-                "format": FORMAT,
-                "basis": self.basis.to_dict(),
-                "hparams": self.hparams,
-                "meta": self.meta,
-                "state": state,
-            },
-            Path(path),
-        )
+    # -- build arguments --------------------------------------------------------------------
+    def build_args(self) -> dict:
+        """Everything besides the weights that rebuilds this model (JSON-able): the basis, the
+        hyper-parameters (prior, scales, network configs, energy shift and scale, mode) and
+        ``meta``. :meth:`from_build` is the inverse."""
+        hp = dict(self.hparams)
+        hp["e_shift"] = {str(k): v for k, v in hp["e_shift"].items()}
+        return {"basis": self.basis.to_dict(), "hparams": hp, "meta": self.meta}
+
+    @classmethod
+    def from_build(cls, build: dict, state: dict, *, dtype: torch.dtype = torch.float64,
+                   device: str = "cpu", where: str = "model") -> DenSNet:  # fmt: skip
+        """The model of :meth:`build_args` output ``build`` with weights ``state`` (a
+        state_dict), in eval mode on ``device``. Buffers derived from the basis (prior,
+        integrals, ordering, scales, energy shift) are rebuilt in float64 by the constructor
+        rather than read from ``state`` (a float32 copy would break the exact electron count).
+        Raises :class:`InputError` (naming ``where``) when the weights do not fit the build."""
+        try:
+            hp = build["hparams"]
+            model = cls(
+                FlexibleBasis.from_dict(build["basis"]),
+                {k: np.asarray(v) for k, v in hp["prior"].items()},
+                {k: np.asarray(v) for k, v in hp["scales"].items()},
+                NetConfig(**hp["density_cfg"]),
+                NetConfig(**hp["energy_cfg"]),
+                {int(k): v for k, v in hp["e_shift"].items()},
+                hp["e_scale"],
+                hp["mode"],
+                build.get("meta", {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{where}: incomplete DenSNet build arguments ({exc})") from None
+        kept = {k: v for k, v in state.items() if not _DERIVED.search(k)}
+        missing, unexpected = model.load_state_dict(kept, strict=False)
+        if unexpected or any(not _DERIVED.search(k) for k in missing):
+            raise InputError(f"{where}: model weights do not match its configuration")
+        return model.to(dtype=dtype, device=device).eval()
 
 
-def load_model(path, *, dtype: torch.dtype = torch.float64, device: str = "cpu") -> DenSNet:
-    """Load a model saved by :meth:`DenSNet.save`; raise :class:`InputError` if not one."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such model file")
-    try:
-        blob = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InputError(f"{p}: not a readable DenSNet model ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise InputError(f"{p}: not a DenSNet model (format {FORMAT} expected)")
-    hp = blob["hparams"]
-    model = DenSNet(
-        FlexibleBasis.from_dict(blob["basis"]),
-        {k: np.asarray(v) for k, v in hp["prior"].items()},
-        {k: np.asarray(v) for k, v in hp["scales"].items()},
-        NetConfig(**hp["density_cfg"]),
-        NetConfig(**hp["energy_cfg"]),
-        {int(k): v for k, v in hp["e_shift"].items()},
-        hp["e_scale"],
-        hp["mode"],
-        blob["meta"],
-    )
-    # buffers derived from the basis (prior, integrals, ordering, scales, energy shift) are rebuilt
-    # in float64 by the constructor; the saved copies may be float32-rounded, which would break
-    # the exact electron count
-    derived = re.compile(r"(^|\.)((q|m|prior|conv|scale)_\d+|e_shift)$")
-    state = {k: v for k, v in blob["state"].items() if not derived.search(k)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not derived.search(k) for k in missing):
-        raise InputError(f"{p}: model weights do not match its configuration")
-    return model.to(dtype=dtype, device=device).eval()
-
-
-def shipped_model_path(name: str = "ethanol") -> Path:
-    """Path of a pre-trained model shipped in the package (``rhoml/data/models/``)."""
-    from importlib.resources import files
-
-    p = Path(str(files("rhoml") / "data" / "models" / f"densnet_{name}.pt"))
-    if not p.is_file():
-        raise InputError(f"no shipped DenSNet model {name!r} (looked for {p})")
-    return p
+_DERIVED = re.compile(r"(^|\.)((q|m|prior|conv|scale)_\d+|e_shift)$")

@@ -1,4 +1,5 @@
-"""Training DenSNet from a config: stage 1 the coefficient network on the Coulomb norm of the
+"""Training DenSNet (the stages that :class:`rhoml.families.densnet.DenSNetFamily` runs from a
+config, sections in :mod:`rhoml.densnet.config`): stage 1 the coefficient network on the Coulomb norm of the
 density error, stage 2 the energy network on energies and forces (forces through both networks,
 the coefficient network frozen).
 
@@ -10,73 +11,17 @@ weights the short-range density errors that dominate the NMAE more). Stage 2 mea
 
 from __future__ import annotations
 
-import json
 import math
-import time
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 
+from rhoml.densnet.config import BasisSection, TrainSection
 from rhoml.densnet.data import Frame
 from rhoml.errors import InputError
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Strict training config (unknown keys rejected). Paths relative to the working directory."""
-
-    store: str
-    output: str
-    basis: str = "def2-universal-jfit"
-    lmax_heavy: int = 3
-    lmax_h: int = 2
-    orthogonalise: str = ""  # "coulomb"/"overlap": same-centre orthogonal shells (basis.py)
-    scale_sweeps: int = 0  # >0: optimise the basis' exponent scales on 2 training densities first
-    mode: str = "delta"  # "delta" (on the promolecule prior) or "full"
-    loss_metric: str = "coulomb"  # density loss: "coulomb" (δρ|δρ) or "overlap" ∫δρ²
-    n_train: int = 0  # 0: all train-split frames
-    density_epochs: int = 100
-    energy_epochs: int = 200
-    batch_size: int = 8
-    lr: float = 5e-3
-    force_weight: float = 10.0
-    seed: int = 0
-    dtype: str = "float32"
-    density_net: dict = field(default_factory=dict)
-    energy_net: dict = field(default_factory=dict)
-    init: str = ""  # a saved model to continue (its basis and networks; net/basis keys unused)
-    device: str = "cpu"  # "cpu", "cuda", "auto" (training; the saved model is on the CPU)
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise InputError(f"{where}: unknown key(s) {', '.join(bad)}; known: {sorted(known)}")
-        missing = [k for k in ("store", "output") if k not in d]
-        if missing:
-            raise InputError(f"{where}: missing key(s) {', '.join(missing)}")
-        if d.get("loss_metric", "coulomb") not in ("coulomb", "overlap"):
-            raise InputError(f"{where}: loss_metric must be 'coulomb' or 'overlap'")
-        if d.get("orthogonalise", "") not in ("", "coulomb", "overlap"):
-            raise InputError(f"{where}: orthogonalise must be '', 'coulomb' or 'overlap'")
-        return cls(**d)
-
-    @classmethod
-    def from_file(cls, path) -> TrainConfig:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: no such config file")
-        try:
-            d = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{p}: cannot parse config: {exc}") from None
-        return cls.from_dict(d, str(p))
-
-
-def make_basis(cfg: TrainConfig, elements):
+def make_basis(cfg: BasisSection, elements):
+    """The flexible aux basis of ``[basis]`` for ``elements`` (symbols)."""
     from rhoml.densnet.basis import FlexibleBasis
 
     lmax = {el: (cfg.lmax_h if el == "H" else cfg.lmax_heavy) for el in elements}
@@ -243,7 +188,7 @@ def _stage_modules():
     return DensityStage, EnergyStage
 
 
-def _loop_config(cfg: TrainConfig, epochs: int):
+def _loop_config(cfg: TrainSection, epochs: int):
     from rhoml.train.config import TrainConfig as LoopConfig
 
     return LoopConfig(
@@ -276,7 +221,7 @@ def fit_stage(module, items, epochs, cfg, objective, out_dir, progress):
                collate_fn=collate_items, progress=progress)  # fmt: skip
 
 
-def train_density(model, frames, cfg: TrainConfig, out_dir, *, log=print, progress=False):
+def train_density(model, frames, cfg: TrainSection, out_dir, *, log=print, progress=False):
     """Stage 1 through :func:`rhoml.train.loop.fit` (checkpoints and ``metrics.csv`` in
     ``out_dir``; a rerun resumes). Loss: Σ_mol δcᵀ M δc / Σ_mol n_aux (M the Coulomb metric,
     Hartree, or the overlap, e²/Bohr³), i.e. the density error norm per aux function. Returns
@@ -303,7 +248,7 @@ def _composition_residual(frames: list[Frame], energies: np.ndarray) -> np.ndarr
     return energies - a @ shift
 
 
-def train_energy(model, frames, cfg: TrainConfig, out_dir, *, log=print, progress=False):
+def train_energy(model, frames, cfg: TrainSection, out_dir, *, log=print, progress=False):
     """Stage 2 through :func:`rhoml.train.loop.fit` (coefficient network frozen, forces
     through both networks). Loss: mean over the entries of [a·ΔE, b·ΔF] with a = √(3 n̄)/σ_E
     and b = √w/σ_F (n̄ mean atoms per frame, w ``force_weight``, σ from the training set), i.e.
@@ -376,13 +321,13 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
     }
 
 
-def optimise_basis(cfg: TrainConfig, basis, log=print):
-    """Optimise exponent scales on the first 2 training-split DFT densities of the store."""
+def optimise_basis(store, cfg: BasisSection, basis, log=print):
+    """Optimise exponent scales on the first 2 training-split DFT densities of ``store``."""
     from rhoml.densnet.data import label_method
     from rhoml.densnet.fit_scales import optimise_scales
     from rhoml.store.sqlite_store import Store
 
-    with Store.open(cfg.store, readonly=True) as st:
+    with Store.open(store, readonly=True) as st:
         method = label_method(st)
         idx = sorted(st.finished(method, include_failed=False))
         mols = [(i, st.molecule(i)) for i in idx]
@@ -392,19 +337,19 @@ def optimise_basis(cfg: TrainConfig, basis, log=print):
     return opt
 
 
-def build_model(cfg: TrainConfig, frames: list[Frame], basis=None):
-    """A fresh DenSNet for ``cfg`` with scales and energy shift from the training ``frames``
-    (``basis``: an already optimised flexible basis; default: from ``cfg``)."""
-
-    from rhoml.densnet.model import NetConfig
+def build_model(config: dict, frames: list[Frame], basis=None):
+    """A fresh DenSNet for the config sections ``config`` (``basis``, ``density_net``,
+    ``energy_net``, ``train``) with scales and energy shift from the training ``frames``
+    (``basis``: an already optimised flexible basis; default: from ``config["basis"]``)."""
     from rhoml.densnet.potential import DenSNet
     from rhoml.densnet.prior import prior_table
     from rhoml.elements import symbol
 
+    bcfg = config["basis"]
     elements = sorted({symbol(int(z)) for f in frames for z in f.molecule.numbers})
-    basis = basis or make_basis(cfg, elements)
+    basis = basis or make_basis(bcfg, elements)
     prior = prior_table(basis)
-    scales = coefficient_scales(frames, basis, prior, cfg.mode)
+    scales = coefficient_scales(frames, basis, prior, bcfg.mode)
     # per-element energy shift by least squares on compositions (min-norm when degenerate)
     zs = sorted({int(z) for f in frames for z in f.molecule.numbers})
     a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in frames], float)
@@ -416,133 +361,20 @@ def build_model(cfg: TrainConfig, frames: list[Frame], basis=None):
         basis,
         prior,
         scales,
-        NetConfig.from_dict(cfg.density_net),
-        NetConfig.from_dict(cfg.energy_net),
+        config["density_net"],
+        config["energy_net"],
         dict(zip(zs, shift, strict=True)),
         e_scale,
-        cfg.mode,
+        bcfg.mode,
     )
-    return model.to(_torch_dtype(cfg.dtype))
+    return model.to(torch_dtype(config["train"].dtype))
 
 
-def _torch_dtype(name: str):
+def torch_dtype(name: str):
+    """``float32``/``float64`` → the torch dtype."""
     import torch
 
     dtype = {"float32": torch.float32, "float64": torch.float64}.get(name)
     if dtype is None:
         raise InputError(f"dtype must be float32 or float64, got {name!r}")
     return dtype
-
-
-def checkpoint_dir(cfg: TrainConfig, train: list[Frame]) -> Path:
-    """``<output>.train/``: per-stage checkpoints and ``metrics.csv`` of the shared loop, so a
-    killed training resumes. Refuses (one line) a directory left by another config or other
-    training frames: resuming from it would silently mix two runs."""
-    import hashlib
-
-    from rhoml.train.distributed import is_main_process
-
-    work = Path(cfg.output).with_suffix(".train")
-    ids = hashlib.sha256("\n".join(f.molecule.id for f in train).encode()).hexdigest()[:16]
-    stamp = {"config": asdict(cfg), "train_frames": len(train), "train_ids_sha256": ids}
-    path = work / "run.json"
-    if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(stamp)):
-        raise InputError(
-            f"{work}: checkpoints of another config or training set; delete it to retrain"
-        )
-    if is_main_process():
-        work.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stamp, indent=1))
-    return work
-
-
-def run_training(
-    cfg: TrainConfig,
-    *,
-    log=print,
-    frames: list[Frame] | None = None,
-    progress: bool | None = None,
-) -> dict:
-    """Train from ``cfg``: load frames, both stages (shared loop, checkpoints in
-    :func:`checkpoint_dir`; a rerun after an interruption resumes), test metrics, save the model
-    to ``cfg.output``. Returns a summary dict (also written next to the model as JSON).
-    ``progress``: epoch bars (default: when stderr is a terminal)."""
-    import sys
-
-    import torch
-
-    from rhoml.densnet.data import load_frames
-    from rhoml.densnet.labels import LabelSettings
-    from rhoml.train.distributed import is_main_process, rank0_first
-
-    torch.manual_seed(cfg.seed)
-    main = is_main_process()
-    progress = main and (sys.stderr.isatty() if progress is None else progress)
-    basis = None
-    init = None
-    if cfg.init:
-        from rhoml.densnet.potential import load_model
-
-        init = load_model(cfg.init, dtype=_torch_dtype(cfg.dtype))
-        basis = init.basis
-        log(f"continuing {cfg.init}")
-    if frames is None:
-        from rhoml.densnet.data import store_elements
-
-        if basis is None:
-            basis = make_basis(cfg, store_elements(cfg.store))
-            if cfg.scale_sweeps > 0:
-                basis = optimise_basis(cfg, basis, log)
-        with rank0_first():  # under torchrun rank 0 fills the store's fit cache
-            frames = load_frames(cfg.store, basis, overlap=cfg.loss_metric == "overlap")
-    train = [f for f in frames if f.split != "test"]
-    test = [f for f in frames if f.split == "test"]
-    if cfg.n_train:
-        train = train[: cfg.n_train]
-    if not train:
-        raise InputError(f"{cfg.store}: no training frames")
-    log(f"{len(train)} training frames, {len(test)} test frames")
-    model = init if init is not None else build_model(cfg, train, basis)
-    work = checkpoint_dir(cfg, train)
-    t0 = time.perf_counter()
-    dh = (train_density(model, train, cfg, work / "density", log=log, progress=progress)
-          if cfg.density_epochs > 0 else [])  # fmt: skip
-    t1 = time.perf_counter()
-    eh = (train_energy(model, train, cfg, work / "energy", log=log, progress=progress)
-          if cfg.energy_epochs > 0 else [])  # fmt: skip
-    model.to("cpu")
-    t2 = time.perf_counter()
-    if init is not None:  # keep the first run's config next to this one
-        model.meta["init"] = {"path": cfg.init, "config": init.meta.get("config")}
-    model.meta.update(
-        {
-            "level": LabelSettings().level,
-            "energy_unit": "kcal/mol",
-            "force_unit": "kcal/mol/angstrom",
-            "dipole_unit": "debye",
-            "length_unit": "angstrom",
-            "n_train": len(train),
-            "config": asdict(cfg),
-            "start_numbers": train[0].molecule.numbers.tolist(),
-            "start_positions": train[0].molecule.positions.tolist(),
-        }
-    )
-    model.eval()
-    summary = {
-        "config": asdict(cfg),
-        "n_train": len(train),
-        "n_test": len(test),
-        "density_seconds": t1 - t0,
-        "energy_seconds": t2 - t1,
-        "density_loss": dh,
-        "energy_loss": eh,
-        "test": evaluate(model, test) if test and main else None,
-    }
-    if not main:  # under torchrun only rank 0 writes the model
-        return summary
-    out = Path(cfg.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
-    log(f"saved {out}; test: {summary['test']}")
-    return summary

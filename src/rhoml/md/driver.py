@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rhoml.errors import InputError
-from rhoml.md.calculator import DEBYE_IN_E_ANGSTROM
+from rhoml.ase import DEBYE_IN_E_ANGSTROM
 from rhoml.molecule import Molecule
 
 UNITS = {
