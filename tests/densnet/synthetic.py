@@ -61,3 +61,25 @@ def write_label_store(path, n: int = 6, n_test: int = 2) -> list[Molecule]:
             st.put_array(i, FORCES, m.labels["forces"], FORCE_UNIT, method=method)
             st.put_density(i, method, dens, seconds=0.0)
     return mols
+
+
+def small_potential(seed: int = 0):
+    """An untrained small DenSNet (H, C, O; float64) as a loaded potential: random but smooth
+    energies, forces and dipoles, for tests of everything that consumes a potential."""
+    import torch
+
+    from rhoml.densnet.basis import default_basis
+    from rhoml.densnet.model import NetConfig
+    from rhoml.densnet.potential import DenSNet
+    from rhoml.densnet.prior import prior_table
+    from rhoml.families.densnet import model_for
+
+    torch.manual_seed(seed)
+    cfg = NetConfig(channels=8, vectors=4, lmax=1, lmax_sh=2, layers=1, cutoff=4.0, radial=6)
+    basis = default_basis()
+    scales = {el: np.full(basis.n_functions(el), 0.02) for el in basis.elements}
+    m = DenSNet(basis, prior_table(basis), scales, cfg, cfg, {1: -0.5, 6: -1.0, 8: -2.0}, 30.0)
+    m = m.double().eval()
+    build = {**m.build_args(), "stages": ["density", "energy"]}
+    build["meta"] = {"elements": ["H", "C", "O"], "atom_counts": [9]}
+    return model_for(m, build)

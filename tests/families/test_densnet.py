@@ -38,8 +38,10 @@ layers = 1
 def _config(tmp_path, train: str = "density_epochs = 2\nenergy_epochs = 2", name="c.toml",
             store: str = "w.rhoml") -> Path:  # fmt: skip
     p = tmp_path / name
+    defaults = "".join(f"{k} = {v}\n" for k, v in (("batch_size", 2), ("lr", 1e-2))
+                       if f"{k} =" not in train)  # fmt: skip
     p.write_text(f'family = "densnet"\n\n[data]\nstore = "{store}"\n{TINY_NETS}\n'
-                 f"[train]\nbatch_size = 2\nlr = 1e-2\n{train}\n")  # fmt: skip
+                 f"[train]\n{defaults}{train}\n")  # fmt: skip
     return p
 
 
@@ -73,10 +75,10 @@ def test_shipped_configs_load_with_paths_relative_to_the_file(path):
 @pytest.mark.parametrize(
     ("line", "words"),
     [
-        ('lr = "fast"', ["train.lr", "number"]),
-        ("batch_size = -1", ["train.batch_size", "≥ 1"]),
+        ('lr = "fast"', ["[train].lr", "number"]),
+        ("batch_size = -1", ["[train].batch_size", "≥ 1"]),
         ("epochs = 3", ["unknown key", "epochs"]),
-        ('dtype = "float16"', ["train.dtype", "float32"]),
+        ('dtype = "float16"', ["[train].dtype", "float32"]),
         ('device = "gpu"', ["device", "cuda"]),
         ("density_epochs = 0\nenergy_epochs = 0", ["nothing to train"]),
     ],
@@ -96,7 +98,7 @@ def test_missing_store_and_bad_network_are_refused(tmp_path, capsys):
     assert "nowhere.rhoml" in _err_line(capsys)
     cfg.write_text(cfg.read_text().replace("layers = 1\n\n[energy_net]", "layers = 0\n\n[energy_net]"))
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
-    assert "density_net.layers" in _err_line(capsys)
+    assert "[density_net].layers" in _err_line(capsys)
 
 
 def test_train_reload_predict_and_rerun(tmp_path, capsys):
@@ -127,7 +129,9 @@ def test_train_reload_predict_and_rerun(tmp_path, capsys):
     assert main(["predict", str(out), str(xyz), "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
     lines = [ln for ln in (tmp_path / "p.csv").read_text().splitlines() if not ln.startswith("#")]
     assert lines[0] == "id,energy [kcal/mol],forces [kcal/mol/angstrom],dipole [debye]"
-    expect = run.predict(mols)
+    from rhoml.io import read_molecules
+
+    expect = run.predict(list(read_molecules(xyz)))  # the same in-memory model on the same input
     for line, row in zip(lines[1:], expect, strict=True):
         ident, energy, forces, dipole = line.split(",")
         assert ident == row["id"] and float(energy) == row["energy"]
