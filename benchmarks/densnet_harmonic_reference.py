@@ -35,8 +35,8 @@ from _common import RESULTS, machine, write_results  # noqa: E402
 
 from rhoml.densnet.labels import LabelSettings  # noqa: E402
 from rhoml.densnet.systems import build_molecule, preoptimise, resolve  # noqa: E402
-from rhoml.md.calculator import dft_function  # noqa: E402
 from rhoml.md.ir import harmonic_ir, optimise  # noqa: E402
+from rhoml.md.reference import dft_potential  # noqa: E402
 from rhoml.molecule import Molecule  # noqa: E402
 
 
@@ -145,7 +145,7 @@ def reference(
     name, smiles = resolve(system)
     stats: dict = {}
     folder = Path("runs/densnet/harmonic") / name
-    fn = cached(dft_function(), folder, stats)
+    fn = cached(dft_potential().compute, folder, stats)
     start = preoptimise(build_molecule(system))
     t = time.perf_counter()
     opt = optimise(fn, start, fmax=fmax, log="-" if progress else None)

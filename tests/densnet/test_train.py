@@ -75,8 +75,9 @@ def test_density_stage_loss_is_the_coulomb_norm():
         make_basis,
     )
 
-    cfg = load_config({"data": {"store": "s"}, "train": {"dtype": "float64"},
-                       "density_net": {"channels": 4, "vectors": 2, "layers": 1}}, SECTIONS)  # fmt: skip
+    table = {"data": {"store": "s"}, "train": {"dtype": "float64"},
+             "density_net": {"channels": 4, "vectors": 2, "layers": 1}}  # fmt: skip
+    cfg = load_config(table, SECTIONS)
     frames = water_frames(make_basis(cfg["basis"], ["H", "O"]), n=3, n_test=0)
     model = build_model(cfg, frames)
     density_stage, _ = _stage_modules()

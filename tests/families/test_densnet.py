@@ -13,7 +13,7 @@ from densnet.synthetic import water_frames, write_label_store
 
 from rhoml import runs
 from rhoml.cli import main
-from rhoml.config import ConfigError, load_config
+from rhoml.config import load_config
 from rhoml.families.densnet import DenSNetFamily, DenSNetPotential, train_run
 from rhoml.molecule import Molecule
 from rhoml.train.run_folder import RunFolder
@@ -96,7 +96,8 @@ def test_missing_store_and_bad_network_are_refused(tmp_path, capsys):
     cfg = _config(tmp_path, store="nowhere.rhoml")
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "nowhere.rhoml" in _err_line(capsys)
-    cfg.write_text(cfg.read_text().replace("layers = 1\n\n[energy_net]", "layers = 0\n\n[energy_net]"))
+    text = cfg.read_text().replace("layers = 1\n\n[energy_net]", "layers = 0\n\n[energy_net]")
+    cfg.write_text(text)
     assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "[density_net].layers" in _err_line(capsys)
 
@@ -246,9 +247,9 @@ def test_run_from_legacy_keeps_predictions(tmp_path, ethanol):
     scales = {el: np.full(basis.n_functions(el), 0.02) for el in basis.elements}
     model = DenSNet(basis, prior_table(basis), scales, cfg, cfg, {1: -0.5, 6: -1.0, 8: -2.0}, 3.0)
     model = model.float()
+    net = {"channels": 4, "vectors": 2, "lmax": 1, "lmax_sh": 2, "layers": 1}
     old = {"store": "s.rhoml", "output": "m.pt", "density_epochs": 2, "energy_epochs": 3,
-           "density_net": {"channels": 4, "vectors": 2, "lmax": 1, "lmax_sh": 2, "layers": 1},
-           "energy_net": {"channels": 4, "vectors": 2, "lmax": 1, "lmax_sh": 2, "layers": 1}}  # fmt: skip
+           "density_net": net, "energy_net": net}  # fmt: skip
     meta = {"n_train": 5, "config": old, "start_numbers": ethanol.numbers.tolist(),
             "start_positions": ethanol.positions.tolist()}  # fmt: skip
     torch.save({"format": "rhoml-densnet-1", "basis": basis.to_dict(), "hparams": model.hparams,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rhoml.commands.options import (
@@ -17,6 +16,7 @@ from rhoml.commands.options import (
     set_threads,
 )
 from rhoml.errors import InputError
+
 
 def register(subparsers) -> None:
     dn = subparsers.add_parser(

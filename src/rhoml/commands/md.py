@@ -46,7 +46,7 @@ def _md_args(p, default_steps: int = 1000) -> None:
     p.add_argument("run", nargs="?", default="ethanol", metavar="RUN",
                    help=RUN_HELP + " (default ethanol)")  # fmt: skip
     p.add_argument("--geometry", default=None,
-                   help="start geometry (xyz/sdf...; default: the model's stored start geometry)")  # fmt: skip
+                   help="start geometry file (default: the model's start geometry)")  # fmt: skip
     p.add_argument("--charge", type=int, default=0, help="total charge, e (default 0)")
     p.add_argument("--steps", type=options.positive_int, default=default_steps,
                    help=f"MD steps (default {default_steps})")  # fmt: skip

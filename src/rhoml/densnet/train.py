@@ -1,7 +1,7 @@
-"""Training DenSNet (the stages that :class:`rhoml.families.densnet.DenSNetFamily` runs from a
-config, sections in :mod:`rhoml.densnet.config`): stage 1 the coefficient network on the Coulomb norm of the
-density error, stage 2 the energy network on energies and forces (forces through both networks,
-the coefficient network frozen).
+"""Training DenSNet, the stages that :class:`rhoml.families.densnet.DenSNetFamily` runs from a
+config (sections in :mod:`rhoml.densnet.config`): stage 1 the coefficient network on the Coulomb
+norm of the density error, stage 2 the energy network on energies and forces (forces through
+both networks, the coefficient network frozen).
 
 Losses: stage 1 mean over molecules of (δρ|δρ) = δcᵀ J δc (Hartree), δc = c_pred − c_fit in the
 same basis (or, with ``loss_metric = "overlap"``, the L² norm ∫δρ² = δcᵀ S δc in e²/Bohr³, which

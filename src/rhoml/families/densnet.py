@@ -45,6 +45,7 @@ __all__ = [
     "DenSNetFamily",
     "DenSNetPotential",
     "load_module",
+    "read_config",
     "run_from_legacy",
     "train_run",
 ]
@@ -321,6 +322,20 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     return metrics
 
 
+def read_config(path, overrides: list[str] | None = None) -> dict:
+    """The loaded sections of the DenSNet config file ``path`` (paths resolved against its
+    folder), without the existence checks that training adds (for scripts that prepare the
+    label store first)."""
+    from rhoml.config import load_config, read_table_file
+
+    raw = read_table_file(path)
+    family = raw.pop("family", FAMILY)
+    if family != FAMILY:
+        raise ConfigError(f"{path}: family {family!r}, not {FAMILY!r}")
+    return load_config(raw, SECTIONS, str(path), overrides=overrides,
+                       base_dir=Path(path).resolve().parent)  # fmt: skip
+
+
 # -- the family -------------------------------------------------------------------------------
 class DenSNetFamily:
     """DenSNet (density-first potential) as a model family (see the module docstring)."""
@@ -359,13 +374,29 @@ def _legacy_config(old: dict) -> dict:
 
     sections = {
         "data": {k: old[k] for k in ("store", "n_train") if k in old},
-        "basis": {k: old[k] for k in ("basis", "lmax_heavy", "lmax_h", "orthogonalise",
-                                      "scale_sweeps", "mode") if k in old},  # fmt: skip
+        "basis": {
+            k: old[k]
+            for k in ("basis", "lmax_heavy", "lmax_h", "orthogonalise", "scale_sweeps", "mode")
+            if k in old
+        },  # fmt: skip
         "density_net": dict(old.get("density_net") or {}),
         "energy_net": dict(old.get("energy_net") or {}),
-        "train": {k: old[k] for k in ("density_epochs", "energy_epochs", "batch_size", "lr",
-                                      "force_weight", "seed", "dtype", "device", "loss_metric",
-                                      "init") if old.get(k) is not None},  # fmt: skip
+        "train": {
+            k: old[k]
+            for k in (
+                "density_epochs",
+                "energy_epochs",
+                "batch_size",
+                "lr",
+                "force_weight",
+                "seed",
+                "dtype",
+                "device",
+                "loss_metric",
+                "init",
+            )
+            if old.get(k) is not None
+        },  # fmt: skip
     }
     return {"family": FAMILY, **as_dict(load_config(sections, SECTIONS, "legacy config"))}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rhoml.errors import InputError
 from rhoml.ase import DEBYE_IN_E_ANGSTROM
+from rhoml.errors import InputError
 from rhoml.molecule import Molecule
 
 UNITS = {
