@@ -24,7 +24,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from rhoml.errors import InputError
 from rhoml.molecule import Molecule
-from rhoml.units import convert
+from rhoml.units import AU_DIPOLE_IN_DEBYE, BOHR_IN_ANGSTROM, convert
 
 __all__ = [
     "DEBYE_IN_E_ANGSTROM",
@@ -35,7 +35,7 @@ __all__ = [
     "molecule_to_atoms",
 ]
 
-DEBYE_IN_E_ANGSTROM = float(convert(1.0, "debye", "e*angstrom"))  # 1 D in e·Å
+DEBYE_IN_E_ANGSTROM = BOHR_IN_ANGSTROM / AU_DIPOLE_IN_DEBYE  # 1 D in e·Å
 KCAL_UNITS = {"energy": "kcal/mol", "forces": "kcal/mol/angstrom", "dipole": "debye"}
 
 
@@ -127,7 +127,8 @@ class RhomlCalculator(Calculator):
         u = pot.potential_units
         self._energy = float(convert(1.0, u["energy"], "eV"))
         self._force = float(convert(1.0, u["forces"], "eV/angstrom"))
-        self._dipole = float(convert(1.0, u["dipole"], "e*angstrom")) if "dipole" in u else None
+        self._dipole = (float(convert(1.0, u["dipole"], "debye")) * DEBYE_IN_E_ANGSTROM
+                        if "dipole" in u else None)  # fmt: skip
         self._numbers: np.ndarray | None = None
         self._evaluator = None
 

@@ -11,9 +11,7 @@ from rhoml.commands.options import (
     add_quiet,
     add_scheduler,
     add_seed,
-    add_threads,
     add_workers,
-    set_threads,
 )
 from rhoml.errors import InputError
 

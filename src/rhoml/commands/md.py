@@ -58,8 +58,7 @@ def _md_args(p, default_steps: int = 1000) -> None:
     p.add_argument("--friction", type=options.positive_float, default=0.002,
                    help="Langevin friction, 1/fs (default 0.002)")  # fmt: skip
     options.add_seed(p)
-    p.add_argument("--threads", type=options.positive_int, default=1,
-                   help="torch threads (default 1: fastest for small molecules)")  # fmt: skip
+    options.add_threads(p)  # --threads 1 is fastest for small molecules
     p.add_argument("--float32", action="store_true",
                    help="evaluate the model in float32 (DenSNet: about 1.1x faster; forces to "
                    "~1e-6 relative)")  # fmt: skip
@@ -90,13 +89,11 @@ def _start(potential, geometry, charge: int):
 
 
 def _run(args):
-    import torch
-
     from rhoml import runs
     from rhoml.ase import RhomlCalculator
     from rhoml.md.driver import MDSettings, run_md
 
-    torch.set_num_threads(args.threads)
+    options.set_threads(args.threads)
     run = runs.load(args.run)
     potential = run.potential()
     mol = _start(potential, args.geometry, args.charge)
