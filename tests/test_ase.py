@@ -33,21 +33,38 @@ def test_units_energy_forces_dipole_density(potential, ethanol):
     np.testing.assert_allclose(dens.dipole(), ref["dipole"], atol=1e-8)
 
 
+def _ase_outputs(calc):
+    """``fn(numbers, positions)`` → the calculator's energy (eV), forces (eV/Å), dipole (e·Å)."""
+    from ase import Atoms
+
+    def fn(numbers, positions):
+        atoms = Atoms(numbers=numbers, positions=positions)
+        atoms.calc = calc
+        return {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                "dipole": atoms.get_dipole_moment()}  # fmt: skip
+
+    return fn
+
+
 def test_forces_are_minus_energy_gradient(potential, ethanol):
-    """Central differences of the ASE energy (eV) against the ASE forces (eV/Å)."""
-    atoms = molecule_to_atoms(ethanol)
-    atoms.calc = RhomlCalculator(potential)
-    forces = atoms.get_forces()
-    h = 1e-4
-    rng = np.random.default_rng(3)
-    for a, k in [(0, 0), (2, 1), (5, 2), (8, int(rng.integers(3)))]:
-        e = []
-        for sgn in (1, -1):
-            moved = atoms.copy()
-            moved.calc = atoms.calc
-            moved.positions[a, k] += sgn * h
-            e.append(moved.get_potential_energy())
-        assert forces[a, k] == pytest.approx(-(e[0] - e[1]) / (2 * h), abs=1e-6)
+    """Central differences of the ASE energy (eV) against the ASE forces (eV/Å), all 27
+    components."""
+    from rhoml.testing import assert_forces_match_energy
+
+    fn = _ase_outputs(RhomlCalculator(potential))
+    out = fn(ethanol.numbers, ethanol.positions)
+    assert_forces_match_energy(lambda z, p: fn(z, p)["energy"], out["forces"], ethanol.numbers,
+                               ethanol.positions, h=1e-4, rtol=1e-5, atol=1e-7)  # fmt: skip
+
+
+def test_outputs_rotate_with_the_molecule(potential, ethanol):
+    """Energy invariant, forces and dipole equivariant under rotation, reflection, translation
+    and atom permutation, through the calculator (eV, eV/Å, e·Å)."""
+    from rhoml.testing import assert_equivariant
+
+    kinds = {"energy": "scalar", "forces": "atom_vector", "dipole": "vector"}
+    assert_equivariant(_ase_outputs(RhomlCalculator(potential)), ethanol.numbers,
+                       ethanol.positions, kinds, atol=1e-9, rtol=1e-9)  # fmt: skip
 
 
 def test_ase_velocity_verlet_conserves_energy(potential, ethanol):
