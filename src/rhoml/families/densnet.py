@@ -346,11 +346,12 @@ class DenSNetFamily:
     def check_config(self, sections: dict, where: str) -> None:
         """Files the config names exist (checked before any work): the label store, and the
         ``init`` run folder (a finished DenSNet run)."""
-        store = sections["data"].store
-        if not Path(store).exists():
-            raise ConfigError(f"{where}: [data] store: no such label store {store}")
+        store = Path(sections["data"].store)
+        if not store.exists():
+            raise ConfigError(f"{where}: [data] store: no such label store {store.resolve()}")
         init = sections["train"].init
         if init:
+            init = Path(init).resolve()
             manifest = Path(init) / "manifest.json"
             if not manifest.is_file():
                 raise ConfigError(f"{where}: [train] init: {init} is not a run folder")
