@@ -318,7 +318,6 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     outputs = POTENTIAL_UNITS if "energy" in stages else DENSITY_OUTPUTS
     run.write_manifest(FAMILY, inputs=INPUTS, outputs=dict(outputs), build=build,
                        metrics=metrics, data=fingerprint)  # fmt: skip
-    log(f"saved {run.path}; test: {metrics}")
     return metrics
 
 
