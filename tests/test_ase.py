@@ -109,6 +109,8 @@ def test_refusals(potential, water):
         atoms.get_potential_energy()
     with pytest.raises(InputError, match="not a potential"):
         RhomlCalculator(object())
+    with pytest.raises(InputError, match="DenSNet: not a potential"):
+        RhomlCalculator(potential.module)  # the torch module, not the loaded potential
     with pytest.raises(InputError, match="no such run"):
         RhomlCalculator("no_such_run")
     with pytest.raises(InputError, match="no float16"):

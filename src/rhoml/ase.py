@@ -94,10 +94,13 @@ def as_potential(model, device: str = "cpu"):
         model = load(model, device=device)
     if isinstance(model, Run):
         return model.potential()
-    if callable(model) and not hasattr(model, "outputs"):
-        return FunctionPotential(model)
-    family = getattr(model, "family", type(model).__name__)
-    raise InputError(f"a {family} model predicts no energies and forces: not a potential")
+    if callable(model) and not hasattr(model, "outputs") and not hasattr(model, "parameters"):
+        return FunctionPotential(model)  # a plain function, not a torch module
+    if hasattr(model, "outputs"):
+        family = getattr(model, "family", type(model).__name__)
+        raise InputError(f"a {family} model predicts no energies and forces: not a potential")
+    raise InputError(f"{type(model).__name__}: not a potential (give a Potential, a Run, a run "
+                     "folder or a shipped run name)")  # fmt: skip
 
 
 class RhomlCalculator(Calculator):
