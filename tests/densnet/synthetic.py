@@ -45,9 +45,11 @@ def water_frames(basis, n: int = 10, n_test: int = 2):
 
 def write_label_store(path, n: int = 6, n_test: int = 2) -> list[Molecule]:
     """A label store at ``path`` as ``rhoml densnet labels`` writes it (record key of the
-    default label level), with promolecule densities in place of DFT ones."""
+    default label level, energy and forces as record properties), with promolecule densities
+    in place of the DFT ones."""
     from rhoml.density.promolecule import compute_promolecule
-    from rhoml.densnet.labels import FORCE_UNIT, FORCES, LabelSettings
+    from rhoml.densnet.labels import LabelSettings
+    from rhoml.store import schema
     from rhoml.store.sqlite_store import Store
     from rhoml.units import convert
 
@@ -56,9 +58,10 @@ def write_label_store(path, n: int = 6, n_test: int = 2) -> list[Molecule]:
     with Store.create(path) as st:
         for i, m in zip(st.add_molecules(mols), mols, strict=True):
             dens = compute_promolecule(m)
-            dens.properties = {"energy": float(convert(m.labels["energy"], "kcal/mol", "hartree"))}
-            dens.property_units = {"energy": "hartree"}
-            st.put_array(i, FORCES, m.labels["forces"], FORCE_UNIT, method=method)
+            forces = convert(m.labels["forces"], "kcal/mol/angstrom", "hartree/bohr")
+            energy = float(convert(m.labels["energy"], "kcal/mol", "hartree"))
+            dens.properties = {schema.ENERGY: energy, schema.FORCES: np.asarray(forces)}
+            dens.property_units = {schema.ENERGY: "hartree", schema.FORCES: "hartree/bohr"}
             st.put_density(i, method, dens, seconds=0.0)
     return mols
 

@@ -216,6 +216,15 @@ def _claim_checkpoints(run, fingerprint: str) -> None:
         atomic_write(stamp, json.dumps({"data_fingerprint": fingerprint}) + "\n")
 
 
+def _label_key(store) -> str:
+    """Record key of the labels in the label store ``store``."""
+    from rhoml.densnet.data import label_method
+    from rhoml.store.sqlite_store import Store
+
+    with Store.open(store, readonly=True) as st:
+        return label_method(st)
+
+
 def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None) -> dict:
     """Train the DenSNet of ``config`` (loaded sections) into ``run`` (a
     :class:`~rhoml.train.run_folder.RunFolder`): frames from ``[data] store`` (or ``frames``,
@@ -225,7 +234,6 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
 
     import torch
 
-    from rhoml.densnet.labels import LabelSettings
     from rhoml.densnet.train import (
         build_model,
         evaluate,
@@ -260,6 +268,9 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
         with rank0_first():  # under torchrun rank 0 fills the store's fit cache
             frames = load_frames(d.store, basis, overlap=t.loss_metric == "overlap",
                                  progress=progress)  # fmt: skip
+        label_key = _label_key(d.store)
+    else:
+        label_key = None  # frames given by the caller
     train = [f for f in frames if f.split != "test"]
     test = [f for f in frames if f.split == "test"]
     if d.n_train:
@@ -284,7 +295,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
         meta["init"] = {"path": t.init, "config": init_build.get("meta", {}).get("config")}
     meta.update(
         {
-            "level": LabelSettings().method,
+            "level": label_key,  # record key of the labels (level of theory); None: given frames
             "energy_unit": "kcal/mol",
             "force_unit": "kcal/mol/angstrom",
             "dipole_unit": "debye",
