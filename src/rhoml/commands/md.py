@@ -58,7 +58,13 @@ def _md_args(p, default_steps: int = 1000) -> None:
     p.add_argument("--friction", type=options.positive_float, default=0.002,
                    help="Langevin friction, 1/fs (default 0.002)")  # fmt: skip
     options.add_seed(p)
-    options.add_threads(p)  # --threads 1 is fastest for small molecules
+    options.add_threads(p)
+    p.set_defaults(threads=1)  # one thread is fastest for small molecules
+    for action in p._actions:
+        if action.dest == "threads":
+            action.help = (
+                "torch CPU threads (default 1: fastest for small molecules; 0: torch's default)"
+            )
     p.add_argument("--float32", action="store_true",
                    help="evaluate the model in float32 (DenSNet: about 1.1x faster; forces to "
                    "~1e-6 relative)")  # fmt: skip
