@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
 from rhoml import runs  # noqa: E402
-from rhoml.densnet.data import load_frames  # noqa: E402
-from rhoml.densnet.train import evaluate  # noqa: E402
+from rhoml.families.densnet_train import evaluate  # noqa: E402
+from rhoml.represent.coefficients import load_frames  # noqa: E402
 
 
 def md_seconds(model: str, steps: int, out: Path) -> float:

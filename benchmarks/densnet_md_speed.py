@@ -82,10 +82,10 @@ def scaling_models(model):
     """Untrained models with the shipped architecture in larger aux bases: (label, model)."""
     import torch
 
-    from rhoml.densnet.basis import FlexibleBasis
-    from rhoml.densnet.model import NetConfig
-    from rhoml.densnet.potential import DenSNet
-    from rhoml.densnet.prior import prior_table
+    from rhoml.density.flexible_basis import FlexibleBasis
+    from rhoml.density.prior import prior_table
+    from rhoml.models.densnet.nets import NetConfig
+    from rhoml.models.densnet.potential import DenSNet
 
     hp = model.hparams
     els = model.basis.elements
@@ -187,7 +187,7 @@ def run(args) -> dict:
         "molecule": "ethanol (PBE/def2-SVP minimum), 9 atoms",
         "naux": naux,
         "md": "NVE velocity Verlet, dt 0.5 fs, energy + forces + dipole every step (ASE)",
-        "dft_reference": "rhoml.densnet.labels.dft_energy_forces, LabelSettings() = "
+        "dft_reference": "rhoml.store.labels.dft_energy_forces, LabelSettings() = "
         "PBE/def2-SVP, RI-J, grid level 4, conv_tol 1e-10 (SCF + analytic gradient + dipole)",
         "dft_gradient_s": dft,
         "variants": rows,

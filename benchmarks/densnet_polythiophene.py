@@ -1,7 +1,7 @@
 """DenSNet on polythiophene oligomers: train on 1–3-mers, test on longer chains (extrapolation).
 
 One resumable command does everything: GFN2-xTB Langevin sampling of each oligomer
-(:func:`rhoml.densnet.systems.sample_frames`), PySCF labels at the DenSNet level (PBE/def2-SVP,
+(:func:`rhoml.md.sampling.sample_frames`), PySCF labels at the DenSNet level (PBE/def2-SVP,
 RI-J) into the config's store, training from the config, and per-length evaluation:
 density NMAE (∫|Δρ|/N_e on Becke grids, level 3) of the model vs DFT, vs its fitted target,
 and of the promolecule prior alone vs DFT; energy error per atom; force MAE. Lengths in the
@@ -33,11 +33,11 @@ from _common import RESULTS, machine, write_results  # noqa: E402
 from densnet_ethanol import density_errors  # noqa: E402
 
 from rhoml import runs  # noqa: E402
-from rhoml.densnet.data import load_frames, store_elements  # noqa: E402
-from rhoml.densnet.labels import LabelSettings, run_labels  # noqa: E402
-from rhoml.densnet.systems import SampleSettings, sample_frames  # noqa: E402
-from rhoml.densnet.train import evaluate, make_basis  # noqa: E402
 from rhoml.families.densnet import read_config, train_run  # noqa: E402
+from rhoml.families.densnet_train import evaluate, make_basis  # noqa: E402
+from rhoml.md.sampling import SampleSettings, sample_frames  # noqa: E402
+from rhoml.represent.coefficients import load_frames, store_elements  # noqa: E402
+from rhoml.store.labels import LabelSettings, run_labels  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 from rhoml.train.run_folder import RunFolder  # noqa: E402
 

@@ -26,11 +26,11 @@ from densnet_ethanol import density_errors  # noqa: E402
 from densnet_harmonic_reference import load_reference  # noqa: E402
 
 from rhoml import runs  # noqa: E402
-from rhoml.densnet.data import load_frames  # noqa: E402
-from rhoml.densnet.labels import LabelSettings, run_labels  # noqa: E402
-from rhoml.densnet.systems import SampleSettings, sample_frames  # noqa: E402
-from rhoml.densnet.train import evaluate  # noqa: E402
 from rhoml.families.densnet import read_config  # noqa: E402
+from rhoml.families.densnet_train import evaluate  # noqa: E402
+from rhoml.md.sampling import SampleSettings, sample_frames  # noqa: E402
+from rhoml.represent.coefficients import load_frames  # noqa: E402
+from rhoml.store.labels import LabelSettings, run_labels  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -57,9 +57,9 @@ def model_ir(potential, name: str, cache: Path, args) -> dict:
     """IR of the model alone: harmonic at its own minimum (relaxed from the GFN2-xTB minimum) and
     NVE MD from that minimum (trajectories cached in ``cache``, reused when present)."""
     from rhoml.ase import RhomlCalculator
-    from rhoml.densnet.systems import build_molecule, preoptimise
     from rhoml.md.driver import MDSettings, load_trajectory, run_md
     from rhoml.md.ir import harmonic_ir, ir_from_dipoles, optimise
+    from rhoml.md.sampling import build_molecule, preoptimise
 
     mol0 = optimise(potential, preoptimise(build_molecule(name)), fmax=1e-3)
     h_ml = harmonic_ir(potential, mol0, step=0.005)

@@ -108,7 +108,8 @@ class RhomlCalculator(Calculator):
 
     ``charge``: total charge of every structure (e). ``dtype``: ``float32``/``float64`` for a
     potential that can change precision (DenSNet ``astype``). ``compile``: ``torch.compile`` the
-    fast evaluator (DenSNet; see :class:`~rhoml.densnet.fast.Evaluator`). Every new atom list is
+    fast evaluator (DenSNet; see :class:`~rhoml.models.densnet.fast.Evaluator`). Every new atom
+    list is
     checked once with the potential's ``check_molecule`` (one-line :class:`InputError` for a
     molecule the model was not made for)."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from densnet.synthetic import water_frames, write_label_store
+from densnet_fixtures import water_frames, write_label_store
 
 from rhoml import runs
 from rhoml.cli import main
@@ -152,7 +152,7 @@ def test_train_reload_predict_and_rerun(tmp_path, capsys):
 def test_training_resumes_after_interruption(tmp_path, monkeypatch, water):
     """A run killed in the energy stage resumes from its checkpoints (density stage not redone)
     and ends with the same model as an uninterrupted run."""
-    import rhoml.densnet.train as tr
+    import rhoml.families.densnet_train as tr
     from rhoml.config import as_dict
 
     cfg = _sections(density_epochs=4, energy_epochs=3)
@@ -235,11 +235,11 @@ def test_shipped_ethanol_run_reproduces_the_single_file_model():
 def test_run_from_legacy_keeps_predictions(tmp_path, ethanol):
     """A single-file model (format rhoml-densnet-1) converted to a run folder predicts the same
     numbers, bit for bit, and its training summary becomes metrics.csv and metrics."""
-    from rhoml.densnet.basis import default_basis
-    from rhoml.densnet.model import NetConfig
-    from rhoml.densnet.potential import DenSNet
-    from rhoml.densnet.prior import prior_table
+    from rhoml.density.flexible_basis import default_basis
+    from rhoml.density.prior import prior_table
     from rhoml.families.densnet import run_from_legacy
+    from rhoml.models.densnet.nets import NetConfig
+    from rhoml.models.densnet.potential import DenSNet
 
     torch.manual_seed(0)
     basis = default_basis()
@@ -280,7 +280,7 @@ def test_training_under_torchrun_ddp(tmp_path):
     import subprocess
     import sys
 
-    script = Path(__file__).resolve().parents[1] / "densnet" / "ddp_train_script.py"
+    script = Path(__file__).resolve().parent / "densnet_ddp_script.py"
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from densnet.synthetic import small_potential
+from densnet_fixtures import small_potential
 
 from rhoml.ase import RhomlCalculator
 from rhoml.md.driver import MDSettings, load_trajectory, run_md

@@ -71,7 +71,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_sample(args) -> int:
-    from rhoml.densnet.systems import SampleSettings, sample_frames
+    from rhoml.md.sampling import SampleSettings, sample_frames
 
     s = SampleSettings(
         frames=args.frames,
@@ -94,7 +94,7 @@ def _cmd_sample(args) -> int:
 
 def _cmd_labels(args) -> int:
     from rhoml.commands.density import run_spec
-    from rhoml.densnet.labels import LabelSettings
+    from rhoml.store.labels import LabelSettings
 
     p = Path(args.input)
     if p.suffix == ".npz" or (not p.exists() and args.rmd17_dir):

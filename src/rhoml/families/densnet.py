@@ -1,6 +1,6 @@
 """The DenSNet family: density-first ML potential trained from a config into a run folder.
 
-Config (:mod:`rhoml.densnet.config`): ``family = "densnet"`` and the sections ``[data]``,
+Config (:mod:`rhoml.families.densnet_config`): ``family = "densnet"`` and the sections ``[data]``,
 ``[basis]``, ``[density_net]``, ``[energy_net]``, ``[train]``. Training runs two stages through
 the shared loop (:func:`rhoml.train.loop.fit`), each with its checkpoints and ``metrics.csv`` in
 ``run.checkpoints("density")`` / ``run.checkpoints("energy")``, so a killed ``rhoml train``
@@ -9,7 +9,7 @@ with ``energy_epochs = 0`` trains a *density model* (coefficient network only); 
 the model of another run folder (e.g. a longer energy stage on a trained density model).
 
 Run folder: ``model.pt`` holds the weights (state_dict); ``manifest.json`` ``build`` holds the
-rest (:meth:`~rhoml.densnet.potential.DenSNet.build_args`: basis, prior, scales, network
+rest (:meth:`~rhoml.models.densnet.potential.DenSNet.build_args`: basis, prior, scales, network
 configs, energy shift and scale, mode, and ``meta``: level of theory, units, start geometry,
 elements, atom counts of the training molecules) plus ``stages``, the stages trained so far.
 
@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rhoml.config import ConfigError
-from rhoml.densnet.config import SECTIONS
 from rhoml.errors import InputError
+from rhoml.families.densnet_config import SECTIONS
 from rhoml.molecule import Molecule
 
 FAMILY = "densnet"
@@ -55,7 +55,7 @@ __all__ = [
 class DenSNetDensityModel:
     """A trained coefficient network (a :class:`~rhoml.families.Predictor`): per molecule the
     dipole (Debye) of the predicted density; :meth:`density` gives the density itself.
-    ``module`` is the :class:`~rhoml.densnet.potential.DenSNet` (float64, eval mode)."""
+    ``module`` is the :class:`~rhoml.models.densnet.potential.DenSNet` (float64, eval mode)."""
 
     family = FAMILY
 
@@ -89,8 +89,8 @@ class DenSNetDensityModel:
     def astype(self, dtype: str):
         """The same model evaluated in ``dtype`` (``float32`` or ``float64``); derived buffers
         are rebuilt in float64 first, as on load."""
-        from rhoml.densnet.potential import DenSNet
-        from rhoml.densnet.train import torch_dtype
+        from rhoml.families.densnet_train import torch_dtype
+        from rhoml.models.densnet.potential import DenSNet
 
         state = self.module.state_dict()
         module = DenSNet.from_build(self.build, state, dtype=torch_dtype(dtype),
@@ -124,7 +124,7 @@ class DenSNetPotential(DenSNetDensityModel):
 
     def evaluator(self, numbers, charge: int = 0, *, compile: bool = False):
         """The cached fast evaluator for ``numbers`` and ``charge``
-        (:meth:`~rhoml.densnet.potential.DenSNet.evaluator`)."""
+        (:meth:`~rhoml.models.densnet.potential.DenSNet.evaluator`)."""
         return self.module.evaluator(numbers, charge, compile=compile)
 
     def check_molecule(self, molecule: Molecule) -> None:
@@ -155,11 +155,11 @@ def model_for(module, build: dict, path: Path | None = None) -> DenSNetDensityMo
 
 
 def load_module(folder, *, dtype=None, device: str = "cpu"):
-    """The :class:`~rhoml.densnet.potential.DenSNet` of run folder ``folder`` (a
+    """The :class:`~rhoml.models.densnet.potential.DenSNet` of run folder ``folder`` (a
     :class:`~rhoml.train.run_folder.RunFolder` or a path) and its build arguments."""
     import torch
 
-    from rhoml.densnet.potential import DenSNet
+    from rhoml.models.densnet.potential import DenSNet
     from rhoml.train.run_folder import RunFolder
 
     run = folder if isinstance(folder, RunFolder) else RunFolder(folder, writer=False)
@@ -218,7 +218,7 @@ def _claim_checkpoints(run, fingerprint: str) -> None:
 
 def _label_key(store) -> str:
     """Record key of the labels in the label store ``store``."""
-    from rhoml.densnet.data import label_method
+    from rhoml.represent.coefficients import label_method
     from rhoml.store.sqlite_store import Store
 
     with Store.open(store, readonly=True) as st:
@@ -228,13 +228,14 @@ def _label_key(store) -> str:
 def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None) -> dict:
     """Train the DenSNet of ``config`` (loaded sections) into ``run`` (a
     :class:`~rhoml.train.run_folder.RunFolder`): frames from ``[data] store`` (or ``frames``,
-    a list of :class:`~rhoml.densnet.data.Frame`), both stages, test metrics on the store's
+    a list of :class:`~rhoml.represent.coefficients.Frame`), both stages, test metrics on the
+    store's
     test frames, weights and manifest. Returns the metrics."""
     import time
 
     import torch
 
-    from rhoml.densnet.train import (
+    from rhoml.families.densnet_train import (
         build_model,
         evaluate,
         make_basis,
@@ -257,7 +258,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
         basis = init.basis
         log(f"continuing {t.init}")
     if frames is None:
-        from rhoml.densnet.data import load_frames, store_elements
+        from rhoml.represent.coefficients import load_frames, store_elements
 
         if not Path(d.store).exists():
             raise InputError(f"{d.store}: no such label store")
@@ -312,7 +313,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     build = {**model.build_args(), "stages": stages}
     if not main:  # under torchrun only rank 0 evaluates and writes
         return {}
-    from rhoml.densnet.potential import DenSNet
+    from rhoml.models.densnet.potential import DenSNet
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     loaded = DenSNet.from_build(build, state)  # exactly what runs.load gives (float64)
@@ -442,7 +443,7 @@ def run_from_legacy(pt_path, out, *, summary: dict | None = None,
     if meta.get("init"):
         raise InputError(f"{p}: continued from another model file; convert that one first")
     config = _legacy_config(old_config)
-    from rhoml.densnet.potential import DenSNet
+    from rhoml.models.densnet.potential import DenSNet
 
     hp = dict(blob["hparams"])
     hp["e_shift"] = {str(k): float(v) for k, v in hp["e_shift"].items()}

@@ -12,8 +12,8 @@ from rhoml.units import convert
 
 def dft_potential(settings=None) -> FunctionPotential:
     """PySCF energy, forces and dipole (kcal/mol, kcal/mol/Å, Debye) at the level of the DenSNet
-    labels (default PBE/def2-SVP, :class:`~rhoml.densnet.labels.LabelSettings`)."""
-    from rhoml.densnet.labels import dft_energy_forces
+    labels (default PBE/def2-SVP, :class:`~rhoml.store.labels.LabelSettings`)."""
+    from rhoml.store.labels import dft_energy_forces
 
     def fn(mol: Molecule) -> dict:
         dens, forces = dft_energy_forces(mol, settings)

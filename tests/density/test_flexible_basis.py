@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rhoml.densnet.basis import FlexibleBasis, default_basis, pyscf_from_e3nn
-from rhoml.densnet.prior import prior_table
+from rhoml.density.flexible_basis import FlexibleBasis, default_basis, pyscf_from_e3nn
+from rhoml.density.prior import prior_table
 
 
 def test_irreps_and_parity_follow_shells():
@@ -55,7 +55,7 @@ def test_scales_change_exponents_and_roundtrip():
 
 
 def test_prior_counts_electrons_and_is_spherical():
-    from rhoml.densnet.basis import element_integrals
+    from rhoml.density.flexible_basis import element_integrals
 
     b = default_basis()
     table = prior_table(b)
@@ -67,8 +67,8 @@ def test_prior_counts_electrons_and_is_spherical():
 
 
 def test_optimise_scales_never_increases_fit_error(water):
+    from rhoml.density.fit_scales import optimise_scales
     from rhoml.density.promolecule import compute_promolecule
-    from rhoml.densnet.fit_scales import optimise_scales
 
     b = default_basis(("H", "O"))
     _, hist = optimise_scales([compute_promolecule(water)], b, steps=(-0.3, 0.3))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rhoml.densnet.basis import FlexibleBasis
+from rhoml.density.flexible_basis import FlexibleBasis
 from rhoml.elements import atomic_number
 
 

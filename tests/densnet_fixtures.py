@@ -28,11 +28,12 @@ def water_molecules(n: int = 10, n_test: int = 2, seed: int = 0) -> list[Molecul
 
 
 def water_frames(basis, n: int = 10, n_test: int = 2):
-    """:class:`~rhoml.densnet.data.Frame` objects of :func:`water_molecules` in ``basis``."""
+    """:class:`~rhoml.represent.coefficients.Frame` objects of :func:`water_molecules` in
+    ``basis``."""
     from rhoml.density.basis import basis_only_mol
     from rhoml.density.fit import fit_density
     from rhoml.density.promolecule import compute_promolecule
-    from rhoml.densnet.data import Frame
+    from rhoml.represent.coefficients import Frame
 
     frames = []
     for m in water_molecules(n, n_test):
@@ -48,8 +49,8 @@ def write_label_store(path, n: int = 6, n_test: int = 2) -> list[Molecule]:
     default label level, energy and forces as record properties), with promolecule densities
     in place of the DFT ones."""
     from rhoml.density.promolecule import compute_promolecule
-    from rhoml.densnet.labels import LabelSettings
     from rhoml.store import schema
+    from rhoml.store.labels import LabelSettings
     from rhoml.store.sqlite_store import Store
     from rhoml.units import convert
 
@@ -71,11 +72,11 @@ def small_potential(seed: int = 0):
     energies, forces and dipoles, for tests of everything that consumes a potential."""
     import torch
 
-    from rhoml.densnet.basis import default_basis
-    from rhoml.densnet.model import NetConfig
-    from rhoml.densnet.potential import DenSNet
-    from rhoml.densnet.prior import prior_table
+    from rhoml.density.flexible_basis import default_basis
+    from rhoml.density.prior import prior_table
     from rhoml.families.densnet import model_for
+    from rhoml.models.densnet.nets import NetConfig
+    from rhoml.models.densnet.potential import DenSNet
 
     torch.manual_seed(seed)
     cfg = NetConfig(channels=8, vectors=4, lmax=1, lmax_sh=2, layers=1, cutoff=4.0, radial=6)

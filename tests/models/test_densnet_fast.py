@@ -1,4 +1,5 @@
-"""The fast DenSNet evaluator (rhoml.densnet.fast) against the module path (forward + autograd).
+"""The fast DenSNet evaluator (rhoml.models.densnet.fast) against the module path (forward +
+autograd).
 
 Untrained models with every weight perturbed (e3nn starts some paths at zero), float64: energy,
 forces, dipole and coefficients must agree to round-off, for the dense all-pairs graph and the
@@ -13,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from rhoml.densnet.basis import FlexibleBasis, default_basis
-from rhoml.densnet.fast import Evaluator
-from rhoml.densnet.model import NetConfig
-from rhoml.densnet.potential import DenSNet
-from rhoml.densnet.prior import prior_table
+from rhoml.density.flexible_basis import FlexibleBasis, default_basis
+from rhoml.density.prior import prior_table
 from rhoml.elements import symbol
+from rhoml.models.densnet.fast import Evaluator
+from rhoml.models.densnet.nets import NetConfig
+from rhoml.models.densnet.potential import DenSNet
 from rhoml.molecule import Molecule
 from rhoml.testing import assert_equivariant, assert_forces_match_energy
 

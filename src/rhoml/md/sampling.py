@@ -10,7 +10,8 @@ The velocities of each frame are stored as a per-atom column (Å/fs), so an inte
 continues from the last written frame (the thermostat noise after a restart differs from an
 uninterrupted run; the sampled ensemble does not).
 
-Frame ids are ``<name>_<split>#<k>``: :mod:`rhoml.densnet.data` takes the train/test split of a
+Frame ids are ``<name>_<split>#<k>``: :mod:`rhoml.represent.coefficients` takes the train/test
+split of a
 labelled frame from the ``_train`` / ``_test`` in its id, so sampled files go straight into
 ``rhoml densnet labels``.
 """

@@ -1,5 +1,6 @@
 """Training DenSNet, the stages that :class:`rhoml.families.densnet.DenSNetFamily` runs from a
-config (sections in :mod:`rhoml.densnet.config`): stage 1 the coefficient network on the Coulomb
+config (sections in :mod:`rhoml.families.densnet_config`): stage 1 the coefficient network on the
+Coulomb
 norm of the density error, stage 2 the energy network on energies and forces (forces through
 both networks, the coefficient network frozen).
 
@@ -15,14 +16,14 @@ import math
 
 import numpy as np
 
-from rhoml.densnet.config import BasisSection, TrainSection
-from rhoml.densnet.data import Frame
 from rhoml.errors import InputError
+from rhoml.families.densnet_config import BasisSection, TrainSection
+from rhoml.represent.coefficients import Frame
 
 
 def make_basis(cfg: BasisSection, elements):
     """The flexible aux basis of ``[basis]`` for ``elements`` (symbols)."""
-    from rhoml.densnet.basis import FlexibleBasis
+    from rhoml.density.flexible_basis import FlexibleBasis
 
     lmax = {el: (cfg.lmax_h if el == "H" else cfg.lmax_heavy) for el in elements}
     basis = FlexibleBasis.from_pyscf(cfg.basis, elements, lmax)
@@ -323,8 +324,8 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
 
 def optimise_basis(store, cfg: BasisSection, basis, log=print):
     """Optimise exponent scales on the first 2 training-split DFT densities of ``store``."""
-    from rhoml.densnet.data import label_method
-    from rhoml.densnet.fit_scales import optimise_scales
+    from rhoml.density.fit_scales import optimise_scales
+    from rhoml.represent.coefficients import label_method
     from rhoml.store.sqlite_store import Store
 
     with Store.open(store, readonly=True) as st:
@@ -341,9 +342,9 @@ def build_model(config: dict, frames: list[Frame], basis=None):
     """A fresh DenSNet for the config sections ``config`` (``basis``, ``density_net``,
     ``energy_net``, ``train``) with scales and energy shift from the training ``frames``
     (``basis``: an already optimised flexible basis; default: from ``config["basis"]``)."""
-    from rhoml.densnet.potential import DenSNet
-    from rhoml.densnet.prior import prior_table
+    from rhoml.density.prior import prior_table
     from rhoml.elements import symbol
+    from rhoml.models.densnet.potential import DenSNet
 
     bcfg = config["basis"]
     elements = sorted({symbol(int(z)) for f in frames for z in f.molecule.numbers})

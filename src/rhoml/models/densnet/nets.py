@@ -17,7 +17,7 @@ from e3nn.nn import Gate
 from torch import nn
 
 from rhoml.config import option
-from rhoml.densnet.basis import FlexibleBasis, element_integrals, pyscf_from_e3nn
+from rhoml.density.flexible_basis import FlexibleBasis, element_integrals, pyscf_from_e3nn
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError
 from rhoml.units import ANGSTROM_IN_BOHR, AU_DIPOLE_IN_DEBYE

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from densnet.synthetic import water_frames
+from densnet_fixtures import water_frames
 
 from rhoml.config import ConfigError, strict_dataclass
-from rhoml.densnet.config import BasisSection, TrainSection
-from rhoml.densnet.model import NetConfig
 from rhoml.errors import InputError
+from rhoml.families.densnet_config import BasisSection, TrainSection
+from rhoml.models.densnet.nets import NetConfig
 
 
 def test_unknown_network_key_rejected():
@@ -26,8 +26,8 @@ def test_loss_metric_validated_and_overlap_needs_matrix(water):
     import torch
 
     from rhoml.density.basis import basis_only_mol
-    from rhoml.densnet.data import Frame
-    from rhoml.densnet.train import coulomb_losses, make_basis
+    from rhoml.families.densnet_train import coulomb_losses, make_basis
+    from rhoml.represent.coefficients import Frame
 
     with pytest.raises(ConfigError, match="loss_metric"):
         strict_dataclass(TrainSection, {"loss_metric": "l1"}, "[train]")
@@ -50,7 +50,7 @@ def test_loss_metric_validated_and_overlap_needs_matrix(water):
 
 
 def test_orthogonalise_option_builds_orthogonal_basis():
-    from rhoml.densnet.train import make_basis
+    from rhoml.families.densnet_train import make_basis
 
     with pytest.raises(ConfigError, match="orthogonalise"):
         strict_dataclass(BasisSection, {"orthogonalise": "yes"}, "[basis]")
@@ -65,8 +65,8 @@ def test_density_stage_loss_is_the_coulomb_norm():
     import torch
 
     from rhoml.config import load_config
-    from rhoml.densnet.config import SECTIONS
-    from rhoml.densnet.train import (
+    from rhoml.families.densnet_config import SECTIONS
+    from rhoml.families.densnet_train import (
         _items,
         _stage_modules,
         build_model,

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rhoml.densnet.basis import FlexibleBasis
-from rhoml.densnet.labels import FORCE_UNIT, LabelSettings
+from rhoml.density.flexible_basis import FlexibleBasis
 from rhoml.errors import InputError
 from rhoml.molecule import Molecule
 from rhoml.store import schema
+from rhoml.store.labels import FORCE_UNIT, LabelSettings
 from rhoml.units import convert
 
 

@@ -1,6 +1,6 @@
 """Fast inference of a trained DenSNet for one fixed molecule topology (MD, harmonic analysis).
 
-:class:`Evaluator` takes the e3nn modules of a :class:`~rhoml.densnet.potential.DenSNet` and
+:class:`Evaluator` takes the e3nn modules of a :class:`~rhoml.models.densnet.potential.DenSNet` and
 rewrites them, once, into a few dense matrix products:
 
 * every ``o3.Linear`` becomes one (dim_in, dim_out) matrix (evaluated on the identity);
@@ -29,7 +29,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from rhoml.densnet.model import EquivariantTrunk, radius_graph
+from rhoml.models.densnet.nets import EquivariantTrunk, radius_graph
 from rhoml.units import ANGSTROM_IN_BOHR, AU_DIPOLE_IN_DEBYE
 
 DENSE_GRAPH_MAX_ATOMS = 64  # up to this size all pairs are edges (no per-step neighbour search)
@@ -313,7 +313,7 @@ class _FastTrunk:
         ]
 
     def radial(self, r: torch.Tensor) -> torch.Tensor:
-        """Same formula as :class:`~rhoml.densnet.model.RadialBasis`."""
+        """Same formula as :class:`~rhoml.models.densnet.nets.RadialBasis`."""
         x = r / self.cutoff
         env = 1 - 10 * x**3 + 15 * x**4 - 6 * x**5
         env = torch.where(x < 1, env, torch.zeros_like(env))
@@ -328,7 +328,7 @@ class _FastTrunk:
 
 class Evaluator:
     """Energy, forces, dipole and coefficients of one molecule topology (``numbers``, ``charge``)
-    from a :class:`~rhoml.densnet.potential.DenSNet`, with parameters frozen at construction.
+    from a :class:`~rhoml.models.densnet.potential.DenSNet`, with parameters frozen at construction.
 
     ``Evaluator(model, numbers)(positions)`` returns a dict (see :meth:`__call__`).
     ``compile=True`` runs the energy + force graph through ``torch.compile`` (needs a working

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rhoml.densnet.basis import default_basis
-from rhoml.densnet.model import CoefficientNet, EnergyNet, NetConfig
-from rhoml.densnet.prior import prior_table
+from rhoml.density.flexible_basis import default_basis
+from rhoml.density.prior import prior_table
 from rhoml.elements import symbol
+from rhoml.models.densnet.nets import CoefficientNet, EnergyNet, NetConfig
 from rhoml.molecule import Molecule
 from rhoml.testing import (
     assert_coefficients_equivariant,
@@ -65,7 +65,7 @@ def _predict(net, mol: Molecule):
 
 
 def _rho(basis, mol: Molecule, coeff: np.ndarray, pts_ang: np.ndarray) -> np.ndarray:
-    from rhoml.densnet.metrics import aux_on_points
+    from rhoml.density.compare import aux_on_points
     from rhoml.units import angstrom_to_bohr
 
     return aux_on_points(mol, basis.pyscf_basis(), coeff, angstrom_to_bohr(pts_ang))

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rhoml.densnet.basis import FlexibleBasis
-from rhoml.densnet.model import CoefficientNet, EnergyNet, NetConfig
+from rhoml.density.flexible_basis import FlexibleBasis
 from rhoml.errors import InputError
+from rhoml.models.densnet.nets import CoefficientNet, EnergyNet, NetConfig
 from rhoml.molecule import Molecule
 
 _EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {key: evaluator}
@@ -63,9 +63,10 @@ class DenSNet(torch.nn.Module):
         return next(self.parameters()).dtype
 
     def evaluator(self, numbers, charge: int = 0, *, compile: bool = False):
-        """Fast :class:`~rhoml.densnet.fast.Evaluator` for molecules with atomic ``numbers`` and
+        """Fast :class:`~rhoml.models.densnet.fast.Evaluator` for molecules with atomic ``numbers``
+        and
         ``charge``; cached, and rebuilt when parameters, buffers, dtype or device change."""
-        from rhoml.densnet.fast import Evaluator
+        from rhoml.models.densnet.fast import Evaluator
 
         key = (tuple(int(z) for z in numbers), int(charge), bool(compile))
         state = tuple((t.data_ptr(), t._version, t.dtype) for t in self._state_tensors())

@@ -9,7 +9,7 @@ import copy
 import numpy as np
 
 from rhoml.density.base import Density
-from rhoml.densnet.basis import FlexibleBasis
+from rhoml.density.flexible_basis import FlexibleBasis
 
 
 def fit_error(densities: list[Density], basis: FlexibleBasis) -> float:

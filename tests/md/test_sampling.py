@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from rhoml.cli import main
-from rhoml.densnet.systems import (
+from rhoml.errors import InputError
+from rhoml.io.xyz import read_xyz
+from rhoml.md.sampling import (
     SampleSettings,
     build_molecule,
     resolve,
     sample_frames,
     thiophene_smiles,
 )
-from rhoml.errors import InputError
-from rhoml.io.xyz import read_xyz
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 6])
@@ -79,7 +79,7 @@ def test_sampling_writes_resumable_extended_xyz(tmp_path):
 
 
 def test_sample_cli_and_labels_accept_the_ids(tmp_path, capsys):
-    from rhoml.densnet.data import _split_of
+    from rhoml.represent.coefficients import _split_of
 
     out = tmp_path / "t.xyz"
     args = "--frames 1 --interval 2 --equilibration 0 --split test --quiet --out".split()
@@ -108,9 +108,9 @@ def test_system_configs_are_valid(name):
 
 
 def test_energy_scale_ignores_composition_spread():
-    from rhoml.densnet.data import Frame
-    from rhoml.densnet.train import _composition_residual
+    from rhoml.families.densnet_train import _composition_residual
     from rhoml.molecule import Molecule
+    from rhoml.represent.coefficients import Frame
 
     rng = np.random.default_rng(0)
 

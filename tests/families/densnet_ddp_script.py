@@ -7,14 +7,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rhoml.config import as_dict, load_config  # noqa: E402
-from rhoml.densnet.train import make_basis  # noqa: E402
 from rhoml.families.densnet import DenSNetFamily, train_run  # noqa: E402
+from rhoml.families.densnet_train import make_basis  # noqa: E402
 from rhoml.train.distributed import init_from_env, is_main_process, shutdown  # noqa: E402
 from rhoml.train.run_folder import RunFolder  # noqa: E402
 
 
 def main(out: str) -> None:
-    from densnet.synthetic import water_frames
+    from densnet_fixtures import water_frames
 
     assert init_from_env()
     table = {"data": {"store": "unused"},

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rhoml.densnet.labels import FORCE_UNIT, LabelSettings, dft_energy_forces, run_labels
 from rhoml.molecule import Molecule
+from rhoml.store.labels import FORCE_UNIT, LabelSettings, dft_energy_forces, run_labels
 from rhoml.testing import assert_forces_match_energy
 from rhoml.units import angstrom_to_bohr, convert
 
@@ -53,10 +53,10 @@ def test_run_labels_resumes_and_fit_keeps_count_and_dipole(water, tmp_path):
     import torch
 
     from rhoml.density.fit import fit_density
-    from rhoml.densnet.basis import default_basis
-    from rhoml.densnet.data import load_frames
-    from rhoml.densnet.model import CoefficientNet, NetConfig
-    from rhoml.densnet.prior import prior_table
+    from rhoml.density.flexible_basis import default_basis
+    from rhoml.density.prior import prior_table
+    from rhoml.models.densnet.nets import CoefficientNet, NetConfig
+    from rhoml.represent.coefficients import load_frames
     from rhoml.store.sqlite_store import Store
 
     store = tmp_path / "w.rhoml"
@@ -95,7 +95,7 @@ def test_run_labels_resumes_and_fit_keeps_count_and_dipole(water, tmp_path):
 
 def test_densnet_labels_is_the_density_compute_job(tmp_path, capsys):
     from rhoml.cli import main
-    from rhoml.densnet.data import store_elements
+    from rhoml.represent.coefficients import store_elements
     from rhoml.store.sqlite_store import Store
 
     xyz = tmp_path / "h2.xyz"

@@ -6,8 +6,8 @@ A config names the family and gives these sections (``configs/densnet_*.toml``):
     family = "densnet"
     [data]          label store and how many training frames to use
     [basis]         aux basis of the predicted density, and Δ (on the promolecule) or full
-    [density_net]   coefficient network (:class:`~rhoml.densnet.model.NetConfig`)
-    [energy_net]    energy network (:class:`~rhoml.densnet.model.NetConfig`)
+    [density_net]   coefficient network (:class:`~rhoml.models.densnet.nets.NetConfig`)
+    [energy_net]    energy network (:class:`~rhoml.models.densnet.nets.NetConfig`)
     [train]         both stages: epochs, batch, learning rate, force weight, dtype, device, init
 
 Stages: stage 1 (coefficient network) runs for ``density_epochs``, stage 2 (energy network)
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rhoml.config import option
-from rhoml.densnet.model import NetConfig
+from rhoml.models.densnet.nets import NetConfig
 
 __all__ = ["BasisSection", "DataSection", "NetConfig", "SECTIONS", "TrainSection"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rhoml.densnet import metrics
-from rhoml.densnet.basis import FlexibleBasis, default_basis
+
+from rhoml.density.flexible_basis import FlexibleBasis, default_basis
 
 
 @pytest.mark.parametrize("kind", ["orthogonalised", "scaled_jfit"])
