@@ -8,10 +8,9 @@ adding a line to :data:`MODELS` (or calling :func:`register` at import time of t
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from rhoml.config import ConfigError, strict_dataclass
+from rhoml.config import ConfigError, lookup, strict_dataclass
 
 __all__ = ["MODELS", "PRESETS", "ConfigError", "build_model", "model_class", "register"]
 
@@ -37,13 +36,7 @@ def register(name: str, target: str) -> None:
 def model_class(name: str):
     if name in PRESETS:
         name = PRESETS[name][0]
-    try:
-        module, cls = MODELS[name].split(":")
-    except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; choose from {', '.join(sorted(MODELS) + sorted(PRESETS))}"
-        ) from None
-    return getattr(import_module(module), cls)
+    return lookup(MODELS, name, "model", tuple(PRESETS))
 
 
 def build_model(name: str, params: dict | None = None, **extra):
