@@ -292,3 +292,30 @@ def test_training_under_torchrun_ddp(tmp_path):
     for stage, epochs in (("density", 3), ("energy", 2)):
         rows = (RunFolder(out).checkpoints(stage) / "metrics.csv").read_text().splitlines()
         assert len(rows) == 1 + epochs
+
+
+def test_training_data_from_an_ase_db_equals_xyz(tmp_path):
+    """Frames given as an ASE database and as extended XYZ become the same store records (same
+    molecules, same xTB densities), so a model trains and predicts the same from either."""
+    import numpy as np
+
+    from rhoml.cli import main
+    from rhoml.io import read_molecules, write_ase
+    from rhoml.io.xyz import write_xyz
+    from rhoml.store.sqlite_store import Store
+
+    frames = [m for m in read_molecules("qm9:3")]
+    write_xyz(tmp_path / "f.xyz", frames)
+    write_ase(tmp_path / "f.db", frames)
+    for name in ("f.xyz", "f.db"):
+        out = tmp_path / f"{name}.rhoml"
+        argv = ["density", "compute", str(tmp_path / name), "--method", "xtb", "--out", str(out)]
+        assert main([*argv, "--workers", "1", "--quiet"]) == 0
+    with Store.open(tmp_path / "f.xyz.rhoml", readonly=True) as a, \
+            Store.open(tmp_path / "f.db.rhoml", readonly=True) as b:  # fmt: skip
+        assert len(a) == len(b) == 3
+        for i in a.indices():
+            ma, mb = a.molecule(i), b.molecule(i)
+            assert ma.id == mb.id and np.array_equal(ma.numbers, mb.numbers)
+            assert np.array_equal(ma.positions, mb.positions)
+            np.testing.assert_array_equal(a.density(i).data, b.density(i).data)
