@@ -26,8 +26,8 @@ import scipy.linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
-from rhoml.densnet import metrics  # noqa: E402
 
+from rhoml.density import compare as metrics  # noqa: E402
 from rhoml.density.basis import basis_only_mol, function_integrals  # noqa: E402
 from rhoml.density.fit import fit_density  # noqa: E402
 from rhoml.density.flexible_basis import FlexibleBasis  # noqa: E402

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
-from rhoml.densnet import metrics  # noqa: E402
 
 from rhoml import runs  # noqa: E402
+from rhoml.density import compare as metrics  # noqa: E402
 from rhoml.families.densnet_train import evaluate  # noqa: E402
 from rhoml.represent.coefficients import label_values, load_frames  # noqa: E402
 from rhoml.store.labels import LabelSettings  # noqa: E402

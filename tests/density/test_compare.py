@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rhoml.densnet import metrics
 
+from rhoml.density import compare as metrics
 from rhoml.density.flexible_basis import FlexibleBasis, default_basis
 
 
