@@ -79,3 +79,12 @@ def test_wrong_molecule_missing_run_and_bad_values_are_one_line(tmp_path, capsys
     assert "no_such_run" in _err_line(capsys)
     assert main(["md", "ethanol", "--steps", "-2", "--out", out]) == 2
     assert "--steps" in capsys.readouterr().err
+
+
+def test_md_output_folder_is_checked_before_the_run(tmp_path, capsys):
+    from rhoml.cli import main
+
+    missing = tmp_path / "missing" / "traj.npz"
+    assert main(["md", "ethanol", "--steps", "100000", "--out", str(missing), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0]

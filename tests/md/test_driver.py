@@ -37,3 +37,35 @@ def test_langevin_runs(potential, ethanol):
     s = MDSettings(steps=10, dt_fs=0.5, ensemble="langevin", temperature=300.0, friction=0.01)
     traj = run_md(RhomlCalculator(potential), ethanol, s, progress=False)
     assert len(traj.arrays()["time_fs"]) == 11
+
+
+def test_md_that_blows_up_stops_with_one_line_and_keeps_the_finite_frames(ethanol, tmp_path):
+    """A potential that turns NaN at its 6th call: the run stops with the step named, and the
+    frames simulated before are saved."""
+    import numpy as np
+
+    from rhoml.ase import FunctionPotential, RhomlCalculator
+    from rhoml.errors import CalculationError
+    from rhoml.md.driver import MDSettings, load_trajectory, run_md
+
+    calls = {"n": 0}
+
+    def harmonic(mol):
+        calls["n"] += 1
+        d = mol.positions - ethanol.positions
+        e = float((d**2).sum()) * (np.nan if calls["n"] >= 6 else 1.0)
+        return {"energy": e, "forces": -2 * d, "dipole": np.zeros(3)}
+
+    calc = RhomlCalculator(FunctionPotential(harmonic))
+    path = tmp_path / "t.npz"
+    with pytest.raises(CalculationError, match=r"non-finite at step \d+ .* finite frames kept"):
+        run_md(calc, ethanol, MDSettings(steps=20, dt_fs=0.5), path=path, progress=False)
+    traj = np.load(path)
+    assert 2 <= len(traj["time_fs"]) < 20 and np.all(np.isfinite(traj["potential"]))
+    # a trajectory file with non-finite frames is refused
+    bad = {k: traj[k] for k in traj.files}
+    bad["dipole"] = bad["dipole"].copy()
+    bad["dipole"][-1, 0] = np.nan
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(Exception, match="non-finite dipole"):
+        load_trajectory(tmp_path / "bad.npz")

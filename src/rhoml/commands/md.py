@@ -94,7 +94,23 @@ def _start(potential, geometry, charge: int):
     return Molecule(mol.numbers, mol.positions, charge=charge, id=mol.id)
 
 
-def _run(args):
+def check_output_file(path) -> Path:
+    """``path`` as a Path whose folder exists and is writable: checked before a long run, so
+    that nothing is lost at the end."""
+    import os
+
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"--out {p}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"--out {p}: folder {folder} is not writable")
+    if p.is_dir():
+        raise InputError(f"--out {p}: is a folder, expected a file name")
+    return p
+
+
+def _run(args, path=None, before=None):
     from rhoml import runs
     from rhoml.ase import RhomlCalculator
     from rhoml.md.driver import MDSettings, run_md
@@ -104,22 +120,27 @@ def _run(args):
     potential = run.potential()
     mol = _start(potential, args.geometry, args.charge)
     potential.check_molecule(mol)
+    if before is not None:  # e.g. create the output folder once the model and molecule fit
+        before()
     calc = RhomlCalculator(potential, args.charge, dtype="float32" if args.float32 else None,
                            compile=args.compile)  # fmt: skip
     settings = MDSettings(steps=args.steps, dt_fs=args.dt, ensemble=args.ensemble,
                           temperature=args.temperature, friction=args.friction,
                           seed=args.seed)  # fmt: skip
-    return run_md(calc, mol, settings, progress=not args.quiet), settings, run
+    return run_md(calc, mol, settings, path=path, progress=not args.quiet), settings, run
 
 
 def cmd_md(args) -> int:
-    traj, s, run = _run(args)
-    traj.save(args.out, {"run": str(run.path), "family": run.family, "settings": s.__dict__})
+    out = check_output_file(args.out)
+    traj, s, run = _run(args, path=out)
+    traj.save(out, {"run": str(run.path), "family": run.family, "settings": s.__dict__})
     a = traj.arrays()
-    print(
-        f"wrote {args.out}: {len(a['time_fs'])} frames, mean T {a['temperature'].mean():.0f} K,"
-        f" total-energy drift {a['total'][-1] - a['total'][0]:+.4f} eV"
-    )
+    line = f"wrote {out}: {len(a['time_fs'])} frames, mean T {a['temperature'].mean():.0f} K"
+    if s.ensemble == "nve":  # a thermostat exchanges energy: a drift means nothing there
+        ps = (a["time_fs"][-1] - a["time_fs"][0]) / 1000.0
+        drift = a["total"][-1] - a["total"][0]
+        line += f", NVE total-energy drift {drift:+.4f} eV ({drift / ps:+.4f} eV/ps)" if ps else ""
+    print(line)
     return 0
 
 
@@ -134,7 +155,10 @@ def cmd_ir(args) -> int:
         dip, times = t["dipole"], t["time_fs"]
         title = f"IR from MD ({Path(args.trajectory).name})"
     else:
-        traj, _, run = _run(args)
+        out = Path(args.out)
+        check_output_file(out / "trajectory.npz") if out.is_dir() else check_output_file(out)
+        traj, _, run = _run(args, path=out / "trajectory.npz",
+                            before=lambda: out.mkdir(parents=True, exist_ok=True))  # fmt: skip
         a = traj.arrays()
         dip, times = a["dipole"], a["time_fs"]
         title = f"IR from {run.family} MD ({args.run})"
