@@ -177,3 +177,19 @@ def test_rerun_with_changed_config_is_refused(trained, capsys):
     assert (out / "model.pt").read_bytes() == before
     assert main(["train", str(cfg), "--out", str(out), "--quiet"]) == 0  # same config: done
     assert (out / "model.pt").read_bytes() == before
+
+
+def test_negative_map_values_are_reported(trained, tmp_path, capsys):
+    import numpy as np
+
+    from rhoml.grid import Grid
+    from rhoml.io.cube import write_cube
+
+    _, out = trained
+    grid = Grid.cube(np.zeros(3), 10.0, 0.5)
+    values = np.random.default_rng(0).normal(size=grid.shape) * 1e-3  # about half negative
+    write_cube(tmp_path / "diff.cube", grid, values)
+    capsys.readouterr()
+    assert main(["predict", str(out), "qm9:1", "--map", str(tmp_path / "diff.cube")]) == 0
+    err = capsys.readouterr().err
+    assert "diff.cube" in err and "negative" in err and "read them as 0" in err

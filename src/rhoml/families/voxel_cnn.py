@@ -331,6 +331,13 @@ class VoxelPredictor:
         spec, vox = self._voxelizer()
         density = load_density_file(map_path)
         name = Path(map_path).name
+        negative = float(np.mean(np.asarray(density.values) < 0))
+        if negative > 0:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s: %.1f %% of the map's values are negative; the density channels read them "
+                "as 0 (log1p of a density needs ρ ≥ 0)", name, 100 * negative)  # fmt: skip
         if not molecules:
             kinds = {channel_kind(n) for n in self.build["channel_names"]}
             if not kinds <= {"density", "gradient"}:
