@@ -88,6 +88,26 @@ def register(sub) -> None:
 
 
 # -- shared ------------------------------------------------------------------------------------
+def check_same_settings(st, indices, name: str, settings: dict) -> None:
+    """Refuse (one line) when array ``name`` of a molecule in ``indices`` was made with other
+    ``settings`` (compared with the metadata stored beside it): a rerun with new settings must
+    neither keep the old arrays silently nor mix two settings in one store."""
+    import json
+
+    want = json.loads(json.dumps(settings))
+    for i in indices:
+        if not st.has_array(i, name):
+            continue
+        meta = st.array_meta(i, name)
+        for key, value in want.items():
+            if key in meta and meta[key] != value:
+                raise RhomlError(
+                    f"{st.path}: {name} of molecule {i} was made with other settings ({key}: "
+                    f"stored {meta[key]!r}, now {value!r}); use another --name or another store"
+                )
+
+
+
 def _method(st, method: str | None) -> str:
     methods = st.methods()
     if not methods:
@@ -212,6 +232,8 @@ def cmd_render(args) -> int:
             indices = [i for i in indices if i in ok]
             if missing:
                 print(f"{len(missing)} molecule(s) without the needed ok record(s) are skipped")
+        check_same_settings(st, indices, name, {"config": cfg.to_dict(), "method": method,
+                                                "esp_method": args.esp_method})  # fmt: skip
         todo = [i for i in indices if not st.has_array(i, name)]
         skipped = len(indices) - len(todo)
         ids = {i: st.molecule(i).id for i in todo} if args.out else {}
@@ -296,7 +318,6 @@ def cmd_points(args) -> int:
         ok = st.finished(method, include_failed=False)
         indices = st.indices()[: args.limit] if args.limit else st.indices()
         indices = [i for i in indices if i in ok]
-        todo = [i for i in indices if not st.has_array(i, POINTS_DENSITY)]
         failures: list[str] = []
         meta = {
             "method": method,
@@ -306,6 +327,8 @@ def cmd_points(args) -> int:
             "spacing_angstrom": args.spacing,
             "seed": args.seed,
         }
+        check_same_settings(st, indices, POINTS_DENSITY, meta)
+        todo = [i for i in indices if not st.has_array(i, POINTS_DENSITY)]
 
         def on_result(res):
             if "error" in res:
