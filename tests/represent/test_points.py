@@ -78,4 +78,6 @@ def test_points_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["points", str(store), "--n", "200", "--workers", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "points_density of molecule 0 was made with other settings (n: stored 300, now 200)" in err
+    assert (
+        "points_density of molecule 0 was made with other settings (n: stored 300, now 200)" in err
+    )

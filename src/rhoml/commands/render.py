@@ -107,7 +107,6 @@ def check_same_settings(st, indices, name: str, settings: dict) -> None:
                 )
 
 
-
 def _method(st, method: str | None) -> str:
     methods = st.methods()
     if not methods:
