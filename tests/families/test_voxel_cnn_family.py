@@ -193,3 +193,16 @@ def test_negative_map_values_are_reported(trained, tmp_path, capsys):
     assert main(["predict", str(out), "qm9:1", "--map", str(tmp_path / "diff.cube")]) == 0
     err = capsys.readouterr().err
     assert "diff.cube" in err and "negative" in err and "read them as 0" in err
+
+
+def test_cuda_device_without_cuda_is_refused_up_front(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG.replace('device = "cpu"', 'device = "cuda"'))
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "[train].device" in err[0] and "CUDA is not available" in err[0]
+    assert not (tmp_path / "run").exists()
