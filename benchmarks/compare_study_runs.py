@@ -54,8 +54,9 @@ def main() -> None:
         lines.append(f"| {r['representation']} | {r['size']} | {r['seed']} | {r['metric']} "
                      f"| {r[args.label_a]:.10g} | {r[args.label_b]:.10g} "
                      f"| {r['abs_diff']:.3g} |")  # fmt: skip
-    lines += ["", f"Largest absolute difference: {worst!r} over {report['runs_compared']} runs.",
-              "", f"Machine: {report['machine']}. Command: `{report['compare_command']}`"]  # fmt: skip
+    n_runs = report["runs_compared"]
+    lines += ["", f"Largest absolute difference: {worst!r} over {n_runs} runs.", "",
+              f"Machine: {report['machine']}. Command: `{report['compare_command']}`"]  # fmt: skip
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
