@@ -117,7 +117,8 @@ def register(sub) -> None:
         "(OUT/runs/.../result.json) are skipped. QM9: standard 110k/10k/rest split (seed 42), "
         "GFN2-xTB input densities, targets in meV / D / bohr^3. PDBbind: a PDBbind folder "
         "(<code>/<code>_pocket.pdb + _ligand.sdf, labels from labels_pK.csv or index/INDEX_*), "
-        "pK target, RMSE / Pearson / Spearman on a held-out set.",
+        "pK target, RMSE / Pearson / Spearman on a held-out set (random, scaffold or protein "
+        "split); complexes that cannot be prepared are recorded in OUT/dropped.csv.",
     )
     st.add_argument("--dataset", required=True, choices=["qm9", "pdbbind"])
     st.add_argument("--root", default=None, help="PDBbind folder (for --dataset pdbbind)")
@@ -186,6 +187,24 @@ def register(sub) -> None:
         default=None,
         help="PDBbind with --engine xtb: ALPB implicit solvent, e.g. water (default gas phase)",
     )
+    st.add_argument("--labels", default=None,
+                    help="PDBbind: label file (CSV code,pK or an index file of any PDBbind "
+                    "release) instead of the folder's labels_pK.csv / index/INDEX_*")  # fmt: skip
+    st.add_argument("--exclude-ic50", action="store_true",
+                    help="PDBbind: leave out complexes labelled with an IC50 (recorded)",
+                    )  # fmt: skip
+    st.add_argument("--exclude-qualified", action="store_true",
+                    help="PDBbind: leave out bounds and approximate values (<, >, ~, <=, >=)",
+                    )  # fmt: skip
+    st.add_argument("--split", default="random", choices=["random", "scaffold", "protein"],
+                    help="PDBbind held-out split: random (default), whole ligand Bemis-Murcko "
+                    "scaffolds, or whole protein-chain clusters (rhoml.datasets.clusters)",
+                    )  # fmt: skip
+    st.add_argument("--split-threshold", type=options.positive_float, default=0.1,
+                    help="--split protein: 3-mer Jaccard similarity that links two chains "
+                    "(default 0.1, about 55 %% sequence identity)")  # fmt: skip
+    st.add_argument("--split-seed", type=options.nonnegative_int, default=0,
+                    help="PDBbind: seed of the split (default 0)")  # fmt: skip
     st.add_argument("--model", default="resnet3d-small", help="model or preset name")
     st.add_argument(
         "--samples-per-run",
@@ -252,6 +271,12 @@ def _cmd_study(args) -> int:
             max_train=max(args.sizes),
             n_poses=args.poses,
             engine_options={"solvent": args.solvent} if args.solvent else None,
+            labels=args.labels,
+            exclude_ic50=args.exclude_ic50,
+            exclude_qualified=args.exclude_qualified,
+            split=args.split,
+            split_threshold=args.split_threshold,
+            split_seed=args.split_seed,
             workers=args.workers,
             progress=progress,
         )
