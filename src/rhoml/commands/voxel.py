@@ -490,7 +490,8 @@ def _cmd_voxelize(args) -> int:
         for d in dropped:
             print(f"  {d['id']}: {d['stage']}: {d['reason']}")
     if not idx:
-        raise RhomlError(f"{args.out}: no molecule could be prepared; nothing voxelised")
+        why = "; ".join(f"{d['id']}: {d['reason']}" for d in dropped[:2])
+        raise RhomlError(f"{args.out}: no molecule could be prepared, nothing voxelised ({why})")
     print(
         f"{len(idx)} molecules x {args.poses} pose(s), {spec.n_channels} channels "
         f"({', '.join(spec.channel_names)}), {spec.n}^3 grid -> {args.out} arrays {key}/<pose>"

@@ -119,8 +119,8 @@ def box_problem(mol: Molecule, spec, rotated: bool = False) -> str | None:
     if reach <= half + 1e-9:
         return None
     what = "ligand" if spec.overflow != "error" and mol.groups is not None else "molecule"
-    return (f"{what} reaches {reach:.1f} Å from the box centre, beyond the half-edge "
-            f"{half:.1f} Å of the {spec.size:g} Å box")  # fmt: skip
+    return (f"{what} reaches {reach:.1f} Å from the box centre, outside the {spec.size:g} Å box "
+            f"(half-edge {half:.1f} Å)")  # fmt: skip
 
 
 def read_complexes(root, *, labels=None, limit: int | None = None, dropped: list | None = None,
