@@ -147,17 +147,19 @@ def test_train_voxelize_predict_record_what_they_drop(tmp_path, capsys):
     # voxelize: the rest are voxelised, the failures are in OUT/dropped.csv
     store = tmp_path / "vox"
     capsys.readouterr()
-    args = ["voxelize", str(root), "--out", str(store), "--engine", "promolecule", "--box", "10",
-            "--spacing", "1", "--channels", "atoms", "--overflow", "crop", "--quiet",
-            "--workers", "1"]  # fmt: skip
+    vox = tmp_path / "vox.json"  # the ligand centred, protein atoms beyond the box cropped
+    vox.write_text(json.dumps({"voxel": {"size": 10.0, "spacing": 1.0, "channels": ["atoms"],
+                                         "center_group": 1, "overflow": "crop"}}))  # fmt: skip
+    args = ["voxelize", str(root), "--out", str(store), "--engine", "promolecule", "--config",
+            str(vox), "--quiet", "--workers", "1"]  # fmt: skip
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "dropped 3 (read 2, box 1)" in text and "10 molecules" not in text
     assert "9 molecules x 1 pose(s)" in text  # 5abc has no label: voxelize does not need one
     with open(store / "dropped.csv") as fh:
         assert {r["id"] for r in csv.DictReader(fh)} == {"2abc", "3abc", "4abc"}
-    assert main([*args[:-2], "--workers", "1", "--limit", "3"]) == 0  # 1abc 2abc(read) 3abc(read)
-    assert "1 molecules x 1 pose(s)" in capsys.readouterr().out
+    assert main([*args, "--limit", "4"]) == 0  # 10ab 11ab 12ab 1abc (sorted codes)
+    assert "4 molecules x 1 pose(s)" in capsys.readouterr().out
 
     # predict: every complex that can be prepared gets a row, the others are reported
     pred = tmp_path / "p.csv"
