@@ -217,3 +217,40 @@ def test_rhoml_train_under_torchrun_ddp(tmp_path):
     report = json.loads((out / "manifest.json").read_text())["metrics"]
     assert report["n_test"] == 2 and report["epochs_run"] == 2
     assert len((out / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_pdbbind_table_has_mean_predictor_intervals_split_and_drops(tmp_path):
+    """A single-seed PDBbind table: cells with bootstrap 95 % intervals, a mean-predictor row
+    with its own intervals, the split and what was dropped under the table, dropped.csv in the
+    study folder, no NaN in the JSON, a plot with units and a legend."""
+    from rhoml.datasets import VoxelData, read_dropped
+    from rhoml.studies.voxel import StudySettings, run_study
+
+    rng = np.random.default_rng(0)
+    for rep in ("atoms", "density"):
+        d = tmp_path / "runs" / rep / "n8" / "s0"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({
+            "representation": rep, "size": 8, "seed": 0,
+            "test": {"rmse_pK": 1.5, "pearson": float("nan"), "spearman": 0.2},
+            "test_ci95": {"rmse_pK": [1.1, 1.9], "pearson": [None, None]}}))  # fmt: skip
+    y = {"train_pool": rng.normal(6, 1.5, (8, 1)), "val": rng.normal(6, 1.5, (2, 1)),
+         "test": rng.normal(6, 1.5, (6, 1))}  # fmt: skip
+    dropped = [{"id": "2abc", "stage": "read", "reason": "missing file"},
+               {"id": "4abc", "stage": "box", "reason": "ligand outside the 24 Å box"}]  # fmt: skip
+    info = {"split": "protein clusters (single linkage): test 6 / val 2 / pool 8",
+            "split_kind": "protein", "dropped": dropped,
+            "dropped_summary": {"n": 2, "by_stage": {"read": 1, "box": 1}}}  # fmt: skip
+    data = VoxelData("pdbbind", ["pK"], ["dimensionless"], ["ligand:atoms:C"], {}, y, info)
+    settings = StudySettings(representations=["atoms", "density"], sizes=[8], seeds=1)
+    summary = run_study(data, settings, tmp_path, summary_only=True)
+    md = (tmp_path / "results.md").read_text()
+    assert "| atoms | 8 | 1 | 1.5 [1.1, 1.9] |" in md and "±" not in md.split("\n", 2)[2]
+    row = next(x for x in md.splitlines() if x.startswith("| mean predictor"))
+    base = summary["info"]["mean_predictor_test"]["rmse_pK"]
+    lo, hi = summary["info"]["mean_predictor_test_ci95"]["rmse_pK"]
+    assert f"{base:.4g} [{lo:.3g}, {hi:.3g}]" in row and lo <= base <= hi
+    assert "Split: protein clusters" in md and "Dropped while preparing: 2 (read 1, box 1" in md
+    assert read_dropped(tmp_path / "dropped.csv") == dropped
+    assert "NaN" not in (tmp_path / "results.json").read_text()
+    assert (tmp_path / "learning_curve.png").stat().st_size > 1000
