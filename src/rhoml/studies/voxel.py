@@ -268,9 +268,11 @@ def plot(summary: dict, path) -> None:
     base = info.get("mean_predictor_test") or {}
     noun = "complexes" if summary["dataset"] == "pdbbind" else "molecules"
     for ax, key in zip(axes[0], metrics, strict=True):
-        for rep in dict.fromkeys(e["representation"] for e in summary["table"]):
+        reps = list(dict.fromkeys(e["representation"] for e in summary["table"]))
+        for k, rep in enumerate(reps):
             es = [e for e in summary["table"] if e["representation"] == rep]
-            x = [e["size"] for e in es]
+            # a small horizontal offset per representation keeps the error bars apart
+            x = [e["size"] * 1.04 ** (k - (len(reps) - 1) / 2) for e in es]
             y = [_num(e[key]["mean"]) for e in es]
             err = np.zeros((2, len(es)))
             for j, e in enumerate(es):
@@ -286,10 +288,16 @@ def plot(summary: dict, path) -> None:
         unit = units.get(t)
         unit = "pK units" if unit == "dimensionless" and t == "pK" else unit
         ax.set_xscale("log")
+        sizes = sorted({e["size"] for e in summary["table"]})
+        ax.set_xticks(sizes, [str(x) for x in sizes])
+        ax.minorticks_off()
         if key.startswith(("mae", "rmse")) and summary["dataset"] != "pdbbind":
             ax.set_yscale("log")
         ax.set_xlabel(f"training {noun}")
-        name = {"pearson": "Pearson R", "spearman": "Spearman ρ"}.get(key, key.replace("_", " "))
+        kind, _, target = key.partition("_")
+        name = {"pearson": "Pearson R", "spearman": "Spearman ρ"}.get(
+            key, f"{kind.upper()} of {target}" if target else key
+        )
         ax.set_ylabel(f"test {name}" + (f" ({unit})" if unit and key not in
                                           ("pearson", "spearman") else ""))  # fmt: skip
         ax.grid(alpha=0.3)
