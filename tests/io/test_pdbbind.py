@@ -160,3 +160,22 @@ def test_complex_errors(tmp_path):
         load_pdbbind(tmp_path / "nowhere")
     with pytest.raises(InputError, match="ligand_format"):
         load_pdbbind(root, ligand_format="pdb")
+
+
+def test_measure_and_qualifier_labels_and_recorded_failures(tmp_path):
+    new = (
+        "1abc  2.00  2007  Kd=316nM  // r\n2xyz  NMR  2010  IC50<56uM  // r\n3def 1.8 2015 Ki=1nM\n"
+    )
+    root = _tree(tmp_path, index=new)
+    mols = {m.id: m for m in load_pdbbind(root)}
+    assert mols["1abc"].labels["pK"] == pytest.approx(-np.log10(316e-9))
+    assert mols["2xyz"].labels["measure"] == "IC50" and mols["2xyz"].labels["qualifier"] == "<"
+    assert mols["3def"].labels["measure"] == "Ki" and mols["3def"].labels["qualifier"] == "="
+    # labels=False reads none, even where a label file exists
+    assert all("pK" not in m.labels for m in load_pdbbind(root, labels=False))
+    # a recording on_error gets each failure, the rest are read
+    (root / "2xyz" / "2xyz_pocket.pdb").unlink()
+    failed = []
+    got = load_pdbbind(root, on_error=lambda code, exc: failed.append((code, str(exc))))
+    assert [m.id for m in got] == ["1abc", "3def"]
+    assert failed[0][0] == "2xyz" and "missing file" in failed[0][1]
