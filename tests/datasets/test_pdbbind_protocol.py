@@ -298,3 +298,41 @@ def test_sample_cluster_splits_put_no_cluster_on_both_sides(split):
         sides = [{of[mols[r].id] for r in rows[k]} for k in ("test", "val", "train_pool")]
         assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
         assert 8 <= len(rows["test"]) <= 12 and len(rows["train_pool"]) >= 30
+
+
+def test_voxelize_config_honours_data_options(tmp_path, capsys):
+    """`rhoml voxelize --config` takes the engine, poses, workers, labels, store and root from
+    [data] (promolecule here: the default xtb would ask for --pocket-cutoff), the grid from
+    [voxel], and options given on the command line win."""
+    from rhoml.store.sqlite_store import Store
+
+    root = tmp_path / "pdbbind"
+    _tree(root, n=4)
+    labels = tmp_path / "mine.csv"
+    labels.write_text("code,pK\n1abc,3.5\n")
+    cfg = tomllib.loads((CONFIGS / "voxel_pdbbind_sample.toml").read_text())
+    cfg["data"].update(root=str(root), engine="promolecule", n_poses=2, workers=1,
+                       labels=str(labels), store=str(tmp_path / "from_config"))  # fmt: skip
+    cfg["voxel"].update(size=10.0, spacing=2.0, channels=["atoms", "density"])
+    p = tmp_path / "exp.json"
+    p.write_text(json.dumps(cfg))
+    assert main(["voxelize", "--config", str(p), "--quiet", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 molecules x 2 pose(s)" in out and "5^3 grid" in out
+    with Store.open(tmp_path / "from_config", readonly=True) as st:
+        assert any(m.startswith("promolecule") for m in st.methods())
+        mols = {m.id: m for _, m in st.molecules()}
+    assert mols["1abc"].labels["pK"] == 3.5 and "pK" not in mols["2abc"].labels
+    other = tmp_path / "given"
+    args = ["voxelize", "--config", str(p), "--quiet", "--limit", "1", "--out", str(other),
+            "--poses", "1", "--spacing", "1"]  # fmt: skip
+    assert main(args) == 0
+    assert (
+        "1 molecules x 1 pose(s)" in capsys.readouterr().out and (other / "dropped.csv").is_file()
+    )
+    qm9 = tomllib.loads((CONFIGS / "voxel_qm9_small.toml").read_text())
+    qm9["data"]["split"] = "scaffold"
+    q = tmp_path / "q.json"
+    q.write_text(json.dumps(qm9))
+    assert main(["voxelize", "--config", str(q), "qm9:1", "--out", str(tmp_path / "q")]) == 2
+    assert "split: PDBbind options" in capsys.readouterr().err
