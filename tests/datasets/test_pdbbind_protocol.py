@@ -336,3 +336,21 @@ def test_voxelize_config_honours_data_options(tmp_path, capsys):
     q.write_text(json.dumps(qm9))
     assert main(["voxelize", "--config", str(q), "qm9:1", "--out", str(tmp_path / "q")]) == 2
     assert "split: PDBbind options" in capsys.readouterr().err
+
+
+def test_study_data_with_a_protein_split(tmp_path):
+    from rhoml.datasets.pdbbind import study_data
+    from rhoml.represent.voxel import VoxelSpec
+
+    root = tmp_path / "pdbbind"
+    _tree(root, n=12, families=4)
+    spec = VoxelSpec(size=10.0, spacing=2.0, channels=("atoms",), elements=("C", "N", "O", "X"),
+                     separate_groups=True, center_group=1, overflow="crop")  # fmt: skip
+    data = study_data(root, tmp_path / "s", spec=spec, n_val=3, n_test=3, split="protein",
+                      split_seed=1, progress=False)  # fmt: skip
+    info = data.info
+    assert info["split"].startswith("protein clusters") and info["clusters"]["n_clusters"] == 4
+    of = info["cluster_of"]
+    sides = [{of[c] for c in info[k]} for k in ("test_codes", "val_codes", "train_codes")]
+    assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
+    assert len(data.targets["test"]) == 3 and len(data.targets["train_pool"]) == 6
