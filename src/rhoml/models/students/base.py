@@ -11,8 +11,12 @@ A student maps a flat batch (``z`` (N,), ``pos`` (N, 3) Å, ``batch`` (N,), see
 
 Outputs are built atom-wise: ``y_m = readout_i∈m(scale · o_i + shift[Z_i])`` where ``o_i`` are
 the network's atomic outputs, ``readout`` is a sum (extensive targets: energies) or a mean, and
-``shift`` / ``scale`` are buffers set by :meth:`GeometryStudent.fit_output_stats` from the
-training data (saved with the weights). Forces are −∂E/∂r by autograd
+``shift`` / ``scale`` are buffers set by :meth:`GeometryStudent.set_output_stats` from the
+training data (:func:`output_stats`; saved with the weights). The shifts stay float64 whatever
+the model's dtype, and outputs that include them are float64: total energies of ~10⁵ kcal/mol
+have a float32 resolution of ~0.01 kcal/mol, the size of the errors being measured. Training
+uses ``shifted=False`` against targets minus :meth:`GeometryStudent.reference` (computed in
+float64), so float32 training sees numbers of order one. Forces are −∂E/∂r by autograd
 (:meth:`GeometryStudent.energy_and_forces`), so they are exactly the gradient of the energy.
 """
 
@@ -92,19 +96,33 @@ class GeometryStudent(torch.nn.Module):
     # -- shared -------------------------------------------------------------------------------
     def set_output_stats(self, shift, scale) -> None:
         """Set the per-element shifts (MAX_Z, T) and scales (T,) (see :func:`output_stats`)."""
-        self.shift.copy_(torch.as_tensor(np.asarray(shift), dtype=self.shift.dtype))
+        self.shift.copy_(torch.as_tensor(np.asarray(shift), dtype=torch.float64))
         self.scale.copy_(torch.as_tensor(np.asarray(scale), dtype=self.scale.dtype).reshape(-1))
 
+    def _apply(self, fn, recurse=True):
+        """Device moves apply to the shifts, dtype casts do not (they stay float64)."""
+        shift = self.shift
+        super()._apply(fn, recurse)
+        self.shift = shift.to(device=self.shift.device, dtype=torch.float64)
+        return self
+
+    def reference(self, z: torch.Tensor, batch: torch.Tensor, n_molecules: int) -> torch.Tensor:
+        """The per-element part of the outputs, (B, T) float64: readout of ``shift[Z_i]``."""
+        return pool(self.shift[z], batch, n_molecules, mean=self.readout == "mean")
+
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None,
-                n_molecules: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """``y`` (B, T) per-molecule outputs and ``h`` (B, F) representations."""
+                n_molecules: int | None = None, *,
+                shifted: bool = True) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """``y`` (B, T) per-molecule outputs (float64 with the per-element shifts; without them,
+        ``shifted=False``, in the model's dtype) and ``h`` (B, F) representations."""
         if batch is None:
             batch = torch.zeros_like(z)
         if n_molecules is None:
             n_molecules = int(batch.max()) + 1 if batch.numel() else 0
         nodes, atomic = self.atomwise(z, pos, batch)
-        atomic = atomic * self.scale + self.shift[z]
-        y = pool(atomic, batch, n_molecules, mean=self.readout == "mean")
+        y = pool(atomic * self.scale, batch, n_molecules, mean=self.readout == "mean")
+        if shifted:
+            y = y.to(torch.float64) + self.reference(z, batch, n_molecules)
         h = pool(nodes, batch, n_molecules, mean=True)
         return y, h
 
@@ -116,8 +134,10 @@ class GeometryStudent(torch.nn.Module):
         n_molecules: int | None = None,
         *,
         create_graph: bool | None = None,
+        shifted: bool = True,
     ):
-        """(energy (B,), forces (N, 3) = −∂E/∂pos, h (B, F)) for a single-output student.
+        """(energy (B,), forces (N, 3) = −∂E/∂pos, h (B, F)) for a single-output student
+        (``shifted``: as in :meth:`forward`; forces in the dtype of ``pos``).
 
         Works inside ``torch.no_grad()`` (the gradient is taken in an ``enable_grad`` block).
         ``create_graph`` (default: ``self.training``) keeps the graph of the forces, which
@@ -131,7 +151,7 @@ class GeometryStudent(torch.nn.Module):
         with torch.enable_grad():
             if not pos.requires_grad:
                 pos = pos.detach().requires_grad_(True)
-            y, h = self(z, pos, batch, n_molecules)
+            y, h = self(z, pos, batch, n_molecules, shifted=shifted)
             energy = y[:, 0]
             (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=create_graph)
         if not create_graph:
