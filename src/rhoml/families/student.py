@@ -216,13 +216,20 @@ class FeatureFileTeacher:
         try:
             state = torch.load(self.ed_path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise InputError(f"{self.ed_path}: not readable weights ({type(exc).__name__})") from None
+            raise InputError(
+                f"{self.ed_path}: not readable weights ({type(exc).__name__})"
+            ) from None
         if isinstance(state, dict) and "EDPredictor" in state:
             state = state["EDPredictor"]
         if not isinstance(state, dict):
             raise InputError(f"{self.ed_path}: not a state dict of an ED predictor")
-        renamed = {k.replace("network.linear1.", "network.0.")
-                   .replace("network.linear2.", "network.2."): v for k, v in state.items()}  # fmt: skip
+        # EDG names the layers network.linear1 / network.linear2
+        names = {"network.linear1.": "network.0.", "network.linear2.": "network.2."}
+        renamed = {}
+        for k, v in state.items():
+            for a, b in names.items():
+                k = k.replace(a, b)
+            renamed[k] = v
         try:
             return EDPredictor.from_state_dict(renamed)
         except (KeyError, ValueError, RuntimeError) as exc:
@@ -479,7 +486,9 @@ def make_criterion(kind: str, width: int, *, energy_weight: float = 0.05,
 
     from rhoml.models.students.distill import ed_loss
 
-    std = None if target_std is None else torch.as_tensor(np.asarray(target_std), dtype=torch.float32)
+    std = (
+        None if target_std is None else torch.as_tensor(np.asarray(target_std), dtype=torch.float32)
+    )
 
     def criterion(pred, true):
         p, t = pred[:, :width], true[:, :width]
@@ -762,9 +771,9 @@ class StudentPredictor:
             with torch.no_grad():
                 y, _ = self.model(b["z"], b["pos"], b["batch"], b["n_molecules"])
             y = y.cpu().numpy()
+            names = self.build["targets"]
             for m, row in zip(chunk, y, strict=True):
-                rows.append({"id": m.id, **{t: float(v) for t, v in
-                                            zip(self.build["targets"], row, strict=True)}})  # fmt: skip
+                rows.append({"id": m.id, **{t: float(v) for t, v in zip(names, row, strict=True)}})
         return rows
 
 
