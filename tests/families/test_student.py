@@ -299,3 +299,18 @@ def test_manifest_is_valid_json_with_units(plain):
     assert manifest["inputs"] == {"positions": "angstrom", "numbers": "dimensionless"}
     assert manifest["build"]["numbers"] == [6, 6, 8, 1, 1, 1, 1, 1, 1]
     assert manifest["build"]["distill"] is None
+
+
+@pytest.mark.parametrize("name", ["student_ethanol_schnet.toml", "student_qm9_small.toml"])
+def test_example_configs_load(name):
+    """The shipped example configs are valid (checked as `rhoml train` checks them)."""
+    from pathlib import Path
+
+    from rhoml.runs import load_training_config
+
+    shared_path("data", "rmd17")
+    cfg = Path(__file__).resolve().parents[2] / "configs" / name
+    family, resolved = load_training_config(cfg)
+    assert family == "student" and resolved["distill"] == {}
+    if resolved["data"]["dataset"] == "rmd17":
+        assert resolved["train"]["monitor"] == "force_mae"

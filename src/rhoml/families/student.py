@@ -733,8 +733,10 @@ class StudentPredictor:
         return next(self.model.parameters()).dtype
 
     def double(self):
-        """The same model evaluated in float64."""
-        return type(self)(self.model.double(), self.build, self.device)
+        """A float64 copy of this predictor (this one is left as it is)."""
+        import copy
+
+        return type(self)(copy.deepcopy(self.model).double(), self.build, self.device)
 
     def check_molecule(self, molecule: Molecule) -> None:
         """One-line :class:`InputError` for elements the model never saw in training."""
