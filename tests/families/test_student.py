@@ -314,3 +314,40 @@ def test_example_configs_load(name):
     assert family == "student" and resolved["distill"] == {}
     if resolved["data"]["dataset"] == "rmd17":
         assert resolved["train"]["monitor"] == "force_mae"
+
+
+def test_potential_drives_energy_conserving_md(plain):
+    """Velocity Verlet with the reloaded potential (float64) conserves the total energy: the
+    forces it returns are the gradient of the energy it returns, in the units it declares."""
+    from ase.data import atomic_masses
+
+    from rhoml import runs
+    from rhoml.molecule import Molecule
+    from rhoml.units import convert
+
+    pot = runs.load(plain).potential().double()
+    assert pot.potential_units == {"energy": "kcal/mol", "forces": "kcal/mol/angstrom"}
+    m = _test_frames(1)[0]
+    mass = atomic_masses[m.numbers][:, None]  # amu
+    # ASE units: eV, Å, amu; time unit Å·sqrt(amu/eV)
+    dt = 0.25 * 0.09822694788464063  # 0.25 fs
+    rng = np.random.default_rng(0)
+    v = rng.normal(0.0, 0.01, m.positions.shape)
+    x = m.positions.copy()
+
+    def efs(pos):
+        out = pot.compute(Molecule(m.numbers, pos, id="md"))
+        return (convert(out["energy"], "kcal/mol", "eV"),
+                convert(out["forces"], "kcal/mol/angstrom", "eV/angstrom"))  # fmt: skip
+
+    e, f = efs(x)
+    totals = []
+    for _ in range(40):
+        v_half = v + 0.5 * dt * f / mass
+        x = x + dt * v_half
+        e, f = efs(x)
+        v = v_half + 0.5 * dt * f / mass
+        totals.append(e + 0.5 * float((mass * v * v).sum()))
+    kinetic = 0.5 * float((mass * v * v).sum())
+    assert kinetic > 1e-3  # atoms moved
+    assert np.ptp(totals) < 1e-3 * max(kinetic, 1e-2)
