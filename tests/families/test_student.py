@@ -351,3 +351,12 @@ def test_potential_drives_energy_conserving_md(plain):
     kinetic = 0.5 * float((mass * v * v).sum())
     assert kinetic > 1e-3  # atoms moved
     assert np.ptp(totals) < 1e-3 * max(kinetic, 1e-2)
+
+
+def test_teacher_run_that_cannot_serve_features_is_refused(tmp_path, capsys):
+    """A teacher_run folder that is not a usable EDG teacher run: one line naming it, exit 2."""
+    teacher = tmp_path / "not-a-teacher"
+    teacher.mkdir()
+    extra = f'[distill]\nlambda = 1.0\nteacher_run = "{teacher}"\n'
+    err = _error(tmp_path, capsys, _rmd17_config(tmp_path, extra))
+    assert str(teacher) in err

@@ -263,6 +263,13 @@ class TeacherRun:
                 f"{run_path}: teacher runs need the EDG teacher family, which this rhoml does "
                 "not have; give features + ed_predictor instead"
             ) from None
+        missing = [f for f in ("load_teacher_features", "load_ed_predictor")
+                   if not hasattr(edg_teacher, f)]  # fmt: skip
+        if missing:
+            raise ConfigError(
+                f"{run_path}: rhoml.families.edg_teacher has no {', '.join(missing)}; give "
+                "features + ed_predictor instead"
+            )
         self._mod = edg_teacher
 
     def ed_predictor(self):
@@ -285,13 +292,12 @@ def teacher_targets(cfg: DistillConfig, ids: Sequence[str], where: str):
     :class:`ConfigError` naming what does not match."""
     import torch
 
-    teacher = open_teacher(cfg)
     try:
+        teacher = open_teacher(cfg)
         edp = teacher.ed_predictor()
+        feats, prov = teacher.features(ids)
     except RhomlError as exc:
         raise ConfigError(f"{where}: [distill]: {exc}") from None
-    try:
-        feats, prov = teacher.features(ids)
     except KeyError as exc:
         missing = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [str(exc)]
         raise ConfigError(
