@@ -29,6 +29,7 @@ from rhoml.molecule import Molecule
 FAMILIES: dict[str, str] = {
     "voxel-cnn": "rhoml.families.voxel_cnn:VoxelCNNFamily",
     "densnet": "rhoml.families.densnet:DenSNetFamily",
+    "student": "rhoml.families.student:StudentFamily",
 }
 
 

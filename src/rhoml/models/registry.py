@@ -17,6 +17,10 @@ __all__ = ["MODELS", "PRESETS", "ConfigError", "build_model", "model_class", "re
 #: model name -> "module:Class"
 MODELS: dict[str, str] = {
     "resnet3d": "rhoml.models.voxel_cnn:ResNet3D",
+    "schnet": "rhoml.models.students.schnet:SchNetStudent",
+    "visnet": "rhoml.models.students.visnet:ViSNetStudent",
+    "painn": "rhoml.models.students.painn:PaiNNStudent",
+    "egnn": "rhoml.models.students.egnn:EGNNStudent",
 }
 #: preset name -> (model name, overrides of its Config)
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -25,6 +29,51 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet3d-small": ("resnet3d", {"width": 16, "depth": [1, 1, 1]}),
     # ResNet-18 layout (2,2,2,2 basic blocks, 64-512 channels), in 3D
     "resnet3d-18": ("resnet3d", {"width": 64, "depth": [2, 2, 2, 2]}),
+    # geometry students: EDG's settings (Xiang et al. 2025, from Geom3D and ViSNet's rMD17 file)
+    "schnet-edg": (
+        "schnet",
+        {
+            "hidden_channels": 128,
+            "num_filters": 128,
+            "num_interactions": 6,
+            "num_gaussians": 51,
+            "cutoff": 10.0,
+        },
+    ),
+    "egnn-edg": ("egnn", {"hidden_channels": 128, "num_layers": 7, "cutoff": 5.0}),
+    "visnet-edg": (
+        "visnet",
+        {"lmax": 2, "hidden_channels": 256, "num_layers": 9, "num_rbf": 32, "cutoff": 5.0},
+    ),
+    # PaiNN paper (Schütt et al. 2021): 128 channels, 3 interactions, 20 radial functions, 5 Å
+    "painn-paper": (
+        "painn",
+        {"hidden_channels": 128, "num_interactions": 3, "num_rbf": 20, "cutoff": 5.0},
+    ),
+    # CPU-scale students (seconds per epoch on a few hundred small molecules)
+    "schnet-small": (
+        "schnet",
+        {
+            "hidden_channels": 64,
+            "num_filters": 64,
+            "num_interactions": 3,
+            "num_gaussians": 25,
+            "cutoff": 5.0,
+        },
+    ),
+    "painn-small": ("painn", {"hidden_channels": 64, "num_interactions": 3, "cutoff": 5.0}),
+    "egnn-small": ("egnn", {"hidden_channels": 64, "num_layers": 4, "cutoff": 5.0}),
+    "visnet-small": (
+        "visnet",
+        {
+            "lmax": 1,
+            "hidden_channels": 64,
+            "num_layers": 3,
+            "num_heads": 8,
+            "num_rbf": 16,
+            "cutoff": 5.0,
+        },
+    ),
 }
 
 
