@@ -87,7 +87,9 @@ def stopped(exc: KeyboardInterrupt, out) -> int:
 
 def cmd_compute(args) -> int:
     from rhoml.io import read_molecules
-    from rhoml.store.batch import MethodSpec
+    from rhoml.store.batch import MethodSpec, check_memory_limit
+
+    check_memory_limit(args.max_memory, args.scheduler)
 
     if args.scheduler:
         from rhoml.optional import require

@@ -35,7 +35,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    CancelledError,
+    Executor,
+    ProcessPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -487,19 +493,44 @@ def _is_killed_worker(exc: BaseException | None) -> bool:
     return exc is not None and type(exc).__name__ == "KilledWorker"
 
 
-def _run_on_executor(ex: Executor, fn, tasks, on_result, on_death) -> None:
-    """Tasks on a given executor (a Dask client's): a ``KilledWorker`` goes to ``on_death``."""
-    futures = {ex.submit(fn, *args): key for key, args in tasks}
+def _run_on_executor(ex: Executor, fn, tasks, on_result, on_death, retries: int = 2) -> None:
+    """Tasks on a given executor (a Dask client's): a ``KilledWorker`` goes to ``on_death``; a
+    task whose future fails otherwise (a result lost with a worker, a cancelled key) is submitted
+    again, up to ``retries`` times, then its exception ends the batch."""
+    futures = {ex.submit(fn, *args): (key, args) for key, args in tasks}
+    tries: dict = {}
     try:
-        for fut in as_completed(futures):
-            exc = fut.exception()
-            if _is_killed_worker(exc):
-                on_death(futures[fut], "worker processes died running it (Dask KilledWorker)")
-            else:
-                on_result(futures[fut], fut.result())
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                key, args = futures.pop(fut)
+                try:
+                    exc = fut.exception()
+                except CancelledError as cancelled:
+                    exc = cancelled
+                if exc is None:
+                    on_result(key, fut.result())
+                elif _is_killed_worker(exc):
+                    on_death(key, "worker processes died running it (Dask KilledWorker)")
+                elif tries.get(key, 0) < retries:
+                    tries[key] = tries.get(key, 0) + 1
+                    futures[ex.submit(fn, *args)] = (key, args)
+                else:
+                    raise exc
     finally:
         for fut in futures:
             fut.cancel()
+
+
+def check_memory_limit(max_memory_gb, scheduler=None, executor=None) -> None:
+    """Refuse a per-worker memory limit where it cannot apply (:class:`RhomlError`)."""
+    if max_memory_gb and (scheduler or executor is not None):
+        raise RhomlError(
+            "a memory limit applies to local worker processes; give Dask workers their own "
+            "(dask worker --memory-limit)"
+        )
+    if max_memory_gb and not sys.platform.startswith("linux"):
+        raise RhomlError("a per-worker memory limit needs Linux (RLIMIT_AS)")
 
 
 def run_tasks(
@@ -522,13 +553,7 @@ def run_tasks(
     :class:`Interrupted`, SIGINT ``KeyboardInterrupt``; either way the workers are stopped
     before the exception leaves."""
     tasks = list(tasks)
-    if max_memory_gb and (scheduler or executor is not None):
-        raise RhomlError(
-            "a memory limit applies to local worker processes; give Dask workers their own "
-            "(dask worker --memory-limit)"
-        )
-    if max_memory_gb and not sys.platform.startswith("linux"):
-        raise RhomlError("a per-worker memory limit needs Linux (RLIMIT_AS)")
+    check_memory_limit(max_memory_gb, scheduler, executor)
     if not tasks:
         return
     with signals_interrupt():
@@ -604,6 +629,7 @@ def run_batch(
     """
     from tqdm.auto import tqdm
 
+    check_memory_limit(max_memory_gb, scheduler, executor)
     own = not isinstance(store, Store)
     st = Store.create(store) if own else store
     try:

@@ -115,11 +115,6 @@ def _blob(a: np.ndarray, dtype) -> bytes:
     return np.ascontiguousarray(a, dtype=dtype).tobytes()
 
 
-#: The parts a checksum covers, in the order of its fields.
-RECORD_PARTS = ("data", "nuclear charges", "properties")
-ARRAY_PARTS = ("data",)
-
-
 def checksum(*parts: bytes | str | None) -> str:
     """The ``checksum`` column value of a row: the CRC-32 of each part, in hex, space separated
     (a text part is encoded as UTF-8, a missing one counts as empty)."""
@@ -237,15 +232,16 @@ class Store:
             missing = []
         self._checksums = not missing
 
-    def _verify(self, stored: str | None, parts: dict[str, bytes | str | None], where: str,
-                names=RECORD_PARTS) -> None:  # fmt: skip
-        """Compare the parts of a row with its stored checksum (nothing to do without one);
-        :class:`StoreError` naming ``where`` and the part on a mismatch."""
+    def _verify(self, stored: str | None, parts: list[tuple[int, str, bytes | str | None]],
+                where: str) -> None:  # fmt: skip
+        """Compare parts of a row, given as (field position in the checksum, name, value), with
+        its stored checksum (nothing to do without one); :class:`StoreError` naming ``where``
+        and the part on a mismatch."""
         if not stored:
             return
-        fields = dict(zip(names, stored.split(), strict=False))
-        for name, value in parts.items():
-            if name in fields and checksum(value) != fields[name]:
+        fields = stored.split()
+        for pos, name, value in parts:
+            if pos < len(fields) and checksum(value) != fields[pos]:
                 raise StoreError(f"{where}: {name} corrupt (checksum mismatch)")
 
     def _fetchone(self, sql: str, args: tuple):
@@ -451,7 +447,7 @@ class Store:
         status, reason, engine, level, kind, bh, data, nao, zs, val, props, punits, prov, crc = row
         if status != schema.STATUS_OK:
             raise StoreError(f"{self.path}: molecule {idx} failed for {method}: {reason}")
-        self._verify(crc, {"data": data, "nuclear charges": zs, "properties": props},
+        self._verify(crc, [(0, kind, data), (1, "nuclear charges", zs), (2, "properties", props)],
                      f"{self.path}: {method} record of molecule {idx}")  # fmt: skip
         basis = json.loads(
             self._conn.execute("SELECT basis FROM bases WHERE hash=?", (bh,)).fetchone()[0]
@@ -487,7 +483,7 @@ class Store:
         out = {}
         for mol, props, crc in rows:
             self._verify(
-                crc, {"properties": props}, f"{self.path}: {method} record of molecule {mol}"
+                crc, [(2, "properties", props)], f"{self.path}: {method} record of molecule {mol}"
             )
             out[mol] = json.loads(props)
         return out
@@ -506,7 +502,7 @@ class Store:
         for row in self._conn.execute(q + " ORDER BY molecule, method", args).fetchall():
             mol, meth, engine, level, status, reason, kind, props, units, prov, secs, crc = row
             self._verify(
-                crc, {"properties": props}, f"{self.path}: {meth} record of molecule {mol}"
+                crc, [(2, "properties", props)], f"{self.path}: {meth} record of molecule {mol}"
             )
             props = json.loads(props) if props else {}
             for k, v in props.items():
@@ -594,8 +590,7 @@ class Store:
         if row is None:
             raise KeyError(f"{self.path}: no array {name!r} for molecule {idx}")
         dtype, shape, stored_unit, data, crc = row
-        self._verify(crc, {"data": data}, f"{self.path}: array {name!r} of molecule {idx}",
-                     ARRAY_PARTS)  # fmt: skip
+        self._verify(crc, [(0, "data", data)], f"{self.path}: array {name!r} of molecule {idx}")
         if unit is not None:
             check_unit(stored_unit, unit, f"{self.path}: array {name!r} of molecule {idx}")
         return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
