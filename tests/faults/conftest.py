@@ -4,11 +4,14 @@ own, watch its store fill, signal it, and list the processes it left behind."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 try:
     import psutil
@@ -116,3 +119,17 @@ def assert_no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
     for line in stderr.strip().splitlines():
         assert line.startswith("rhoml"), stderr
+
+
+@pytest.fixture
+def leftovers():
+    """A list to put the process ids a test saw; those still running at teardown (left behind by
+    a failing test) are killed."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -36,12 +36,13 @@ def _kill(proc, sig) -> None:
 @pytest.mark.parametrize(
     "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name
 )
-def test_kill_density_compute_then_resume(tmp_path, sig):
+def test_kill_density_compute_then_resume(tmp_path, sig, leftovers):
     store = tmp_path / "s"
     at = random.Random(int(sig)).randint(1, 40)  # a seeded random point per signal
     proc = start(*COMPUTE, "--out", store)
     wait_for_rows(store, OK, at, proc)
     workers = descendants(proc.pid)
+    leftovers += workers
     assert workers, "the batch runs in worker processes"
     _kill(proc, sig)
     out, err = proc.communicate(timeout=30)
@@ -64,7 +65,7 @@ def test_kill_density_compute_then_resume(tmp_path, sig):
             assert (data, created) == kept[mol]
 
 
-def test_ctrl_c_while_the_workers_start(tmp_path):
+def test_ctrl_c_while_the_workers_start(tmp_path, leftovers):
     """Ctrl-C before any molecule finished (workers still importing): no hang, no traceback."""
     import time
 
@@ -76,6 +77,7 @@ def test_ctrl_c_while_the_workers_start(tmp_path):
         time.sleep(0.05)
     time.sleep(0.5)
     workers = descendants(proc.pid)
+    leftovers += workers
     _kill(proc, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -86,13 +88,18 @@ def test_ctrl_c_while_the_workers_start(tmp_path):
     assert rows(store, OK)[0][0] == 30
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
-def test_kill_render_leaves_no_orphan_and_resumes(tmp_path, sig):
+@pytest.mark.parametrize(
+    "sig",
+    # rendering takes ~3 s a molecule here: the SIGTERM case (~25 s) runs with -m slow
+    [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+    ids=lambda s: s.name,
+)
+def test_kill_render_leaves_no_orphan_and_resumes(tmp_path, sig, leftovers):
     from rhoml.io import read_molecules
     from rhoml.store.sqlite_store import Store
 
     store = tmp_path / "s"
-    n = 6
+    n = 3
     with Store.create(store) as st:
         st.add_molecules(list(read_molecules(f"qm9:{n}")))
     args = ("render", store, "--preset", "edg-structure", "--workers", "2", "--device", "cpu",
@@ -101,6 +108,7 @@ def test_kill_render_leaves_no_orphan_and_resumes(tmp_path, sig):
     proc = start(*args)
     wait_for_rows(store, views, 1, proc)
     workers = descendants(proc.pid)
+    leftovers += workers
     assert workers
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)

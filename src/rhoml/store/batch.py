@@ -463,30 +463,46 @@ class _LocalRunner:
             value = death_reason(proc.exitcode, self.max_memory)
         return status, value
 
+    def _kill_workers(self) -> None:
+        """SIGKILL the pool's worker processes, whatever they are doing."""
+        if self.events is None:
+            return
+        self._read_events()
+        for pid in self.worker_pids:
+            if _is_child(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     def _close_pool(self, kill: bool) -> None:
         pool, self.pool = self.pool, None
         if pool is None:
             return
-        if kill:  # stop the workers now, whatever they are doing
-            self._read_events()
-            for pid in self.worker_pids:
-                if _is_child(pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+        if kill:
+            self._kill_workers()
         pool.shutdown(wait=True, cancel_futures=True)
         self.events.close()
         self.events = None
         self.worker_pids.clear()
 
     def close(self, kill: bool) -> None:
-        with self.lock:
-            self.closing = True
-            for proc in self.alone:
-                proc.kill()
-        self.threads.shutdown(wait=True, cancel_futures=True)
-        self._close_pool(kill)
+        """Shut down; with ``kill``, kill every worker process first. A second Ctrl-C during
+        this (a second or so) is ignored, so no worker is left running."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if kill and main else None
+        try:
+            if kill:
+                self._kill_workers()
+            with self.lock:
+                self.closing = True
+                for proc in self.alone:
+                    proc.kill()
+            self.threads.shutdown(wait=True, cancel_futures=True)
+            self._close_pool(kill)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 
 def _is_killed_worker(exc: BaseException | None) -> bool:
