@@ -446,6 +446,8 @@ class _LocalRunner:
         )  # fmt: skip
         with self.lock:
             if self.closing:
+                here.close()
+                there.close()
                 return "died", "stopped"
             with _sigint_blocked():
                 proc.start()
