@@ -22,13 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
-from rhoml.densnet import metrics  # noqa: E402
-from rhoml.densnet.data import load_frames  # noqa: E402
-from rhoml.densnet.labels import FORCE_UNIT, FORCES, LabelSettings  # noqa: E402
-from rhoml.densnet.potential import load_model  # noqa: E402
-from rhoml.densnet.train import evaluate  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.density import compare as metrics  # noqa: E402
+from rhoml.families.densnet_train import evaluate  # noqa: E402
+from rhoml.represent.coefficients import label_values, load_frames  # noqa: E402
+from rhoml.store.labels import LabelSettings  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
-from rhoml.units import convert  # noqa: E402
 
 
 def rmd17_agreement(store_path) -> dict:
@@ -36,13 +35,12 @@ def rmd17_agreement(store_path) -> dict:
     method = LabelSettings().method
     de, fe, fmax = [], [], []
     with Store.open(store_path, readonly=True) as st:
-        props = st.record_properties(method)
-        for idx, p in props.items():
-            mol = st.molecule(idx)
-            if "energy" not in mol.labels:
+        for rec in st.records(method):
+            mol = st.molecule(rec["molecule"])
+            if rec["status"] != "ok" or "energy" not in mol.labels:
                 continue
-            de.append(convert(p["energy"], "hartree", "kcal/mol") - mol.labels["energy"])
-            f = st.get_array(idx, FORCES, unit=FORCE_UNIT)
+            energy, f = label_values(rec, f"{store_path}: molecule {rec['molecule']}")
+            de.append(energy - mol.labels["energy"])
             diff = np.abs(f - np.asarray(mol.labels["forces"]))
             fe.append(diff.mean())
             fmax.append(diff.max())
@@ -91,7 +89,7 @@ def main() -> None:
     ap.add_argument("full_model", nargs="?")
     ap.add_argument("--limit", type=int, default=None, help="test frames for NMAE (default all)")
     args = ap.parse_args()
-    delta = load_model(args.delta_model)
+    delta = runs.load(args.delta_model).model.module  # run folders
     frames = load_frames(args.store, delta.basis, progress=False)
     test = [f for f in frames if f.split == "test"]
     out = {
@@ -107,7 +105,7 @@ def main() -> None:
         "nmae": density_errors(delta, test, args.store, args.limit),
     }
     if args.full_model:
-        full = load_model(args.full_model)
+        full = runs.load(args.full_model).model.module
         out["full"] = {
             "test": evaluate(full, test),
             "nmae": density_errors(full, test, args.store, args.limit),

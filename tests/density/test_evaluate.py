@@ -5,10 +5,12 @@ import pytest
 from pyscf import gto, scf
 from pyscf.dft import numint
 
+from rhoml import Molecule
 from rhoml.density.base import Density
 from rhoml.density.basis import mol_basis_dict
 from rhoml.density.on_grid import evaluate_on_grid
 from rhoml.grid import Grid
+from rhoml.testing import assert_equivariant
 from rhoml.units import ANGSTROM_IN_BOHR
 
 
@@ -17,12 +19,6 @@ def _rhf_density(molecule, basis="6-31g*"):
     mf = scf.RHF(mol).run()
     return Density(molecule, mol_basis_dict(mol), "density_matrix", mf.make_rdm1(),
                    molecule.numbers, "test", "RHF"), mol, mf  # fmt: skip
-
-
-def _random_rotation(rng):
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
 
 
 def test_matches_pyscf_eval_rho_with_gradient(water):
@@ -35,20 +31,19 @@ def test_matches_pyscf_eval_rho_with_gradient(water):
 
 
 def test_grid_density_invariant_under_rotation_and_translation(ethanol):
+    """Density, |∇ρ| (fields) and dipole of RHF/STO-3G under rotation, reflection, translation
+    and permutation (rhoml.testing); the grid evaluator agrees with the point evaluator."""
     d, _, _ = _rhf_density(ethanol, "sto-3g")
-    rng = np.random.default_rng(7)
-    rot, shift = _random_rotation(rng), rng.normal(size=3) * 3
-    moved = ethanol.transformed(rot, shift)
-    d2, _, _ = _rhf_density(moved, "sto-3g")
     grid = Grid.around(ethanol, spacing=0.4, margin=2.0)
     pts = grid.points()
-    a = evaluate_on_grid(d, grid).ravel()
-    b = d2.evaluate(pts @ rot.T + shift)
-    np.testing.assert_allclose(a, b, atol=1e-7)
-    ga = d.gradient_norm(pts)
-    gb = d2.gradient_norm(pts @ rot.T + shift)
-    np.testing.assert_allclose(ga, gb, atol=1e-6)
-    np.testing.assert_allclose(d2.dipole(), rot @ d.dipole(), atol=1e-6)
+    np.testing.assert_allclose(evaluate_on_grid(d, grid).ravel(), d.evaluate(pts), atol=1e-12)
+
+    def rhf(numbers, positions, points):
+        dens, _, _ = _rhf_density(Molecule(numbers, positions, id="ethanol"), "sto-3g")
+        return dens.evaluate(points), dens.gradient_norm(points), dens.dipole()
+
+    assert_equivariant(rhf, ethanol.numbers, ethanol.positions, ("field", "field", "vector"),
+                       points=pts, seed=7, atol=(1e-7, 1e-6, 1e-6), rtol=1e-7)  # fmt: skip
 
 
 def test_gradient_matches_finite_differences(water):

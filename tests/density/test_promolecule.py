@@ -24,16 +24,11 @@ from rhoml.density.promolecule import (
 )
 from rhoml.elements import atomic_number
 from rhoml.errors import UnknownElementError
+from rhoml.testing import assert_equivariant
 from rhoml.units import ANGSTROM_IN_BOHR
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_promolecule_tables.py"
 REQUIRED = "H B C N O F Na Mg Si P S Cl K Ca Mn Fe Co Ni Cu Zn Se Br I".split()
-
-
-def _rotation(seed: int = 0) -> np.ndarray:
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
 
 
 def _atom(sym: str, position=(0.0, 0.0, 0.0)) -> Molecule:
@@ -153,13 +148,17 @@ def test_dipoles_vanish(water, ethanol):
 
 
 def test_rotation_translation_invariance(ethanol):
-    rot, shift = _rotation(3), np.array([1.5, -2.0, 0.25])
-    moved = ethanol.transformed(rotation=rot, translation=shift)
-    d0, d1 = compute_promolecule(ethanol), compute_promolecule(moved)
+    """Density (a field) and electron count under rotation, reflection, translation and
+    permutation (rhoml.testing)."""
     rng = np.random.default_rng(2)
     pts = ethanol.centroid() + rng.normal(scale=1.5, size=(500, 3))
-    np.testing.assert_allclose(d1.evaluate(pts @ rot.T + shift), d0.evaluate(pts), rtol=1e-8)
-    assert d1.electron_count() == pytest.approx(d0.electron_count(), abs=1e-12)
+
+    def promolecule(numbers, positions, points):
+        d = compute_promolecule(Molecule(numbers, positions))
+        return d.evaluate(points), d.electron_count()
+
+    assert_equivariant(promolecule, ethanol.numbers, ethanol.positions, ("field", "scalar"),
+                       points=pts, seed=3, atol=(0.0, 1e-12), rtol=(1e-8, 0.0))  # fmt: skip
 
 
 def test_superposition_of_atoms(water):

@@ -137,3 +137,20 @@ def test_real_pdbbind_pocket_is_closed_shell_and_saturated():
     bad = [(i, z, len(bonds[i])) for i, z in enumerate(p.numbers)
            if int(z) in allowed and len(bonds[i]) not in allowed[int(z)]]  # fmt: skip
     assert not bad
+
+
+def test_pocket_takes_the_highest_occupancy_conformer(tmp_path, peptide_lines):
+    """Pockets are read with rhoml.io.pdb: of two conformers of a side-chain atom, the one with
+    the higher occupancy is kept (here B, listed second)."""
+    cg = _find(peptide_lines, "ASP", "CG")
+    i = peptide_lines.index(cg)
+    moved = _xyz(cg) + [0.05, 0.0, 0.0]
+    conf_a = cg[:16] + "A" + cg[17:54] + "  0.35" + cg[60:]
+    conf_b = (cg[:16] + "B" + cg[17:30] + "".join(f"{v:8.3f}" for v in moved) + "  0.65"
+              + cg[60:])  # fmt: skip
+    path = _write(tmp_path, [*peptide_lines[:i], conf_a, conf_b, *peptide_lines[i + 1 :]])
+    centre = np.mean([_xyz(ln) for ln in peptide_lines], axis=0)
+    p = _pocket(path, centre, 50.0)
+    assert len(p.numbers) == len(peptide_lines) and p.charge == 1
+    assert np.min(np.linalg.norm(p.positions - moved, axis=1)) < 1e-6
+    assert np.min(np.linalg.norm(p.positions - _xyz(cg), axis=1)) > 0.04

@@ -1,4 +1,4 @@
-"""SDF / MOL2 through RDKit and the PDB reader (rhoml.io.rdkit_io)."""
+"""SDF / MOL2 through RDKit (rhoml.io.rdkit_io)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from conftest import shared_path
 
 from rhoml.errors import InputError, UnknownElementError
-from rhoml.io.rdkit_io import parse_pdb, read_mol2, read_pdb, read_sdf
+from rhoml.io.rdkit_io import read_mol2, read_sdf
 
 Chem = pytest.importorskip("rdkit.Chem")
 AllChem = pytest.importorskip("rdkit.Chem.AllChem")
@@ -80,18 +80,6 @@ WATER_BLOCK = """water
   1  2  1  0
   1  3  1  0
 M  END
-"""
-
-PDB = """HEADER    TEST
-ATOM      1  N   GLY A   1       0.000   0.000   0.000  1.00  0.00           N
-ATOM      2  CA AGLY A   1       1.450   0.000   0.000  0.60  0.00           C
-ATOM      3  CA BGLY A   1       1.460   0.100   0.000  0.40  0.00           C
-ATOM      4  H   GLY A   1      -0.500   0.800   0.000  1.00  0.00           H
-ATOM      5  NZ  LYS A   2       3.000   1.000   0.000  1.00  0.00           N1+
-ATOM      6  HZ1 LYS A   2       3.500   1.500   0.000  1.00  0.00
-HETATM    7 ZN    ZN A 101       5.000   5.000   5.000  1.00  0.00          ZN2+
-HETATM    8  O   HOH A 201       9.000   9.000   9.000  1.00  0.00           O
-END
 """
 
 
@@ -199,60 +187,6 @@ def test_mol2_errors(tmp_path):
     assert "unknown element 'Du'" in _error(path, read_mol2, UnknownElementError)
 
 
-# -- PDB ----------------------------------------------------------------------------------------
-def test_pdb_rules(tmp_path):
-    path = tmp_path / "frag.pdb"
-    path.write_text(PDB)
-    (mol,) = read_pdb(path)
-    # altloc B and the water dropped; element guessed for HZ1 from its name
-    assert mol.symbols == ["N", "C", "H", "N", "H", "Zn"]
-    assert mol.positions[1].tolist() == [1.45, 0.0, 0.0]
-    assert mol.charge == 3 and mol.labels["charge_assumed"] is False
-    assert mol.id == "frag"
-    (with_water,) = read_pdb(path, keep_waters=True)
-    assert with_water.n_atoms == 7
-    assert parse_pdb(path, keep_hydrogens=False).numbers.tolist() == [7, 6, 7, 30]
-
-
-def test_pdb_without_charges(tmp_path):
-    path = tmp_path / "nocharge.pdb"
-    text = PDB.replace("N1+", "N  ").replace("ZN2+", "ZN  ")
-    path.write_text("".join(s for s in text.splitlines(True) if "HZ1" not in s))
-    (mol,) = read_pdb(path)
-    assert mol.charge == 0 and mol.labels["charge_assumed"] is True
-    assert mol.multiplicity == 2  # odd electron count
-
-
-def test_pdb_errors(tmp_path):
-    atom = "ATOM      1  N   GLY A   1       0.000   0.000   0.000  1.00  0.00           N\n"
-    cases = {
-        "empty.pdb": ("", "empty file", InputError),
-        "none.pdb": ("HEADER    X\nEND\n", "no ATOM/HETATM", InputError),
-        "short.pdb": ("ATOM      1  N   GLY A   1       0.000   0.000\n", "too short", InputError),
-        "coord.pdb": (
-            atom.replace("0.000   0.000   0.000", "0.000   x.000   0.000"),
-            "line 1: non-numeric coordinate 'x.000'",
-            InputError,
-        ),  # fmt: skip
-        "elem.pdb": (
-            atom.replace("           N\n", "          QQ\n"),
-            "unknown element 'QQ'",
-            UnknownElementError,
-        ),  # fmt: skip
-        "charge.pdb": (
-            atom.replace("           N\n", "           N?!\n"),
-            "bad formal charge",
-            InputError,
-        ),  # fmt: skip
-    }
-    for name, (text, expected, exc) in cases.items():
-        path = tmp_path / name
-        path.write_text(text)
-        assert expected in _error(path, read_pdb, exc), name
-    with pytest.raises(InputError, match="no such file"):
-        read_pdb(tmp_path / "missing.pdb")
-
-
 # -- real data ----------------------------------------------------------------------------------
 def test_pdbbind_sample_files():
     folder = shared_path("data", "pdbbind_sample", "1a61")
@@ -262,6 +196,3 @@ def test_pdbbind_sample_files():
     assert sdf.numbers.tolist() == mol2.numbers.tolist()
     np.testing.assert_allclose(sdf.positions, mol2.positions, atol=1e-3)
     assert sdf.charge == mol2.charge
-    (pocket,) = read_pdb(folder / "1a61_pocket.pdb")
-    assert pocket.n_atoms > 100 and 1 in pocket.numbers  # hydrogens kept
-    assert pocket.labels["charge_assumed"] is True

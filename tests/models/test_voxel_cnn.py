@@ -36,3 +36,27 @@ def test_float64_model():
     model = build_model("resnet3d", {"width": 2, "depth": [1], "dtype": "float64"},
                         in_channels=1, targets=["y"])  # fmt: skip
     assert model({"voxels": torch.randn(1, 1, 4, 4, 4)}).dtype == torch.float64
+
+
+def test_cnn_is_not_rotation_invariant_but_its_cube_average_is():
+    """rhoml.testing's 90° tester catches the plain 3D CNN (not invariant: why training augments
+    with cube rotations) and passes its average over the 24 exact cube rotations."""
+    from rhoml.testing import assert_voxel_invariant, cube_rotations, rotate_grid
+
+    torch.manual_seed(0)
+    model = build_model("resnet3d", {"width": 4, "depth": [1, 1], "dtype": "float64"},
+                        in_channels=2, targets=["a", "b"]).eval()  # fmt: skip
+    voxels = torch.rand(2, 2, 8, 8, 8, dtype=torch.float64)
+
+    def plain(v):
+        with torch.no_grad():
+            return model({"voxels": v})
+
+    def averaged(v):
+        return torch.stack([plain(rotate_grid(v, r)) for r in cube_rotations()]).mean(0)
+
+    with pytest.raises(AssertionError, match=r"model output under R\[0\]=.*max \|Δ\|"):
+        assert_voxel_invariant(plain, voxels, rotations=[5], atol=1e-6, rtol=1e-6)
+    report = assert_voxel_invariant(averaged, voxels, rotations=[1, 5, 13, 22], atol=1e-12,
+                                    rtol=1e-12)  # fmt: skip
+    assert max(report.values()) < 1e-12

@@ -119,6 +119,28 @@ def test_each_view_is_its_rotation():
             assert abs(depth - (big_r - zp - 0.5)) < 0.1, (view, int(z))
 
 
+def test_turning_the_camera_equals_turning_the_molecule():
+    """Equivariance: the view (axis, θ) of a molecule is the front view of the molecule rotated
+    by that view's rotation about its box centre; every 90° turn is an exact cube rotation
+    (rhoml.testing) mapping the atoms' box onto itself."""
+    from rhoml.testing import cube_rotations
+
+    mol = _marked_molecule()
+    cfg = RenderConfig.from_dict({"kind": "structure", "size": SIZE, "ball_radius": 0.5})
+    centre, _ = bounding_radius(mol, cfg)
+    views = (("x", 0.0), *[(a, float(d)) for a in "xyz" for d in (90, 180, 270)])
+    rots = [np.rint(view_rotation(v)).astype(int) for v in views]
+    cube = {r.tobytes() for r in cube_rotations()}
+    assert all(r.tobytes() in cube for r in rots) and len({r.tobytes() for r in rots}) == 10
+    turned = render([mol], RenderConfig.from_dict({**cfg.to_dict(), "views": views}))[0]
+    front = RenderConfig.from_dict({**cfg.to_dict(), "views": (("x", 0.0),)})
+    fronts = render([mol.transformed(r, centre - r @ centre) for r in rots], front)[:, 0]
+    diff = np.abs(turned.astype(int) - fronts.astype(int))
+    assert diff.max() <= 1, np.argwhere(diff > 1)[:5]
+    # not vacuous: the ten images differ from each other
+    assert len({im.tobytes() for im in fronts}) == 10
+
+
 def test_views_follow_pymol_turn_convention():
     # PyMOL 'turn x, 90' from the default view shows +z up (checked against PyMOL itself in
     # benchmarks/render_vs_pymol.py); here: the rotation matrices themselves
@@ -232,12 +254,17 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
     with Store.open(store, readonly=True) as st:
         assert np.array_equal(st.get_array(0, "edg_density_views"), first)
         assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
-        assert st.get_array(1, "small").shape == (6, 64, 64, 4)
+        assert st.get_array(1, "edg_density_views/small").shape == (6, 64, 64, 4)
     assert main([*args, "--set", "isolevel=0.02"]) == 2  # strict: unknown setting
+    capsys.readouterr()
+    assert main([*args, "--set", "isovalue=0.02"]) == 2  # other settings under the same name
+    assert "was made with other settings (config:" in capsys.readouterr().err
     fit = "xtb+fit:def2-universal-jkfit"
     assert main([*args, "--esp-method", fit, "--name", "fitted_esp"]) == 0
     with Store.open(store, readonly=True) as st:
-        diff = np.abs(st.get_array(0, "fitted_esp").astype(int) - first.astype(int))
+        diff = np.abs(
+            st.get_array(0, "edg_density_views/fitted_esp").astype(int) - first.astype(int)
+        )
     assert diff.mean() < 0.5  # the fitted ESP barely changes the colours
 
 

@@ -9,14 +9,8 @@ import torch
 from rhoml import Molecule
 from rhoml.density import compute
 from rhoml.represent.torch_density import TorchDensity
-from rhoml.represent.voxel import (
-    VoxelBoxError,
-    Voxelizer,
-    VoxelSpec,
-    cube_rotations,
-    random_rotation,
-    rotate_voxels,
-)
+from rhoml.represent.voxel import VoxelBoxError, Voxelizer, VoxelSpec, cube_rotations, rotate_voxels
+from rhoml.testing import assert_grid_equivariant, random_rotation, rotate_grid
 
 ALL = ("atoms", "density", "gradient", "shape")
 
@@ -49,27 +43,44 @@ def test_density_channels_match_regular_grid_evaluator(ethanol, engine):
     assert np.allclose(got[1], np.linalg.norm(ref[..., 1:], axis=-1), atol=1e-9)
 
 
+def _about(spec, centre, **kw):
+    """(numbers, positions) → voxels (C, n, n, n) of a box centred at ``centre``."""
+    return lambda z, p: _vox(spec, Molecule(z, p), centers=[centre], **kw)
+
+
 @pytest.mark.parametrize("k", [1, 7, 13, 22])
 def test_exactly_equivariant_under_90_degree_rotations(ethanol, k):
     spec = VoxelSpec(size=10.0, spacing=0.5, channels=ALL)
     rot = cube_rotations()[k]
     c = ethanol.centroid()
-    base = _vox(spec, ethanol)
+    # voxelising the molecule rotated about the box centre = rotating the voxels (rhoml.testing)
+    assert_grid_equivariant(_about(spec, c), ethanol.numbers, ethanol.positions, c,
+                            rotations=[rot], atol=1e-10, rtol=0)  # fmt: skip
+    # the pose argument (density evaluated at rotated points) gives the same tensor
     rotated_mol = ethanol.transformed(rot, c - rot @ c)  # rotate about the centroid
     direct = _vox(spec, rotated_mol, centers=[c])
-    assert torch.allclose(rotate_voxels(base, rot), direct, atol=1e-10, rtol=0)
-    # the pose argument (density evaluated at rotated points) gives the same tensor
     posed = _vox(spec, ethanol, rotations=[rot])
     assert torch.allclose(posed, direct, atol=1e-10, rtol=0)
 
 
-def test_rotation_tester_catches_a_wrong_rotation(ethanol):
+def test_rotation_tester_catches_an_axis_order_bug(ethanol):
+    """A voxeliser that returns (z, y, x)-ordered grids is caught by the 90° rotation test."""
     spec = VoxelSpec(size=10.0, spacing=0.5, channels=("atoms",))
-    rots = cube_rotations()
-    base = _vox(spec, ethanol)
     c = ethanol.centroid()
-    direct = _vox(spec, ethanol.transformed(rots[5], c - rots[5] @ c), centers=[c])
-    assert not torch.allclose(rotate_voxels(base, rots[6]), direct, atol=1e-6)
+    good = _about(spec, c)
+
+    def swapped(z, p):
+        return good(z, p).transpose(-1, -3)
+
+    with pytest.raises(AssertionError, match=r"grid under R\[0\]=.*max \|Δ\|"):
+        assert_grid_equivariant(swapped, ethanol.numbers, ethanol.positions, c, rotations=[5])
+
+
+def test_rotate_voxels_equals_the_reference_grid_rotation():
+    """voxel.rotate_voxels (permute + flip) against rhoml.testing.rotate_grid (index gather)."""
+    x = torch.randn(2, 3, 5, 5, 5, dtype=torch.float64)
+    for r in cube_rotations():
+        assert torch.equal(rotate_voxels(x, r), rotate_grid(x, r))
 
 
 def test_exactly_equivariant_under_whole_voxel_translations(ethanol):

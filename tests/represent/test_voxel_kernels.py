@@ -6,7 +6,8 @@ import torch
 
 from rhoml.errors import RhomlError
 from rhoml.molecule import Molecule
-from rhoml.represent.voxel import VoxelBoxError, Voxelizer, VoxelSpec, random_rotation
+from rhoml.represent.voxel import VoxelBoxError, Voxelizer, VoxelSpec
+from rhoml.testing import random_rotation
 
 ELEMENTS = ("H", "C", "N", "O", "S", "X")
 

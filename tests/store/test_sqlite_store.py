@@ -74,11 +74,12 @@ def test_failures_are_recorded_with_reason(tmp_path, water, h2_density):
 def test_arrays_carry_units(tmp_path, water):
     with Store.create(tmp_path / "s") as st:
         st.add_molecules([water])
-        st.put_array(0, "voxels", np.ones((2, 4, 4, 4), np.float32), "e/bohr^3", spacing=0.5)
-        a = st.get_array(0, "voxels", unit="e/bohr^3")
-        assert a.shape == (2, 4, 4, 4) and a.dtype == np.float32
+        st.put_array(0, "points_density", np.ones(16, np.float32), "e/bohr^3", spacing=0.5)
+        a = st.get_array(0, "points_density", unit="e/bohr^3")
+        assert a.shape == (16,) and a.dtype == np.float32
+        assert st.array_meta(0, "points_density") == {"unit": "e/bohr^3", "spacing": 0.5}
         with pytest.raises(UnitError):
-            st.get_array(0, "voxels", unit="e/angstrom^3")
+            st.get_array(0, "points_density", unit="e/angstrom^3")
 
 
 def test_incompatible_or_foreign_store_is_refused(tmp_path):

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 from rhoml.commands import options
 from rhoml.errors import RhomlError
 
@@ -14,7 +17,8 @@ def register(sub) -> None:
         "compute",
         help="compute densities for molecules into a store (resumable)",
         description="Compute densities for every molecule in INPUT (xyz/extxyz, sdf, mol2, pdb, "
-        "rMD17 npz, a PDBbind folder, or qm9 / qm9:N) into the store OUT. Re-running the same "
+        "rMD17 npz, a PDBbind folder, qm9 / qm9:N, or any other file ASE reads: .db, .traj, "
+        ".cif, ...) into the store OUT. Re-running the same "
         "command resumes: finished and failed molecules are skipped.",
     )
     comp.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -25,11 +29,16 @@ def register(sub) -> None:
                       help="also store a Coulomb-metric fit onto AUXBASIS "
                       "(e.g. def2-universal-jkfit)")  # fmt: skip
     comp.add_argument("--valence", action="store_true", help="promolecule: valence density only")
+    comp.add_argument("--forces", action="store_true",
+                      help="dft: also the analytic forces from the same SCF (record "
+                      "property 'forces', Hartree/Bohr; energy in Hartree): DenSNet "
+                      "labels")  # fmt: skip
     options.add_out(comp, "store folder, created if absent", required=True)
     options.add_workers(comp)
     options.add_scheduler(comp)
     options.add_limit(comp)
     comp.add_argument("--retry-failed", action="store_true", help="recompute failed molecules")
+    add_resource_limits(comp)
     options.add_quiet(comp)
     comp.set_defaults(handler=cmd_compute)
 
@@ -52,10 +61,40 @@ def register(sub) -> None:
     cube.set_defaults(handler=cmd_export_cube)
 
 
+def add_resource_limits(p) -> None:
+    """``--max-atoms N`` and ``--max-memory GB`` for commands that run the batch runner."""
+    p.add_argument("--max-atoms", type=options.positive_int, default=None, metavar="N",
+                   help="record molecules with more than N atoms as failed (reason kept) "
+                   "instead of computing them")  # fmt: skip
+    p.add_argument("--max-memory", type=options.positive_float, default=None, metavar="GB",
+                   help="address-space limit per local worker process, in GB (Linux): an "
+                   "allocation over it fails that molecule (recorded) instead of calling the "
+                   "OOM killer; Python and the engines take about 0.5 GB before any "
+                   "molecule")  # fmt: skip
+
+
+def stopped(exc: KeyboardInterrupt, out) -> int:
+    """Exit status of a batch stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for
+    SIGTERM), after one line on stderr. Re-raises a plain Ctrl-C for the CLI to report."""
+    from rhoml.store.batch import Interrupted
+
+    if not isinstance(exc, Interrupted):
+        raise exc
+    print(f"rhoml: stopped by {signal.Signals(exc.signum).name}; finished records are kept in "
+          f"{out}, rerun to resume", file=sys.stderr)  # fmt: skip
+    return exc.exit_status
+
+
 def cmd_compute(args) -> int:
     from rhoml.io import read_molecules
-    from rhoml.store.batch import MethodSpec, run_batch
+    from rhoml.store.batch import MethodSpec, check_memory_limit
 
+    check_memory_limit(args.max_memory, args.scheduler)
+
+    if args.scheduler:
+        from rhoml.optional import require
+
+        require("distributed", "dask", "--scheduler")
     molecules = []
     for inp in args.inputs:
         molecules.extend(read_molecules(inp))
@@ -72,15 +111,31 @@ def cmd_compute(args) -> int:
         if args.method != "promolecule":
             raise RhomlError("--valence applies to --method promolecule (xtb is always valence)")
         options["valence"] = True
-    spec = MethodSpec(args.method, options, fit_auxbasis=args.fit)
-    report = run_batch(
-        args.out, molecules, spec, workers=args.workers, scheduler=args.scheduler,
-        retry_failed=args.retry_failed, progress=not args.quiet,
-    )  # fmt: skip
-    print(
-        f"{report.method}: {report.ok} ok, {report.failed} failed, {report.skipped} already done; "
-        f"{report.throughput:.2f} molecules/s -> {args.out}"
-    )
+    if args.forces:
+        if args.method != "dft":
+            raise RhomlError(f"--forces applies to --method dft, not {args.method}")
+        options["forces"] = True
+    return run_spec(args, molecules, MethodSpec(args.method, options, fit_auxbasis=args.fit))
+
+
+def run_spec(args, molecules, spec) -> int:
+    """Run the batch job ``spec`` on ``molecules`` with the shared options (``--out``,
+    ``--workers``, ``--scheduler``, ``--retry-failed``, ``--quiet``, and ``--max-atoms`` /
+    ``--max-memory`` where the command has them) and print its one-line report; returns the
+    exit status (1 when every molecule failed, 128 + the signal number when stopped by SIGTERM).
+    ``rhoml densnet labels`` runs through here too."""
+    from rhoml.store.batch import run_batch
+
+    try:
+        report = run_batch(
+            args.out, molecules, spec, workers=args.workers, scheduler=args.scheduler,
+            retry_failed=args.retry_failed, progress=not args.quiet,
+            max_atoms=getattr(args, "max_atoms", None),
+            max_memory_gb=getattr(args, "max_memory", None),
+        )  # fmt: skip
+    except KeyboardInterrupt as exc:
+        return stopped(exc, args.out)
+    print(report.line(args.out))
     return 1 if report.failed and not report.ok else 0
 
 

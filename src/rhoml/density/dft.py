@@ -1,7 +1,10 @@
 """Kohn–Sham DFT densities with PySCF (GPU4PySCF when a CUDA GPU and the package are present).
 
 Defaults follow the seed papers: B3LYP/6-31G**, density fitting on. The returned density matrix is
-all-electron, in the orbital basis; energies are in Hartree and dipoles in Debye.
+all-electron, in the orbital basis; energies are in Hartree and dipoles in Debye. With
+``forces=True`` the same SCF also gives the analytic nuclear gradient: ``properties["forces"]``
+= −∂E/∂R, (n_atoms, 3) in Hartree/Bohr. :data:`LABEL_SETTINGS` is the level of the DenSNet
+training labels (PBE/def2-SVP, grid level 4, RI-J: the level of rMD17).
 """
 
 from __future__ import annotations
@@ -29,10 +32,31 @@ class DFTSettings:
     conv_tol: float = 1e-9
     max_cycle: int = 100
     gpu: str = "auto"  # "auto" | "never" | "always"
+    forces: bool = False  # also the analytic gradient: properties["forces"], Hartree/Bohr
 
     @property
     def level(self) -> str:
         return f"{self.functional}/{self.basis}"
+
+
+#: Energy, forces and density at the level of rMD17 (PySCF with RI-J reproduces rMD17 energies to
+#: a constant offset and forces to 0.002 kcal/mol/Å): the DenSNet training labels.
+LABEL_SETTINGS = DFTSettings(
+    functional="PBE", basis="def2-SVP", grid_level=4, conv_tol=1e-10, forces=True
+)
+
+#: Fields of :class:`DFTSettings` that name a label level in a store record key.
+LABEL_FIELDS = ("functional", "basis", "grid_level", "conv_tol", "density_fit", "forces")
+
+
+def label_options(**overrides) -> dict:
+    """Engine options of a DenSNet label level (:data:`LABEL_SETTINGS` with ``overrides``): the
+    options of a batch ``MethodSpec("dft", ...)``, so a level always gets the same record key."""
+    base = asdict(LABEL_SETTINGS)
+    unknown = set(overrides) - set(LABEL_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown label settings: {', '.join(sorted(unknown))}")
+    return {k: overrides.get(k, base[k]) for k in LABEL_FIELDS}
 
 
 def gpu_available() -> bool:
@@ -60,10 +84,25 @@ def _make_scf(mol, settings: DFTSettings):
     return mf
 
 
+def _gradient(mf, molecule: Molecule, settings: DFTSettings) -> np.ndarray:
+    """Analytic nuclear gradient dE/dR (n_atoms, 3) in Hartree/Bohr of a converged SCF."""
+    try:
+        grad = mf.nuc_grad_method()
+        grad.verbose = 0
+        g = grad.kernel()
+    except Exception as exc:
+        raise CalculationError(
+            f"{molecule.id}: gradient failed ({settings.level}): {type(exc).__name__}: {exc}"
+        ) from None
+    g = g.get() if hasattr(g, "get") else g  # GPU4PySCF may return a CuPy array
+    return np.asarray(g, dtype=np.float64).reshape(molecule.n_atoms, 3)
+
+
 def compute_dft(molecule: Molecule, settings: DFTSettings | None = None, **overrides) -> Density:
     """Run RKS (closed shell) or UKS (open shell) on ``molecule`` and return its density.
 
-    Keyword ``overrides`` replace fields of ``settings`` (e.g. ``functional="PBE"``).
+    Keyword ``overrides`` replace fields of ``settings`` (e.g. ``functional="PBE"``);
+    ``forces=True`` adds ``properties["forces"]`` (−∂E/∂R, Hartree/Bohr) from the same SCF.
     Raises :class:`~rhoml.errors.CalculationError` if the SCF does not converge.
     """
     import pyscf
@@ -84,14 +123,15 @@ def compute_dft(molecule: Molecule, settings: DFTSettings | None = None, **overr
         mf.kernel()
     except Exception as exc:  # PySCF raises assorted errors on pathological input
         raise CalculationError(f"{molecule.id}: SCF failed: {type(exc).__name__}: {exc}") from None
-    if use_gpu:
-        mf = mf.to_cpu()
-    seconds = time.perf_counter() - start
     if not mf.converged:
         raise CalculationError(
             f"{molecule.id}: SCF not converged in {settings.max_cycle} cycles "
-            f"({settings.level}, last energy {mf.e_tot:.8f} Ha)"
+            f"({settings.level}, last energy {float(mf.e_tot):.8f} Ha)"
         )
+    gradient = _gradient(mf, molecule, settings) if settings.forces else None
+    if use_gpu:
+        mf = mf.to_cpu()
+    seconds = time.perf_counter() - start
     dm = np.asarray(mf.make_rdm1())
     if dm.ndim == 3:  # UKS: alpha + beta
         dm = dm[0] + dm[1]
@@ -118,6 +158,9 @@ def compute_dft(molecule: Molecule, settings: DFTSettings | None = None, **overr
     }
     units = {k: "hartree" for k in props if k.startswith("energy") or k in ("homo", "lumo", "gap")}
     units |= {"dipole": "debye", "scf_cycles": "dimensionless", "seconds": "s"}
+    if gradient is not None:
+        props["forces"] = -gradient
+        units["forces"] = "hartree/bohr"
     scf_aux = None
     if settings.density_fit and getattr(mf, "with_df", None) is not None:
         scf_aux = mf.with_df.auxbasis or "pyscf-default-jkfit"
@@ -138,5 +181,6 @@ def compute_dft(molecule: Molecule, settings: DFTSettings | None = None, **overr
             "settings": asdict(settings),
             "scf_auxbasis": scf_aux,
             "open_shell": bool(mol.spin),
+            "gradient": "analytic" if gradient is not None else None,
         },
     )

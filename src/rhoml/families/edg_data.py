@@ -26,16 +26,10 @@ __all__ = [
 
 def array_meta(store, idx: int, name: str) -> dict[str, Any]:
     """Unit and metadata stored with array ``name`` of molecule ``idx`` (``{}`` if absent)."""
-    if hasattr(store, "array_meta"):
-        try:
-            return store.array_meta(idx, name)
-        except KeyError:
-            return {}
-    # stores without Store.array_meta: the same query on its connection
-    row = store._conn.execute(
-        "SELECT unit, meta FROM arrays WHERE molecule=? AND name=?", (int(idx), name)
-    ).fetchone()
-    return {} if row is None else {"unit": row[0], **json.loads(row[1])}
+    try:
+        return store.array_meta(idx, name)
+    except KeyError:
+        return {}
 
 
 def image_indices(store, name: str, limit: int = 0, also: Sequence[str] = ()) -> list[int]:

@@ -14,22 +14,30 @@ Conventions shared by all readers:
   naming the file and the record, e.g. ``water.xyz#3: line 5: expected 4 fields, got 2``.
 
 :func:`read_molecules` dispatches on the extension or the folder layout; :data:`SUPPORTED` lists
-what it understands. Readers are lazy iterators where the format allows; the path is checked
+what it understands: rhoml's own readers first, then any other format ASE reads
+(:mod:`rhoml.io.ase_io`). Readers are lazy iterators where the format allows; the path is checked
 when the reader is called, the content when it is iterated.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from rhoml.errors import InputError
 from rhoml.molecule import Molecule
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+#: A file or folder argument: a string or any path-like object.
+StrPath: TypeAlias = str | os.PathLike[str]
 
 #: What :func:`read_molecules` reads: extension (or pattern) -> description.
 SUPPORTED: dict[str, str] = {
@@ -39,11 +47,14 @@ SUPPORTED: dict[str, str] = {
     ".sd": "MDL SD file (rhoml.io.rdkit_io.read_sdf)",
     ".mol": "MDL molfile (rhoml.io.rdkit_io.read_sdf)",
     ".mol2": "Tripos MOL2, multi-record, via RDKit (rhoml.io.rdkit_io.read_mol2)",
-    ".pdb": "PDB, first model, hydrogens kept, waters dropped (rhoml.io.rdkit_io.read_pdb)",
-    ".ent": "PDB (rhoml.io.rdkit_io.read_pdb)",
+    ".pdb": "PDB via gemmi: first model, highest-occupancy altlocs, hydrogens kept, waters "
+    "dropped (rhoml.io.pdb.read_pdb)",
+    ".ent": "PDB (rhoml.io.pdb.read_pdb)",
     ".npz": "rMD17 / MD17 NumPy archive (rhoml.io.rmd17.read_npz)",
     "<folder>": "PDBbind layout <code>/<code>_ligand.sdf (rhoml.io.pdbbind.iter_pdbbind)",
     "qm9[:N]": "QM9 from qm9pack, optionally the first N molecules (rhoml.io.qm9.iter_qm9)",
+    "<ase>": "any other file ase.io.read reads: ASE .db/.json databases, .traj, .cif, POSCAR, "
+    "program outputs... (rhoml.io.ase_io.read_ase)",
 }
 
 _EXT_READERS: dict[str, tuple[str, str]] = {
@@ -53,8 +64,8 @@ _EXT_READERS: dict[str, tuple[str, str]] = {
     ".sd": ("rhoml.io.rdkit_io", "read_sdf"),
     ".mol": ("rhoml.io.rdkit_io", "read_sdf"),
     ".mol2": ("rhoml.io.rdkit_io", "read_mol2"),
-    ".pdb": ("rhoml.io.rdkit_io", "read_pdb"),
-    ".ent": ("rhoml.io.rdkit_io", "read_pdb"),
+    ".pdb": ("rhoml.io.pdb", "read_pdb"),
+    ".ent": ("rhoml.io.pdb", "read_pdb"),
     ".npz": ("rhoml.io.rmd17", "read_npz"),
 }
 
@@ -65,7 +76,7 @@ _LAZY: dict[str, str] = {
     "format_xyz": "rhoml.io.xyz",
     "read_sdf": "rhoml.io.rdkit_io",
     "read_mol2": "rhoml.io.rdkit_io",
-    "read_pdb": "rhoml.io.rdkit_io",
+    "read_pdb": "rhoml.io.pdb",
     "load_qm9": "rhoml.io.qm9",
     "iter_qm9": "rhoml.io.qm9",
     "QM9_TARGETS": "rhoml.io.qm9",
@@ -74,9 +85,13 @@ _LAZY: dict[str, str] = {
     "load_pdbbind": "rhoml.io.pdbbind",
     "iter_pdbbind": "rhoml.io.pdbbind",
     "read_pdbbind_index": "rhoml.io.pdbbind",
+    "read_ase": "rhoml.io.ase_io",
+    "write_ase": "rhoml.io.ase_io",
+    "atoms_to_molecule": "rhoml.io.ase_io",
+    "molecules_to_atoms": "rhoml.io.ase_io",
 }
 
-__all__ = ["SUPPORTED", "default_multiplicity", "read_molecules", *_LAZY]
+__all__ = ["SUPPORTED", "StrPath", "default_multiplicity", "read_molecules", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -86,13 +101,13 @@ def __getattr__(name: str) -> Any:
 
 
 # -- helpers shared by the readers ------------------------------------------------------------
-def default_multiplicity(numbers, charge: int = 0) -> int:
+def default_multiplicity(numbers: ArrayLike, charge: int = 0) -> int:
     """Lowest multiplicity consistent with the electron count: 1 if even, 2 if odd."""
     n = int(np.asarray(numbers, dtype=np.int64).sum()) - int(charge)
     return 1 if n % 2 == 0 else 2
 
 
-def existing_file(path) -> Path:
+def existing_file(path: StrPath) -> Path:
     """``path`` as a :class:`Path`; :class:`InputError` unless it is an existing file."""
     p = Path(path)
     if not p.exists():
@@ -109,7 +124,7 @@ def _is_pdbbind_folder(p: Path) -> bool:
 _QM9_NAME = re.compile(r"^qm9(?::(\d+))?$", re.IGNORECASE)
 
 
-def read_molecules(path, **kw) -> Iterator[Molecule]:
+def read_molecules(path: StrPath, **kw: Any) -> Iterator[Molecule]:
     """Iterate over the molecules in ``path``, choosing the reader by extension or layout.
 
     ``path`` is a file (see :data:`SUPPORTED`), a PDBbind-style folder, or the name ``qm9`` /
@@ -137,10 +152,15 @@ def read_molecules(path, **kw) -> Iterator[Molecule]:
             "<code>/<code>_ligand.sdf or .mol2)"
         )
     ext = p.suffix.lower()
-    if ext not in _EXT_READERS:
+    if ext in _EXT_READERS:
+        module, func = _EXT_READERS[ext]
+        return getattr(importlib.import_module(module), func)(p, **kw)
+    from rhoml.io.ase_io import ase_format, read_ase
+
+    fmt = ase_format(p)
+    if fmt is None:
         raise InputError(
-            f"{p}: unknown file extension {p.suffix or '(none)'!r}; "
-            f"supported: {', '.join(sorted(_EXT_READERS))}"
+            f"{p}: unknown file extension {p.suffix or '(none)'!r}: neither rhoml "
+            f"({', '.join(sorted(_EXT_READERS))}) nor ASE (ase.io.read) reads it"
         )
-    module, func = _EXT_READERS[ext]
-    return getattr(importlib.import_module(module), func)(p, **kw)
+    return read_ase(p, format=fmt, **kw)

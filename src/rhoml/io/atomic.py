@@ -6,8 +6,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from rhoml.io import StrPath
 
-def atomic_write(path, data: bytes | str) -> None:
+
+def atomic_write(path: StrPath, data: bytes | str) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``: a reader
     (or a crash) never sees a half-written file, and an old file survives a failed write."""
     path = Path(path)

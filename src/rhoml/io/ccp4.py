@@ -8,9 +8,10 @@ import numpy as np
 
 from rhoml.errors import InputError
 from rhoml.grid import Grid
+from rhoml.io import StrPath
 
 
-def read_map(path, *, normalise: bool = False) -> tuple[Grid, np.ndarray]:
+def read_map(path: StrPath, *, normalise: bool = False) -> tuple[Grid, np.ndarray]:
     """Read a CCP4/MRC map → (grid in Å, values (nx, ny, nz)) covering the map's stored box.
 
     * Axis order: the file's column/row/section axes (header MAPC/MAPR/MAPS) are reordered to
@@ -58,7 +59,7 @@ def read_map(path, *, normalise: bool = False) -> tuple[Grid, np.ndarray]:
     return Grid(origin, axes, values.shape), values
 
 
-def write_map(path, grid: Grid, values: np.ndarray) -> Path:
+def write_map(path: StrPath, grid: Grid, values: np.ndarray) -> Path:
     """Write an axis-aligned grid as a CCP4/MRC map via gemmi: a P1 cell equal to the grid box,
     the grid origin (Å) in the MRC2014 ORIGIN words (read back by :func:`read_map`)."""
     import gemmi

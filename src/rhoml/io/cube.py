@@ -24,13 +24,14 @@ import numpy as np
 
 from rhoml.errors import InputError
 from rhoml.grid import Grid
+from rhoml.io import StrPath
 from rhoml.molecule import Molecule
 from rhoml.units import ANGSTROM_IN_BOHR, BOHR_IN_ANGSTROM
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
 
 
-def read_text_maybe_compressed(path) -> str:
+def read_text_maybe_compressed(path: StrPath) -> str:
     """The text of ``path``, decompressed when its content is gzip, bzip2 or xz."""
     p = Path(path)
     try:
@@ -58,8 +59,8 @@ def read_text_maybe_compressed(path) -> str:
 
 
 def write_cube(
-    path, grid: Grid, values: np.ndarray, molecule: Molecule | None = None, comment: str = "",
-    charges: np.ndarray | None = None,
+    path: StrPath, grid: Grid, values: np.ndarray, molecule: Molecule | None = None,
+    comment: str = "", charges: np.ndarray | None = None,
 ) -> Path:  # fmt: skip
     """Write ``values`` (``grid.shape``) as a cube file; coordinates are written in Bohr.
 
@@ -112,7 +113,7 @@ def _loop_order(comment: str) -> tuple[int, int, int]:
     return order if sorted(order) == [0, 1, 2] else (0, 1, 2)
 
 
-def read_cube(path, dataset: int = 0) -> tuple[Molecule | None, Grid, np.ndarray]:
+def read_cube(path: StrPath, dataset: int = 0) -> tuple[Molecule | None, Grid, np.ndarray]:
     """Read a cube file → (molecule or None, grid in Å, values (nx, ny, nz)).
 
     ``dataset``: which of several values per point to return (an orbital of an MO cube, counted

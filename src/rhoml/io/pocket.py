@@ -1,8 +1,9 @@
 """Binding pockets as closed-shell molecules: cut, cap, protonation charge (for xTB on pockets).
 
-:func:`prepare_pocket` reads a protein PDB (all-hydrogen, as PDBbind's), keeps the whole residues
-with any atom within ``cutoff`` Å of the ligand, and makes them a molecule a quantum engine can
-take:
+:func:`prepare_pocket` reads a protein PDB (all-hydrogen, as PDBbind's) with
+:func:`rhoml.io.pdb.read_pdb_structure` (first model, highest-occupancy alternate locations,
+waters dropped), keeps the whole residues with any atom within ``cutoff`` Å of the ligand, and
+makes them a molecule a quantum engine can take:
 
 * **Caps.** Every covalent bond from a kept atom to an atom that is not kept (a residue outside
   the cutoff, a dropped residue, or the ligand of a covalent complex) is replaced by an X–H bond
@@ -39,10 +40,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rhoml.errors import ChargeSpinError, InputError
+from rhoml.io import StrPath
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # X–H cap bond lengths in Å (Allen et al. 1987 mean values)
 CAP_BOND_LENGTH = {6: 1.09, 7: 1.01, 8: 0.96, 16: 1.34, 34: 1.47}
@@ -90,8 +96,9 @@ class _Atom:
     res: int  # residue index in the reference structure
 
 
-def prepare_pocket(path, ligand_numbers, ligand_positions, cutoff: float, *,
-                   record: str = "", closed_shell: bool = True) -> Pocket:  # fmt: skip
+def prepare_pocket(path: StrPath, ligand_numbers: ArrayLike, ligand_positions: ArrayLike,
+                   cutoff: float, *, record: str = "",
+                   closed_shell: bool = True) -> Pocket:  # fmt: skip
     """Cut, cap and charge the pocket of ``path`` (a protein or pocket PDB) around a ligand.
 
     Args:
@@ -108,18 +115,13 @@ def prepare_pocket(path, ligand_numbers, ligand_positions, cutoff: float, *,
         InputError: unreadable file, no residue within the cutoff, polar-hydrogen-only pocket.
         ChargeSpinError: odd electron count after capping.
     """
-    import gemmi
+    from rhoml.io.pdb import read_pdb_structure
 
     p = Path(path)
     name = record or p.stem
     if not p.is_file():
         raise InputError(f"{p}: no such file (pocket of {name})")
-    try:
-        st = gemmi.read_structure(str(p))
-    except Exception as exc:
-        raise InputError(f"{p}: cannot read PDB ({' '.join(str(exc).split())})") from None
-    st.remove_alternative_conformations()
-    st.remove_waters()
+    st = read_pdb_structure(p)  # first model, highest-occupancy altlocs, waters dropped
     residues = [r for chain in st[0] for r in chain]
     atoms = [
         _Atom(a.name.strip(), a.element.atomic_number, np.array([a.pos.x, a.pos.y, a.pos.z]), i)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rhoml.errors import InputError
+from rhoml.io import StrPath
 from rhoml.molecule import Molecule
 
 
@@ -39,8 +40,8 @@ def predictions_csv(rows: Sequence[dict], outputs: dict[str, str], meta: dict | 
 
 
 def write_predictions(
-    path, rows: Sequence[dict], outputs: dict[str, str], molecules: Sequence[Molecule] = (),
-    meta: dict | None = None,
+    path: StrPath, rows: Sequence[dict], outputs: dict[str, str],
+    molecules: Sequence[Molecule] = (), meta: dict | None = None,
 ) -> Path:  # fmt: skip
     """Write predictions to ``path``: ``.csv`` or ``.xyz``/``.extxyz`` (needs ``molecules``,
     aligned with ``rows``). The file is written to a temporary name and renamed."""

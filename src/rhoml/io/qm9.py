@@ -27,12 +27,17 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError
+from rhoml.io import StrPath
 from rhoml.molecule import Molecule
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: target name -> unit (QM9 convention)
 QM9_TARGETS: dict[str, str] = {
@@ -179,7 +184,7 @@ def _cache_dir() -> Path:
     return Path(base) / "rhoml"
 
 
-def qm9_arrays(data_dir=None, cache: bool = True) -> dict[str, np.ndarray]:
+def qm9_arrays(data_dir: StrPath | None = None, cache: bool = True) -> dict[str, np.ndarray]:
     """All of QM9 as flat arrays (parsed once, then cached in memory and on disk).
 
     Keys: ``index`` (n,) GDB index; ``offsets`` (n+1,) atom offsets (molecule i is
@@ -232,8 +237,9 @@ def _molecule(gdb: int, numbers, positions, targets, source: str) -> Molecule:
 
 
 def iter_qm9(
-    indices=None, limit: int | None = None, *, gdb_indices=None, data_dir=None, cache: bool = True
-) -> Iterator[Molecule]:
+    indices: ArrayLike | None = None, limit: int | None = None, *,
+    gdb_indices: ArrayLike | None = None, data_dir: StrPath | None = None, cache: bool = True,
+) -> Iterator[Molecule]:  # fmt: skip
     """Iterate over QM9 molecules.
 
     Args:
@@ -336,7 +342,8 @@ def _from_arrays(arrays, sel: np.ndarray, paths: list[Path]) -> Iterator[Molecul
 
 
 def load_qm9(
-    indices=None, limit: int | None = None, *, gdb_indices=None, data_dir=None, cache: bool = True
-) -> list[Molecule]:
+    indices: ArrayLike | None = None, limit: int | None = None, *,
+    gdb_indices: ArrayLike | None = None, data_dir: StrPath | None = None, cache: bool = True,
+) -> list[Molecule]:  # fmt: skip
     """QM9 molecules as a list (see :func:`iter_qm9` for the arguments)."""
     return list(iter_qm9(indices, limit, gdb_indices=gdb_indices, data_dir=data_dir, cache=cache))

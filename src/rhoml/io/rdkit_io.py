@@ -1,4 +1,4 @@
-"""SDF / molfile and MOL2 through RDKit; PDB through a strict fixed-column reader.
+"""SDF / molfile and MOL2 through RDKit (PDB files: :mod:`rhoml.io.pdb`).
 
 SDF and MOL2 (multi-record, lazy):
 
@@ -15,21 +15,12 @@ SDF and MOL2 (multi-record, lazy):
   checked, so truncated files, non-numeric coordinates and unknown elements are reported with a
   line number; when RDKit still returns None its logged reason is captured (RDKit's own stderr
   logging is silenced while parsing).
-
-PDB (:func:`read_pdb`, one molecule per file): ATOM/HETATM records of the first model; element
-from columns 77-78 (else guessed from the atom name); formal charges from columns 79-80;
-hydrogens kept; waters dropped unless ``keep_waters=True``; of alternate locations only the
-first one of each residue is kept. PDB files rarely carry formal charges: if none is present
-the charge is 0, the multiplicity 1 or 2 by electron parity, and label ``charge_assumed`` is
-True. (This strict reader replaces RDKit/gemmi here because both silently accept malformed
-coordinates and unknown elements.)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +28,9 @@ import numpy as np
 
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError, UnknownElementError
-from rhoml.io import default_multiplicity, existing_file
+from rhoml.io import StrPath, default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 
-WATER_RESIDUES = frozenset({"HOH", "WAT", "H2O", "DOD", "D2O", "TIP", "TIP3", "TIP4", "SOL", "SPC"})
 _ISOTOPES = {"D": 1, "T": 1}
 
 
@@ -142,7 +132,7 @@ def _check_element(sym: str, where: str) -> None:
 
 # -- SDF ----------------------------------------------------------------------------------------
 def read_sdf(
-    path, *, sanitize: bool = False, label_units: dict[str, str] | None = None
+    path: StrPath, *, sanitize: bool = False, label_units: dict[str, str] | None = None
 ) -> Iterator[Molecule]:
     """Iterate over the records of an SD file (or a single molfile), lazily."""
     p = existing_file(path)
@@ -273,7 +263,7 @@ def _sd_fields(lines: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 # -- MOL2 -------------------------------------------------------------------------------------
 def read_mol2(
-    path, *, sanitize: bool = False, label_units: dict[str, str] | None = None
+    path: StrPath, *, sanitize: bool = False, label_units: dict[str, str] | None = None
 ) -> Iterator[Molecule]:
     """Iterate over the ``@<TRIPOS>MOLECULE`` records of a MOL2 file, lazily."""
     p = existing_file(path)
@@ -354,130 +344,3 @@ def _check_mol2(lines: list[str], src: str, start: int) -> None:
             if not np.isfinite(v):
                 raise InputError(f"{src}: line {lineno}: non-finite coordinate")
         _check_element(parts[5].split(".")[0], f"{src}: line {lineno}: ")
-
-
-# -- PDB ----------------------------------------------------------------------------------------
-@dataclass
-class PDBAtoms:
-    """Atoms read from a PDB file (see :func:`parse_pdb`)."""
-
-    numbers: np.ndarray
-    positions: np.ndarray
-    formal_charges: np.ndarray
-    has_charges: bool  # whether any atom carried a charge in columns 79-80
-    residue_names: list[str]
-
-
-def read_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -> Iterator[Molecule]:
-    """The first model of a PDB file as one :class:`Molecule` (an iterator of one)."""
-    p = existing_file(path)
-
-    def gen() -> Iterator[Molecule]:
-        atoms = parse_pdb(p, keep_waters=keep_waters, keep_hydrogens=keep_hydrogens)
-        charge = int(atoms.formal_charges.sum())
-        yield Molecule(
-            atoms.numbers, atoms.positions, charge=charge,
-            multiplicity=default_multiplicity(atoms.numbers, charge), id=p.stem,
-            labels={"charge_assumed": not atoms.has_charges},
-            label_units={"charge_assumed": "dimensionless"}, source=str(p),
-        )  # fmt: skip
-
-    return gen()
-
-
-def parse_pdb(path, *, keep_waters: bool = False, keep_hydrogens: bool = True) -> PDBAtoms:
-    """ATOM/HETATM records of the first model, with the rules of :func:`read_pdb`."""
-    p = Path(path)
-    numbers: list[int] = []
-    positions: list[tuple[float, float, float]] = []
-    charges: list[int] = []
-    resnames: list[str] = []
-    has_charges = False
-    first_altloc: dict[tuple[str, str, str], str] = {}
-    any_line = False
-    with open(p, encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            any_line = any_line or bool(line.strip())
-            rec = line[:6]
-            if rec == "ENDMDL":
-                break
-            if rec not in ("ATOM  ", "HETATM"):
-                continue
-            where = f"{p}: line {n}: "
-            line = line.rstrip("\r\n")
-            if len(line) < 54:
-                raise InputError(
-                    f"{where}{rec.strip()} record too short ({len(line)} columns, need 54)"
-                )
-            resname = line[17:20].strip()
-            if not keep_waters and (resname in WATER_RESIDUES or line[17:21].strip() in
-                                    WATER_RESIDUES):  # fmt: skip
-                continue
-            altloc = line[16]
-            if altloc != " ":
-                key = (line[21], line[22:26], line[26])
-                if first_altloc.setdefault(key, altloc) != altloc:
-                    continue
-            try:
-                xyz = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
-            except ValueError:
-                bad = next(s for s in (line[30:38], line[38:46], line[46:54]) if not _is_float(s))
-                raise InputError(f"{where}non-numeric coordinate {bad.strip()!r}") from None
-            z = _pdb_element(line, rec, where)
-            if z == 1 and not keep_hydrogens:
-                continue
-            charge_field = line[78:80].strip()
-            q = 0
-            if charge_field:
-                q = _pdb_charge(charge_field, where)
-                has_charges = True
-            numbers.append(z)
-            positions.append(xyz)
-            charges.append(q)
-            resnames.append(resname)
-    if not any_line:
-        raise InputError(f"{p}: empty file")
-    if not numbers:
-        raise InputError(f"{p}: no ATOM/HETATM records (after dropping waters)")
-    return PDBAtoms(
-        np.array(numbers, dtype=np.int64), np.array(positions, dtype=np.float64),
-        np.array(charges, dtype=np.int64), has_charges, resnames,
-    )  # fmt: skip
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
-
-
-def _pdb_element(line: str, rec: str, where: str) -> int:
-    element = line[76:78].strip() if len(line) >= 77 else ""
-    if element:
-        if element.upper() in _ISOTOPES:
-            return 1
-        return atomic_number(element, where)
-    # no element columns: guess from the atom name (columns 13-16)
-    name = line[12:16]
-    letters = re.sub(r"[^A-Za-z]", "", name)
-    if not letters:
-        raise UnknownElementError(f"{where}no element columns and atom name {name!r}")
-    if rec == "HETATM" and name[0] != " " and len(letters) >= 2:
-        try:
-            return atomic_number(letters[:2], where)
-        except UnknownElementError:
-            pass
-    first = letters[0].upper()
-    return 1 if first in _ISOTOPES else atomic_number(first, where)
-
-
-def _pdb_charge(field: str, where: str) -> int:
-    m = re.fullmatch(r"(\d)([+-])|([+-])(\d)|([+-])", field)
-    if not m:
-        raise InputError(f"{where}bad formal charge {field!r} in columns 79-80")
-    if m.group(5):
-        return 1 if m.group(5) == "+" else -1
-    digit, sign = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-    return int(digit) * (1 if sign == "+" else -1)

@@ -25,7 +25,7 @@ import numpy as np
 
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError
-from rhoml.io import default_multiplicity, existing_file
+from rhoml.io import StrPath, default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 
 RMD17_MOLECULES = (
@@ -37,7 +37,7 @@ FORCE_UNIT = "kcal/mol/angstrom"
 
 
 def read_npz(
-    path,
+    path: StrPath,
     indices: Sequence[int] | np.ndarray | None = None,
     *,
     energy_unit: str = ENERGY_UNIT,
@@ -160,11 +160,11 @@ def _resolve(name: str, split: str, split_id: str, data_dir) -> tuple[Path, np.n
 
 
 def load_rmd17(
-    path_or_name,
+    path_or_name: StrPath,
     split: str = "train",
     indices: Sequence[int] | np.ndarray | None = None,
     *,
-    data_dir=None,
+    data_dir: StrPath | None = None,
     split_id: str = "01",
 ) -> list[Molecule]:
     """Frames of one rMD17 molecule as a list.

@@ -34,7 +34,7 @@ import numpy as np
 
 from rhoml.elements import atomic_number
 from rhoml.errors import InputError
-from rhoml.io import default_multiplicity, existing_file
+from rhoml.io import StrPath, default_multiplicity, existing_file
 from rhoml.molecule import Molecule
 
 ENERGY_KEY = re.compile(
@@ -53,7 +53,7 @@ _FALSE = {"f", "false"}
 
 # -- reading ----------------------------------------------------------------------------------
 def read_xyz(
-    path,
+    path: StrPath,
     *,
     energy_unit: str = "eV",
     force_unit: str = "eV/angstrom",
@@ -414,8 +414,8 @@ def format_xyz(mol: Molecule, extended: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_xyz(path_or_file, molecules: Molecule | Iterable[Molecule], *, extended=True,
-              append=False) -> None:  # fmt: skip
+def write_xyz(path_or_file: StrPath | IO[str], molecules: Molecule | Iterable[Molecule], *,
+              extended: bool = True, append: bool = False) -> None:  # fmt: skip
     """Write one or more molecules as a (multi-frame) XYZ file (see :func:`format_xyz`)."""
     mols = [molecules] if isinstance(molecules, Molecule) else molecules
     if hasattr(path_or_file, "write"):

@@ -8,16 +8,19 @@ adding a line to :data:`MODELS` (or calling :func:`register` at import time of t
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from rhoml.config import ConfigError, strict_dataclass
+from rhoml.config import ConfigError, lookup, strict_dataclass
 
 __all__ = ["MODELS", "PRESETS", "ConfigError", "build_model", "model_class", "register"]
 
 #: model name -> "module:Class"
 MODELS: dict[str, str] = {
     "resnet3d": "rhoml.models.voxel_cnn:ResNet3D",
+    "schnet": "rhoml.models.students.schnet:SchNetStudent",
+    "visnet": "rhoml.models.students.visnet:ViSNetStudent",
+    "painn": "rhoml.models.students.painn:PaiNNStudent",
+    "egnn": "rhoml.models.students.egnn:EGNNStudent",
     "vit-mae": "rhoml.models.image.vit_mae:ViTMAE",
     "ed-teacher": "rhoml.models.image.resnet:EDTeacher",
 }
@@ -28,6 +31,51 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet3d-small": ("resnet3d", {"width": 16, "depth": [1, 1, 1]}),
     # ResNet-18 layout (2,2,2,2 basic blocks, 64-512 channels), in 3D
     "resnet3d-18": ("resnet3d", {"width": 64, "depth": [2, 2, 2, 2]}),
+    # geometry students: EDG's settings (Xiang et al. 2025, from Geom3D and ViSNet's rMD17 file)
+    "schnet-edg": (
+        "schnet",
+        {
+            "hidden_channels": 128,
+            "num_filters": 128,
+            "num_interactions": 6,
+            "num_gaussians": 51,
+            "cutoff": 10.0,
+        },
+    ),
+    "egnn-edg": ("egnn", {"hidden_channels": 128, "num_layers": 7, "cutoff": 5.0}),
+    "visnet-edg": (
+        "visnet",
+        {"lmax": 2, "hidden_channels": 256, "num_layers": 9, "num_rbf": 32, "cutoff": 5.0},
+    ),
+    # PaiNN paper (Schütt et al. 2021): 128 channels, 3 interactions, 20 radial functions, 5 Å
+    "painn-paper": (
+        "painn",
+        {"hidden_channels": 128, "num_interactions": 3, "num_rbf": 20, "cutoff": 5.0},
+    ),
+    # CPU-scale students (seconds per epoch on a few hundred small molecules)
+    "schnet-small": (
+        "schnet",
+        {
+            "hidden_channels": 64,
+            "num_filters": 64,
+            "num_interactions": 3,
+            "num_gaussians": 25,
+            "cutoff": 5.0,
+        },
+    ),
+    "painn-small": ("painn", {"hidden_channels": 64, "num_interactions": 3, "cutoff": 5.0}),
+    "egnn-small": ("egnn", {"hidden_channels": 64, "num_layers": 4, "cutoff": 5.0}),
+    "visnet-small": (
+        "visnet",
+        {
+            "lmax": 1,
+            "hidden_channels": 64,
+            "num_layers": 3,
+            "num_heads": 8,
+            "num_rbf": 16,
+            "cutoff": 5.0,
+        },
+    ),
     # ImageED (EDG): ViT-B/16 MAE over 6 RGB-D views of 224 px (encoder 768/12/12, decoder
     # 512/8/16): 1176 tokens, ~111 M parameters
     "vit-b16-224": ("vit-mae", {}),
@@ -71,13 +119,7 @@ def register(name: str, target: str) -> None:
 def model_class(name: str):
     if name in PRESETS:
         name = PRESETS[name][0]
-    try:
-        module, cls = MODELS[name].split(":")
-    except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; choose from {', '.join(sorted(MODELS) + sorted(PRESETS))}"
-        ) from None
-    return getattr(import_module(module), cls)
+    return lookup(MODELS, name, "model", tuple(PRESETS))
 
 
 def build_model(name: str, params: dict | None = None, **extra):

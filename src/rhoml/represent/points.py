@@ -23,10 +23,12 @@ import numpy as np
 from rhoml.density.on_grid import evaluate_on_grid
 from rhoml.errors import RhomlError
 from rhoml.grid import Grid
+from rhoml.store import schema
 
-#: Store array names: positions (n, 3) Å and densities (n,) e/Bohr³.
-POINTS_XYZ = "points_xyz"
-POINTS_DENSITY = "points_density"
+#: Store array names (declared in :mod:`rhoml.store.schema`): positions (n, 3) Å and
+#: densities (n,) e/Bohr³.
+POINTS_XYZ = schema.POINTS_XYZ
+POINTS_DENSITY = schema.POINTS_DENSITY
 WEIGHTINGS = ("uniform", "density")
 
 

@@ -60,6 +60,7 @@ from rhoml.represent.render_camera import (
 )
 from rhoml.represent.render_fields import DensityFields, prepare_fields
 from rhoml.represent.render_style import atom_colours, bonds, ramp, to_rgb
+from rhoml.store import schema
 
 KINDS = ("density", "structure")
 
@@ -154,7 +155,8 @@ PRESETS: dict[str, dict] = {
     },
 }
 #: Store array name per preset.
-ARRAY_NAMES = {"edg-density": "edg_density_views", "edg-structure": "edg_structure_views"}
+#: Store array of each preset (declared in :mod:`rhoml.store.schema`).
+ARRAY_NAMES = {"edg-density": schema.EDG_DENSITY_VIEWS, "edg-structure": schema.EDG_STRUCTURE_VIEWS}
 
 
 def preset(name: str, **overrides) -> RenderConfig:

@@ -39,7 +39,8 @@ the centring group (the ligand) outside the box is still an error.
 
 Computation: on CPU with float32/float64 output the atom-type and shape channels of a whole
 batch come from compiled single-threaded numba kernels (:mod:`rhoml.represent.voxel_kernels`;
-compiled on first use, then loaded from numba's on-disk cache); the torch path
+compiled on first use, then loaded from numba's on-disk cache; numba comes with the ``fast``
+extra, and without it ``backend="auto"`` takes the torch path); the torch path
 (``backend="torch"``) is the reference they are tested against and runs on CUDA. ``out=``
 reuses an output tensor (large fresh outputs pay the operating system's page faults).
 
@@ -234,7 +235,8 @@ class Voxelizer:
         engine: density engine used when ``densities`` are not given (``xtb`` default).
         engine_options: options for the engine (e.g. ``{"valence": True}``).
         backend: ``auto`` (compiled numba kernels for the atom-type and shape channels on CPU
-            with float32/float64, else torch), ``numba`` (require the kernels) or ``torch``
+            with float32/float64 when numba is installed, else torch), ``numba`` (require
+            the kernels) or ``torch``
             (the reference path; also used on CUDA). Both give the same numbers (to float
             round-off); density channels are computed with torch either way.
     """
@@ -255,6 +257,8 @@ class Voxelizer:
                 f"voxel backend 'numba' needs a CPU device and float32/float64, got "
                 f"{self.device} {self.dtype}"
             )
+        if backend == "numba" and not _have_numba():
+            raise RhomlError("voxel backend 'numba' needs numba: pip install 'rhoml[fast]'")
         # atom-type and shape channels from the compiled CPU kernels (voxel_kernels), else the
         # torch reference path (any device and dtype)
         self.uses_kernels = backend != "torch" and fits and _have_numba()

@@ -27,8 +27,17 @@ from rhoml.represent.voxel import (
     random_rotation,
     rotate_voxels,
 )
+from rhoml.store import schema
 
-VOXEL_UNIT = "dimensionless"  # transformed values; per-channel meaning in the array metadata
+# transformed values; per-channel meaning in the array metadata
+VOXEL_UNIT = schema.ARRAYS[schema.VOXELS].unit
+
+
+def pose_name(key: str, k: int) -> str:
+    """Store array name of pose ``k`` under the prefix ``key`` (``voxels/<spec>``), the
+    :data:`rhoml.store.schema.VOXELS` family."""
+    return f"{key}/{k}"
+
 
 #: voxel representations: channel kinds a model sees (subsets of one cached voxel tensor)
 REPRESENTATIONS = ("atoms", "density", "gradient", "shape", "density+gradient")
@@ -101,7 +110,7 @@ def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str |
 
         it = tqdm(it, desc="voxelise", leave=False)
     for idx in it:
-        todo = [k for k in range(n_poses) if not store.has_array(int(idx), f"{key}/{k}")]
+        todo = [k for k in range(n_poses) if not store.has_array(int(idx), pose_name(key, k))]
         if not todo:
             continue
         mol = store.molecule(int(idx))
@@ -125,7 +134,7 @@ def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str |
                 [mol], None if dens is None else [dens],
                 None if rot is None else [rot], [shift],
             )[0]  # fmt: skip
-            store.put_array(int(idx), f"{key}/{k}", x.cpu().numpy().astype(np.float16),
+            store.put_array(int(idx), pose_name(key, k), x.cpu().numpy().astype(np.float16),
                             VOXEL_UNIT, channels=spec.channel_names, spec=spec.to_dict(),
                             engine=engine)  # fmt: skip
     return key
@@ -133,11 +142,11 @@ def cache_poses(store, indices: Sequence[int], spec: VoxelSpec, *, method: str |
 
 def load_poses(store, indices: Sequence[int], key: str, n_poses: int) -> np.ndarray:
     """Cached voxels (N, n_poses, C, n, n, n) float16 of ``indices``."""
-    first = store.get_array(int(indices[0]), f"{key}/0", unit=VOXEL_UNIT)
+    first = store.get_array(int(indices[0]), pose_name(key, 0), unit=VOXEL_UNIT)
     out = np.empty((len(indices), n_poses) + first.shape, dtype=np.float16)
     for i, idx in enumerate(indices):
         for k in range(n_poses):
-            out[i, k] = store.get_array(int(idx), f"{key}/{k}", unit=VOXEL_UNIT)
+            out[i, k] = store.get_array(int(idx), pose_name(key, k), unit=VOXEL_UNIT)
     return out
 
 

@@ -20,6 +20,7 @@ over seeds.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import numpy as np
 from rhoml.datasets import VoxelData
 from rhoml.errors import RhomlError
 from rhoml.represent.voxel_data import REPRESENTATIONS, channel_indices, channel_kind
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "REPRESENTATIONS", "StudyData", "StudySettings", "channel_indices", "channel_kind",
@@ -105,13 +108,20 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if data is not None and len(data.targets.get("test", [])):
-        from rhoml.train.metrics import regression_report
+        from rhoml.train.metrics import confidence_intervals, regression_report
 
         # reference: predict the mean of the largest training set for every test molecule
         y = data.targets["train_pool"][: max(settings.sizes)]
         test = data.targets["test"]
         mean = np.broadcast_to(y.mean(0), test.shape)
         data.info["mean_predictor_test"] = regression_report(mean, test, data.target_names)
+        data.info["mean_predictor_test_ci95"] = confidence_intervals(mean, test,
+                                                                     data.target_names)  # fmt: skip
+    if data is not None:
+        from rhoml.datasets import write_dropped
+
+        # what the protocol left out and why (header only when nothing was dropped)
+        write_dropped(out / "dropped.csv", list(data.info.get("dropped") or []))
     rows = []
     combos = [(r, s, k) for s in settings.sizes for r in settings.representations
               for k in range(settings.seeds)]  # fmt: skip
@@ -122,7 +132,7 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
                 rows.append(json.loads((run_dir / "result.json").read_text()))
             continue
         if progress:
-            print(f"[{i}/{len(combos)}] {data.name} {rep} n={size} seed={seed}", flush=True)
+            logger.info("[%d/%d] %s %s n=%d seed=%d", i, len(combos), data.name, rep, size, seed)
         rows.append(run_one(data, rep, size, seed, settings, run_dir, progress))
     if not rows:
         raise RhomlError(f"{out}: no finished runs to summarise")
@@ -132,8 +142,10 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
         meta = _run_description(first)
         data = StudyData(meta["dataset"], meta["targets"], meta["units"],
                          meta["all_channel_names"], {}, {}, _read_info(out))  # fmt: skip
-    summary = summarise(data, settings, rows)
-    (out / "data_info.json").write_text(json.dumps(data.info, indent=1) + "\n")
+    from rhoml.train.run_folder import json_safe
+
+    summary = json_safe(summarise(data, settings, rows))
+    (out / "data_info.json").write_text(json.dumps(json_safe(data.info), indent=1) + "\n")
     (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "results.md").write_text(markdown(summary) + "\n")
     plot(summary, out / "learning_curve.png")
@@ -170,9 +182,16 @@ def summarise(data: StudyData, settings: StudySettings, rows: list[dict]) -> dic
                 continue
             entry = {"representation": rep, "size": size, "seeds": len(runs)}
             for key in _metric_keys(data):
-                vals = np.array([r["test"][key] for r in runs], float)
-                entry[key] = {"mean": float(vals.mean()), "std": float(vals.std()),
-                              "values": vals.tolist()}  # fmt: skip
+                vals = np.array([_num(r["test"].get(key)) for r in runs], float)
+                ok = vals[np.isfinite(vals)]
+                entry[key] = {
+                    "mean": float(ok.mean()) if len(ok) else None,
+                    # a spread needs at least two seeds
+                    "std": float(ok.std(ddof=1)) if len(ok) >= 2 else None,
+                    "values": vals.tolist(),
+                }
+                if len(runs) == 1 and runs[0].get("test_ci95", {}).get(key):
+                    entry[key]["ci95"] = runs[0]["test_ci95"][key]
             table.append(entry)
     return {
         "dataset": data.name, "targets": data.target_names, "units": data.target_units,
@@ -181,49 +200,111 @@ def summarise(data: StudyData, settings: StudySettings, rows: list[dict]) -> dic
     }  # fmt: skip
 
 
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _cell(e: dict) -> str:
+    """``mean ± std`` over seeds (≥ 2), else the single value with its bootstrap 95 % interval
+    when known; ``–`` when undefined."""
+    if e.get("mean") is None:
+        return "–"
+    if e.get("std") is not None:
+        return f"{e['mean']:.4g} ± {e['std']:.2g}"
+    ci = e.get("ci95")
+    if ci and all(c is not None for c in ci):
+        return f"{e['mean']:.4g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+    return f"{e['mean']:.4g}"
+
+
 def markdown(summary: dict) -> str:
     units = dict(zip(summary["targets"], summary["units"], strict=True))
     heads = []
     for k in summary["metrics"]:
         t = k.split("_", 1)[-1]
         heads.append(f"{k} ({units[t]})" if t in units else k)
-    lines = ["| representation | n train | seeds | " + " | ".join(heads) + " |",
+    lines = ["Cells: mean ± standard deviation over seeds (≥ 2 seeds), else the single run's value "
+             "[bootstrap 95 % interval over test molecules].", "",
+             "| representation | n train | seeds | " + " | ".join(heads) + " |",
              "|---|---:|---:|" + "---:|" * len(heads)]  # fmt: skip
     for e in summary["table"]:
-        cells = [f"{e[k]['mean']:.4g} ± {e[k]['std']:.2g}" for k in summary["metrics"]]
+        cells = [_cell(e[k]) for k in summary["metrics"]]
         lines.append(f"| {e['representation']} | {e['size']} | {e['seeds']} | "
                      + " | ".join(cells) + " |")  # fmt: skip
-    base = summary.get("info", {}).get("mean_predictor_test")
+    info = summary.get("info", {})
+    base = info.get("mean_predictor_test")
     if base:
-        cells = [f"{base[k]:.4g}" if k in base else "–" for k in summary["metrics"]]
-        lines.append("| (mean of the training set) | – | – | " + " | ".join(cells) + " |")
+        ci = info.get("mean_predictor_test_ci95") or {}
+        cells = [_cell({"mean": base.get(k) if _finite(base.get(k)) else None, "std": None,
+                        "ci95": ci.get(k)}) for k in summary["metrics"]]  # fmt: skip
+        size = max(summary.get("settings", {}).get("sizes") or [0]) or "–"
+        lines.append(f"| mean predictor (training mean) | {size} | – | " + " | ".join(cells) + " |")
+    if info.get("split"):
+        lines += ["", f"Split: {info['split']}."]
+    dropped = info.get("dropped_summary")
+    if dropped and dropped.get("n"):
+        stages = ", ".join(f"{k} {v}" for k, v in dropped["by_stage"].items())
+        lines.append(f"Dropped while preparing: {dropped['n']} ({stages}; see dropped.csv).")
     return "\n".join(lines)
 
 
+def _finite(v) -> bool:
+    return v is not None and bool(np.isfinite(v))
+
+
 def plot(summary: dict, path) -> None:
+    """Test metric vs training-set size per representation (error bars: std over seeds where
+    ≥ 2, else the bootstrap 95 % interval of the single run), the mean predictor as a dashed
+    line; axes with units, a legend on every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = summary["metrics"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8), squeeze=False)
     units = dict(zip(summary["targets"], summary["units"], strict=True))
+    info = summary.get("info", {})
+    base = info.get("mean_predictor_test") or {}
+    noun = "complexes" if summary["dataset"] == "pdbbind" else "molecules"
     for ax, key in zip(axes[0], metrics, strict=True):
-        for rep in dict.fromkeys(e["representation"] for e in summary["table"]):
+        reps = list(dict.fromkeys(e["representation"] for e in summary["table"]))
+        for k, rep in enumerate(reps):
             es = [e for e in summary["table"] if e["representation"] == rep]
-            x = [e["size"] for e in es]
-            ax.errorbar(x, [e[key]["mean"] for e in es], yerr=[e[key]["std"] for e in es],
-                        marker="o", capsize=3, label=rep)  # fmt: skip
+            # a small horizontal offset per representation keeps the error bars apart
+            x = [e["size"] * 1.04 ** (k - (len(reps) - 1) / 2) for e in es]
+            y = [_num(e[key]["mean"]) for e in es]
+            err = np.zeros((2, len(es)))
+            for j, e in enumerate(es):
+                cell = e[key]
+                if cell.get("std") is not None:
+                    err[:, j] = cell["std"]
+                elif cell.get("ci95") and all(_finite(c) for c in cell["ci95"]):
+                    err[:, j] = [y[j] - cell["ci95"][0], cell["ci95"][1] - y[j]]
+            ax.errorbar(x, y, yerr=np.clip(err, 0, None), marker="o", capsize=3, label=rep)
+        if _finite(base.get(key)):
+            ax.axhline(base[key], color="0.4", ls="--", lw=1, label="mean predictor")
         t = key.split("_", 1)[-1]
+        unit = units.get(t)
+        unit = "pK units" if unit == "dimensionless" and t == "pK" else unit
         ax.set_xscale("log")
-        if key.startswith(("mae", "rmse")):
+        sizes = sorted({e["size"] for e in summary["table"]})
+        ax.set_xticks(sizes, [str(x) for x in sizes])
+        ax.minorticks_off()
+        if key.startswith(("mae", "rmse")) and summary["dataset"] != "pdbbind":
             ax.set_yscale("log")
-        ax.set_xlabel("training molecules")
-        ax.set_ylabel(f"test {key}" + (f" ({units[t]})" if t in units else ""))
+        ax.set_xlabel(f"training {noun}")
+        kind, _, target = key.partition("_")
+        name = {"pearson": "Pearson R", "spearman": "Spearman ρ"}.get(
+            key, f"{kind.upper()} of {target}" if target else key
+        )
+        ax.set_ylabel(f"test {name}" + (f" ({unit})" if unit and key not in
+                                          ("pearson", "spearman") else ""))  # fmt: skip
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{summary['dataset']}: voxel representations (mean ± std over seeds)")
+        ax.legend(fontsize=7)
+    split = info.get("split_kind") or ("random" if summary["dataset"] == "qm9" else "")
+    title = f"{summary['dataset']}: voxel representations" + (f", {split} split" if split else "")
+    fig.suptitle(title + " (bars: std over seeds if ≥ 2, else bootstrap 95 % CI)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

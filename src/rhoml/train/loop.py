@@ -74,9 +74,16 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present; ``auto``/``cuda`` under torchrun → this rank's GPU."""
+    """``auto`` → CUDA when present; ``auto``/``cuda`` under torchrun → this rank's GPU.
+    A CUDA device on a machine without CUDA, or an unknown name, is a one-line error."""
+    from rhoml.errors import RhomlError
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (name == "cpu" or name == "cuda" or name.startswith("cuda:")):
+        raise RhomlError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RhomlError(f"device {name!r}: CUDA is not available on this machine")
     if name == "cuda" and "LOCAL_RANK" in os.environ:
         return torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
     return torch.device(name)

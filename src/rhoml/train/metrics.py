@@ -43,3 +43,33 @@ def regression_report(pred, true, names: list[str]) -> dict[str, float]:
         out["pearson"] = pearson(pred[:, 0], true[:, 0])
         out["spearman"] = spearman(pred[:, 0], true[:, 0])
     return out
+
+
+def bootstrap_ci(pred, true, metric, *, n: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """Percentile bootstrap confidence interval of ``metric(pred, true)`` (resampling the
+    molecules with replacement, ``n`` times, seeded). Resamples where the metric is undefined
+    (NaN, e.g. a constant prediction's correlation) are left out; (nan, nan) if all are."""
+    p, t = np.asarray(pred, float), np.asarray(true, float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(p), size=(n, len(p)))
+    vals = np.array([float(metric(p[i], t[i])) for i in idx])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(vals, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def confidence_intervals(pred, true, names: list[str], **kw) -> dict[str, list[float]]:
+    """95 % bootstrap intervals of the metrics of :func:`regression_report`: ``mae_<name>``
+    and ``rmse_<name>`` per target, ``pearson`` for a single target."""
+    pred = np.asarray(pred, float).reshape(len(pred), -1)
+    true = np.asarray(true, float).reshape(len(true), -1)
+    out: dict[str, list[float]] = {}
+    for i, name in enumerate(names):
+        out[f"mae_{name}"] = list(bootstrap_ci(pred[:, i], true[:, i], mae, **kw))
+        out[f"rmse_{name}"] = list(bootstrap_ci(pred[:, i], true[:, i], rmse, **kw))
+    if len(names) == 1:
+        out["pearson"] = list(bootstrap_ci(pred[:, 0], true[:, 0], pearson, **kw))
+    return out

@@ -118,6 +118,8 @@ class RunFolder:
         or files that are not a run is refused with one line, before anything is written."""
         run = cls(path, writer=writer)
         p = run.path
+        if not writer:  # another rank of a distributed run checks and writes the folder
+            return run
         if p.exists() and not p.is_dir():
             raise InputError(f"{p}: exists and is not a folder")
         if run.config_path.is_file():
@@ -188,7 +190,7 @@ class RunFolder:
             "data_fingerprint": data,
             "inputs": inputs,
             "outputs": outputs,
-            "metrics": _finite(metrics or {}),
+            "metrics": json_safe(metrics or {}),
             "build": build,
             "finished": finished,
             **(extra or {}),
@@ -255,16 +257,16 @@ def dump_toml_roundtrip(data: dict) -> str:
     return json.dumps(tomllib.loads(dump_toml(data)), sort_keys=True)
 
 
-def _finite(d: Any) -> Any:
-    """NaN/inf → None, so that manifests stay valid JSON."""
+def json_safe(d: Any) -> Any:
+    """``d`` with NaN/inf replaced by None (recursively), so that files stay valid JSON."""
     if isinstance(d, dict):
-        return {k: _finite(v) for k, v in d.items()}
+        return {k: json_safe(v) for k, v in d.items()}
     if isinstance(d, list | tuple):
-        return [_finite(v) for v in d]
+        return [json_safe(v) for v in d]
     if isinstance(d, float) and not np.isfinite(d):
         return None
     if isinstance(d, np.generic):
-        return _finite(d.item())
+        return json_safe(d.item())
     return d
 
 

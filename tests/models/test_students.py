@@ -1,0 +1,238 @@
+"""Geometry students: E(3) invariance of energies and representations, equivariance of forces,
+permutations, forces against finite differences (float64), continuity at the cutoff, the
+radius graph, output statistics, and the frozen ED predictor of the distillation head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rhoml.models.registry import build_model
+from rhoml.models.students.base import MAX_Z, output_stats
+from rhoml.models.students.graph import radius_graph
+
+pytest.importorskip("torch_geometric")
+
+#: small versions of every student (fast in float64)
+TINY = {
+    "schnet": {"hidden_channels": 16, "num_filters": 16, "num_interactions": 2,
+               "num_gaussians": 10, "cutoff": 4.0},
+    "painn": {"hidden_channels": 16, "num_interactions": 2, "num_rbf": 8, "cutoff": 4.0},
+    "egnn": {"hidden_channels": 16, "num_layers": 2, "cutoff": 4.0},
+    "visnet": {"lmax": 2, "hidden_channels": 16, "num_layers": 2, "num_heads": 4,
+               "num_rbf": 8, "cutoff": 4.0},
+}  # fmt: skip
+NAMES = sorted(TINY)
+
+
+def _student(name: str, n_outputs: int = 1, readout: str = "sum", seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_model(name, TINY[name], n_outputs=n_outputs, readout=readout).double()
+    # non-trivial shifts and scale, so that they are part of what is tested
+    shift = np.zeros((MAX_Z, n_outputs))
+    shift[[1, 6, 8]] = [[-0.5], [-37.8], [-75.0]] if n_outputs == 1 else 1.0
+    model.set_output_stats(shift, np.full(n_outputs, 2.5))
+    return model.eval()
+
+
+def _batch(seed: int = 1):
+    """Two molecules (9 and 5 atoms), atoms ≥ 0.9 Å apart, some pairs beyond the 4 Å cutoff."""
+    rng = np.random.default_rng(seed)
+    mols = []
+    for n in (9, 5):
+        pts = []
+        while len(pts) < n:
+            p = rng.uniform(-2.2, 2.2, 3)
+            if all(np.linalg.norm(p - q) > 0.9 for q in pts):
+                pts.append(p)
+        mols.append(np.array(pts))
+    z = torch.tensor([6, 6, 8, 1, 1, 1, 1, 1, 1, 8, 1, 1, 6, 1])
+    pos = torch.tensor(np.concatenate(mols), dtype=torch.float64)
+    batch = torch.tensor([0] * 9 + [1] * 5)
+    return z, pos, batch
+
+
+def _random_orthogonal(seed: int, reflect: bool) -> torch.Tensor:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    if (np.linalg.det(q) < 0) != reflect:
+        q[:, 0] *= -1
+    return torch.tensor(q, dtype=torch.float64)
+
+
+def check_invariance(fn, z, pos, batch, *, seed: int = 0, atol: float = 1e-9) -> None:
+    """``fn(z, pos, batch) -> (energy (B,), forces (N, 3), h (B, F))``: energies and
+    representations invariant, forces equivariant under a random rotation, a reflection, a
+    translation and a permutation of the atoms within each molecule."""
+    e, f, h = fn(z, pos, batch)
+    for k, reflect in enumerate((False, True)):
+        r = _random_orthogonal(seed + k, reflect)
+        t = torch.tensor([1.7, -3.1, 0.4], dtype=pos.dtype)
+        e2, f2, h2 = fn(z, pos @ r.T + t, batch)
+        torch.testing.assert_close(e2, e, atol=atol, rtol=0)
+        torch.testing.assert_close(h2, h, atol=atol, rtol=0)
+        torch.testing.assert_close(f2, f @ r.T, atol=atol, rtol=0)
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.cat([torch.nonzero(batch == b).flatten()[torch.randperm(int((batch == b).sum()),
+                      generator=gen)] for b in range(int(batch.max()) + 1)])  # fmt: skip
+    e3, f3, h3 = fn(z[perm], pos[perm], batch[perm])
+    torch.testing.assert_close(e3, e, atol=atol, rtol=0)
+    torch.testing.assert_close(h3, h, atol=atol, rtol=0)
+    torch.testing.assert_close(f3, f[perm], atol=atol, rtol=0)
+
+
+def check_forces(fn, z, pos, batch, *, delta: float = 1e-5, atol: float = 1e-6, n: int = 8):
+    """Forces equal −(E(r + δ) − E(r − δ)) / 2δ for ``n`` random components (float64)."""
+    _, f, _ = fn(z, pos, batch)
+    rng = np.random.default_rng(0)
+    for flat in rng.choice(pos.numel(), n, replace=False):
+        i, k = divmod(int(flat), 3)
+        plus, minus = pos.clone(), pos.clone()
+        plus[i, k] += delta
+        minus[i, k] -= delta
+        de = fn(z, plus, batch)[0].sum() - fn(z, minus, batch)[0].sum()
+        assert abs(float(-de / (2 * delta)) - float(f[i, k])) < atol, (i, k)
+
+
+def _fn(model):
+    return lambda z, p, b: model.energy_and_forces(z, p, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_invariance_and_equivariance(name):
+    model = _student(name)
+    check_invariance(_fn(model), *_batch())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forces_are_minus_the_energy_gradient(name):
+    model = _student(name)
+    check_forces(_fn(model), *_batch())
+
+
+def test_the_checkers_catch_broken_models():
+    """A term that depends on the orientation, or a wrong sign of the forces, must fail."""
+    model = _student("painn")
+    z, pos, batch = _batch()
+
+    def oriented(z_, p, b):
+        e, f, h = model.energy_and_forces(z_, p, b)
+        extra = torch.zeros_like(e).index_add_(0, b, 1e-3 * p[:, 0])
+        return e + extra, f, h
+
+    with pytest.raises(AssertionError):
+        check_invariance(oriented, z, pos, batch)
+
+    def wrong_sign(z_, p, b):
+        e, f, h = model.energy_and_forces(z_, p, b)
+        return e, -f, h
+
+    with pytest.raises(AssertionError):
+        check_forces(wrong_sign, z, pos, batch)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_energy_is_continuous_at_the_cutoff(name):
+    """Two atoms crossing the cutoff change the energy by (almost) nothing."""
+    model = _student(name)
+    z = torch.tensor([6, 8])
+    batch = torch.zeros(2, dtype=torch.long)
+    rc = TINY[name]["cutoff"]
+
+    def energy(d):
+        pos = torch.tensor([[0.0, 0.0, 0.0], [d, 0.0, 0.0]], dtype=torch.float64)
+        with torch.no_grad():
+            return float(model(z, pos, batch)[0][0, 0])
+
+    jump = abs(energy(rc - 1e-7) - energy(rc + 1e-7))
+    assert jump < 1e-8, jump
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_training_dtype_and_float64_evaluation_agree(name):
+    model = _student(name)
+    z, pos, batch = _batch()
+    e64, f64, _ = model.energy_and_forces(z, pos, batch)
+    model32 = model.float()
+    assert model32.shift.dtype == torch.float64  # the per-element shifts keep their precision
+    e32, f32, _ = model32.energy_and_forces(z, pos.float(), batch)
+    assert e32.dtype == torch.float64 and f32.dtype == torch.float32
+    torch.testing.assert_close(e32, e64, atol=1e-3, rtol=0)
+    torch.testing.assert_close(f32.double(), f64, atol=1e-3, rtol=1e-4)
+
+
+def test_outputs_and_representation_shapes():
+    z, pos, batch = _batch()
+    model = _student("schnet", n_outputs=3, readout="mean")
+    y, h = model(z, pos, batch)
+    assert y.shape == (2, 3) and h.shape == (2, model.representation_dim)
+    with pytest.raises(ValueError, match="single"):
+        model.energy_and_forces(z, pos, batch)
+
+
+def test_radius_graph_matches_brute_force():
+    z, pos, batch = _batch(3)
+    cutoff = 2.5
+    edges = radius_graph(pos, batch, cutoff)
+    found = {tuple(e) for e in edges.T.tolist()}
+    d = torch.cdist(pos, pos)
+    same = batch[:, None] == batch[None, :]
+    want = torch.nonzero(same & (d < cutoff) & ~torch.eye(len(z), dtype=torch.bool))
+    assert found == {tuple(e) for e in want.tolist()}
+    assert len(found) == edges.shape[1]  # no duplicates
+    loops = radius_graph(pos, batch, cutoff, loop=True)
+    assert loops.shape[1] == edges.shape[1] + len(z)
+
+
+def test_output_stats_recover_per_element_energies():
+    rng = np.random.default_rng(0)
+    ref = {1: -0.5, 6: -37.8, 8: -75.0}
+    numbers = [rng.choice([1, 6, 8], size=rng.integers(3, 12)) for _ in range(40)]
+    y = np.array([[sum(ref[int(a)] for a in zs)] for zs in numbers])
+    shift, scale = output_stats(numbers, y + rng.normal(0, 1e-9, y.shape), mean_readout=False)
+    for el, v in ref.items():
+        assert abs(shift[el, 0] - v) < 1e-6
+    forces = [rng.normal(0, 3.0, (len(zs), 3)) for zs in numbers]
+    _, fscale = output_stats(numbers, y, mean_readout=False, forces=forces)
+    rms = np.sqrt(np.mean(np.concatenate([f.ravel() for f in forces]) ** 2))
+    assert abs(fscale[0] - rms) < 1e-12
+    # one composition (an MD trajectory): the shifts reproduce the mean energy
+    same = [np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])] * 5
+    e = np.array([[-97000.0], [-97001.0], [-97002.5], [-96999.0], [-97000.5]])
+    shift, _ = output_stats(same, e, mean_readout=False)
+    assert abs(shift[same[0], 0].sum() - e.mean()) < 1e-6
+
+
+def test_distillation_head_keeps_the_ed_predictor_frozen():
+    """After an optimiser step on L_task + λ·L_ED the ED predictor is bit-identical, still in
+    eval mode, and the student and mapper have received gradients."""
+    from rhoml.models.students.distill import EDDistillHead, EDPredictor, ed_loss
+
+    torch.manual_seed(0)
+    student = build_model("schnet", TINY["schnet"], n_outputs=1).float()
+    head = EDDistillHead(student.representation_dim, EDPredictor())
+    before = {k: v.clone() for k, v in head.ed_predictor.state_dict().items()}
+    params = list(student.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.1)
+    z, pos, batch = _batch()
+    teacher = head.target(torch.randn(2, 512))
+    student.train()
+    head.train()
+    assert not head.ed_predictor.training and head.mapper.training
+    e, f, h = student.energy_and_forces(z, pos.float(), batch, shifted=False)
+    loss = e.abs().mean() + f.abs().mean() + 0.5 * ed_loss(head(h), teacher)
+    opt.zero_grad()
+    loss.backward()
+    assert all(p.grad is None for p in head.ed_predictor.parameters())
+    assert head.mapper.weight.grad is not None and head.mapper.weight.grad.abs().sum() > 0
+    emb = student.net.embedding.weight
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    w_mapper = head.mapper.weight.detach().clone()
+    opt.step()
+    for k, v in head.ed_predictor.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(head.mapper.weight, w_mapper)
+    # the gradient of L_ED reaches the student through the frozen predictor
+    student.zero_grad()
+    ed_loss(head(student(z, pos.float(), batch)[1]), teacher).backward()
+    assert emb.grad.abs().sum() > 0
