@@ -233,6 +233,8 @@ def _cmd_study(args) -> int:
     from rhoml.studies.voxel import StudySettings, run_study
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise RhomlError(f"--out {out}: exists and is not a folder")
     store = Path(args.store) if args.store else out / "store"
     progress = not args.quiet
     if args.summary_only:
