@@ -53,9 +53,7 @@ def register(sub) -> None:
     vx.add_argument("inputs", nargs="*", metavar="INPUT",
                     help="xyz/sdf/pdb/npz, qm9:N, a PDBbind folder... (default with --config: "
                     "its PDBbind [data].root)")  # fmt: skip
-    vx.add_argument("--out", default=None,
-                    help="store folder, created if absent (default with --config: its "
-                    "[data].store)")  # fmt: skip
+    options.add_out(vx, "store folder, created if absent (default with --config: [data].store)")
     vx.add_argument("--config", default=None,
                     help="a voxel-cnn training config (or a file with a [voxel] table): its "
                     "[voxel] grid and its [data] engine, solvent, pocket_cutoff, n_poses, "
@@ -100,8 +98,7 @@ def register(sub) -> None:
     vx.add_argument("--labels", default=None,
                     help="PDBbind folders: label file (CSV code,pK or an index file) instead of "
                     "the folder's labels_pK.csv / index/INDEX_*")  # fmt: skip
-    vx.add_argument("--limit", type=options.positive_int, default=None,
-                    help="the first N molecules (complexes in sorted code order) only")  # fmt: skip
+    options.add_limit(vx)  # complexes in sorted code order
     options.add_workers(vx)
     vx.add_argument("--npy", default=None, help="also write pose 0 of all molecules to this .npy")
     options.add_quiet(vx)
