@@ -238,8 +238,16 @@ def fit(
     state = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad": 0, "history": []}
     last, best_path = out / "last.pt", out / "best.pt"
     if resume and last.is_file():
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
+        try:
+            ck = torch.load(last, map_location=device, weights_only=False)
+            model.load_state_dict(ck["model"])
+        except Exception as exc:  # truncated or foreign checkpoint: one line, not a traceback
+            from rhoml.errors import RhomlError
+
+            raise RhomlError(
+                f"{last}: unreadable checkpoint ({type(exc).__name__}); delete it to restart "
+                "this stage from scratch"
+            ) from None
         opt.load_state_dict(ck["optimizer"])
         if sched is not None and ck.get("scheduler"):
             sched.load_state_dict(ck["scheduler"])
