@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback, run
+from fault_helpers import assert_no_traceback, run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

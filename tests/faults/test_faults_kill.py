@@ -8,16 +8,18 @@ import random
 import signal
 
 import pytest
-from conftest import (
+from fault_helpers import (
     assert_all_gone,
     assert_no_traceback,
     descendants,
     rows,
     run,
     start,
+    track_leftovers,
     wait_for_rows,
 )
 
+_leftovers = pytest.fixture(track_leftovers, name="leftovers")
 N = 120
 COMPUTE = ("density", "compute", f"qm9:{N}", "--method", "xtb", "--workers", "2", "--quiet")
 OK = "SELECT COUNT(*) FROM records WHERE status='ok'"

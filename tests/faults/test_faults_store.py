@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_no_traceback, run
+from fault_helpers import assert_no_traceback, run
 
 from rhoml.errors import StoreError
 from rhoml.io import read_molecules

@@ -7,7 +7,7 @@ pytest only)."""
 from __future__ import annotations
 
 import pytest
-from conftest import assert_no_traceback, rows, run
+from fault_helpers import assert_no_traceback, rows, run
 
 from rhoml.store.batch import FAULT_ENV, MethodSpec, run_batch
 

@@ -1,5 +1,7 @@
-"""Helpers of the fault-injection tests: run the real ``rhoml`` command line in a process of its
-own, watch its store fill, signal it, and list the processes it left behind."""
+"""Helpers of the fault-injection tests, a plain module rather than a conftest (a second
+conftest module would shadow the top-level one other tests import from): run the real ``rhoml``
+command line in a process of its own, watch its store fill, signal it, and list the processes it
+left behind."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 try:
     import psutil
@@ -121,8 +121,7 @@ def assert_no_traceback(stderr: str) -> None:
         assert line.startswith("rhoml"), stderr
 
 
-@pytest.fixture
-def leftovers():
+def track_leftovers():
     """A list to put the process ids a test saw; those still running at teardown (left behind by
     a failing test) are killed."""
     pids: list[int] = []
