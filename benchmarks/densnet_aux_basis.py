@@ -27,11 +27,11 @@ import scipy.linalg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
+from rhoml.density import compare as metrics  # noqa: E402
 from rhoml.density.basis import basis_only_mol, function_integrals  # noqa: E402
 from rhoml.density.fit import fit_density  # noqa: E402
-from rhoml.densnet import metrics  # noqa: E402
-from rhoml.densnet.basis import FlexibleBasis  # noqa: E402
-from rhoml.densnet.labels import LabelSettings  # noqa: E402
+from rhoml.density.flexible_basis import FlexibleBasis  # noqa: E402
+from rhoml.store.labels import LabelSettings  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 
 ALL = 10  # "no truncation" of l

@@ -16,11 +16,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
+from rhoml.density import compare as metrics  # noqa: E402
 from rhoml.density.fit import fit_density  # noqa: E402
-from rhoml.densnet import metrics  # noqa: E402
-from rhoml.densnet.basis import default_basis  # noqa: E402
-from rhoml.densnet.fit_scales import fit_error, optimise_scales  # noqa: E402
-from rhoml.densnet.labels import LabelSettings  # noqa: E402
+from rhoml.density.fit_scales import fit_error, optimise_scales  # noqa: E402
+from rhoml.density.flexible_basis import default_basis  # noqa: E402
+from rhoml.store.labels import LabelSettings  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 
 

@@ -22,11 +22,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
-from rhoml.densnet import metrics  # noqa: E402
-from rhoml.densnet.data import label_values, load_frames  # noqa: E402
-from rhoml.densnet.labels import LabelSettings  # noqa: E402
-from rhoml.densnet.potential import load_model  # noqa: E402
-from rhoml.densnet.train import evaluate  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.density import compare as metrics  # noqa: E402
+from rhoml.families.densnet_train import evaluate  # noqa: E402
+from rhoml.represent.coefficients import label_values, load_frames  # noqa: E402
+from rhoml.store.labels import LabelSettings  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 
 
@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("full_model", nargs="?")
     ap.add_argument("--limit", type=int, default=None, help="test frames for NMAE (default all)")
     args = ap.parse_args()
-    delta = load_model(args.delta_model)
+    delta = runs.load(args.delta_model).model.module  # run folders
     frames = load_frames(args.store, delta.basis, progress=False)
     test = [f for f in frames if f.split == "test"]
     out = {
@@ -105,7 +105,7 @@ def main() -> None:
         "nmae": density_errors(delta, test, args.store, args.limit),
     }
     if args.full_model:
-        full = load_model(args.full_model)
+        full = runs.load(args.full_model).model.module
         out["full"] = {
             "test": evaluate(full, test),
             "nmae": density_errors(full, test, args.store, args.limit),

@@ -4,7 +4,7 @@ its own aux basis), model size, and MD speed of ``rhoml md`` (steps/s = 200 / (t
 t(20 steps)), median of 3 repeats, models interleaved, 1 thread, normal priority).
 
     OMP_NUM_THREADS=1 python benchmarks/densnet_ethanol_models.py runs/densnet/ethanol.rhoml \
-        OLD.pt NEW.pt
+        OLD_RUN NEW_RUN   (run folders or shipped run names)
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
-from rhoml.densnet.data import load_frames  # noqa: E402
-from rhoml.densnet.potential import load_model  # noqa: E402
-from rhoml.densnet.train import evaluate  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.families.densnet_train import evaluate  # noqa: E402
+from rhoml.represent.coefficients import load_frames  # noqa: E402
 
 
 def md_seconds(model: str, steps: int, out: Path) -> float:
@@ -42,13 +42,13 @@ def main() -> None:
     args = ap.parse_args()
     rows = {}
     for path in args.models:
-        m = load_model(path)
+        m = runs.load(path).model.module
         test = [f for f in load_frames(args.store, m.basis, progress=False) if f.split == "test"]
         rows[path] = {
             "basis": m.basis.name,
             "n_functions_ethanol": sum(m.basis.n_functions(e) for e in "CCOHHHHHH"),
             "n_train": m.meta.get("n_train"),
-            "file_kb": os.path.getsize(path) / 1024,
+            "file_kb": os.path.getsize(runs.resolve(path) / "model.pt") / 1024,
             "test": evaluate(m, test),
             "md_steps_per_s": [],
         }

@@ -20,14 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_results  # noqa: E402
 
 from rhoml.io.rmd17 import load_rmd17  # noqa: E402
-from rhoml.md.calculator import dft_function  # noqa: E402
 from rhoml.md.ir import harmonic_ir, optimise  # noqa: E402
+from rhoml.md.reference import dft_potential  # noqa: E402
 
 
 def main() -> None:
     data_dir = Path(__file__).resolve().parents[2] / "shared" / "data" / "rmd17"
     mol = load_rmd17("ethanol", "test", [0], data_dir=data_dir)[0]
-    fn = dft_function()
+    fn = dft_potential().compute
     t = time.perf_counter()
     fn(mol)
     grad_seconds = time.perf_counter() - t

@@ -1,7 +1,7 @@
 """DFT harmonic IR reference for any DenSNet system at the label level (PBE/def2-SVP, RI-J, grid 4).
 
 The generalisation of ``densnet_harmonic_dft.py`` (ethanol) to any system name or SMILES of
-:mod:`rhoml.densnet.systems`: RDKit build → GFN2-xTB pre-optimisation → ASE BFGS on PySCF forces
+:mod:`rhoml.md.sampling`: RDKit build → GFN2-xTB pre-optimisation → ASE BFGS on PySCF forces
 (fmax 0.01 eV/Å) → harmonic IR. Two ways to the Hessian (same level of theory):
 
 * ``--hessian fd`` (as for ethanol): central differences (0.005 Å) of analytic gradients and SCF
@@ -33,11 +33,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine, write_results  # noqa: E402
 
-from rhoml.densnet.labels import LabelSettings  # noqa: E402
-from rhoml.densnet.systems import build_molecule, preoptimise, resolve  # noqa: E402
-from rhoml.md.calculator import dft_function  # noqa: E402
 from rhoml.md.ir import harmonic_ir, optimise  # noqa: E402
+from rhoml.md.reference import dft_potential  # noqa: E402
+from rhoml.md.sampling import build_molecule, preoptimise, resolve  # noqa: E402
 from rhoml.molecule import Molecule  # noqa: E402
+from rhoml.store.labels import LabelSettings  # noqa: E402
 
 
 def cached(fn, folder: Path, stats: dict):
@@ -145,7 +145,7 @@ def reference(
     name, smiles = resolve(system)
     stats: dict = {}
     folder = Path("runs/densnet/harmonic") / name
-    fn = cached(dft_function(), folder, stats)
+    fn = cached(dft_potential().compute, folder, stats)
     start = preoptimise(build_molecule(system))
     t = time.perf_counter()
     opt = optimise(fn, start, fmax=fmax, log="-" if progress else None)

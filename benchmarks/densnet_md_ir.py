@@ -1,10 +1,12 @@
 """DenSNet ethanol: MD speed vs one PySCF DFT gradient, harmonic and MD IR vs the DFT harmonic
 reference (benchmarks/results/densnet_harmonic_dft.json, same level of theory).
 
-    OMP_NUM_THREADS=1 python benchmarks/densnet_md_ir.py runs/densnet/ethanol_delta.pt
+    OMP_NUM_THREADS=1 python benchmarks/densnet_md_ir.py ethanol   # a run folder or shipped run
 
 ``--speed-only`` runs only the speed part (benchmarks/densnet_md_speed.py, results in
-results/densnet_md_speed.*); ``--no-speed`` skips it here and quotes densnet_md_speed.json.
+results/densnet_md_speed.*); ``--no-speed`` skips it here and quotes densnet_md_speed.json;
+``--harmonic-only`` prints the harmonic table and its largest difference from the committed
+results/densnet_md_ir.json (writes nothing).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import densnet_md_speed  # noqa: E402
 from _common import RESULTS, machine, write_results  # noqa: E402
 
-from rhoml.densnet.potential import load_model  # noqa: E402
-from rhoml.md.calculator import DenSNetCalculator  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.ase import RhomlCalculator  # noqa: E402
 from rhoml.md.driver import MDSettings, run_md  # noqa: E402
 from rhoml.md.ir import Spectrum, broaden, harmonic_ir, ir_from_dipoles, optimise, write_spectrum  # noqa: E402
 from rhoml.molecule import Molecule  # noqa: E402
@@ -37,6 +39,11 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=0.5)
     ap.add_argument("--speed-only", action="store_true", help="only the speed benchmark")
     ap.add_argument("--no-speed", action="store_true", help="quote densnet_md_speed.json")
+    ap.add_argument(
+        "--harmonic-only",
+        action="store_true",
+        help="only the harmonic table, compared with the committed results",
+    )
     densnet_md_speed.add_arguments(ap, "--speed-steps")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -44,11 +51,14 @@ def main() -> None:
         densnet_md_speed.run(args)
         return
     ref = json.loads((RESULTS / "densnet_harmonic_dft.json").read_text())
-    model = load_model(args.model)
+    model = runs.load(args.model).potential()
     mol0 = Molecule(ref["numbers"], ref["positions_angstrom"], id="ethanol-dft-min")
 
     # speed: MD steps/s (1 thread, fast evaluator, dipole every step) vs one PySCF
     # energy+gradient (1 thread, the label function), same machine; see densnet_md_speed.py
+    if args.harmonic_only:
+        harmonic_only(model, mol0, ref)
+        return
     if args.no_speed:
         sp = json.loads((RESULTS / "densnet_md_speed.json").read_text())
         steps_per_s = sp["variants"]["fast float64"]["steps_per_s"]
@@ -56,15 +66,14 @@ def main() -> None:
         speed_src = "from densnet_md_speed.json"
     else:
         steps_per_s = densnet_md_speed.md_steps_per_s(
-            DenSNetCalculator(model), mol0, args.speed_steps, 3
+            RhomlCalculator(model), mol0, args.speed_steps, 3
         )["steps_per_s"]
         grad_s = densnet_md_speed.dft_gradient_s(mol0, 1)["seconds"]
         speed_src = "measured in this run"
 
     # harmonic IR of the model at its own minimum (started from the DFT minimum)
-    fn = model.predict
-    mol_ml = optimise(fn, mol0, fmax=1e-3)
-    h_ml = harmonic_ir(fn, mol_ml, step=0.005)
+    mol_ml = optimise(model, mol0, fmax=1e-3)
+    h_ml = harmonic_ir(model, mol_ml, step=0.005)
     f_dft = np.asarray(ref["frequencies_cm-1"])
     i_dft = np.asarray(ref["intensities_km_mol"])
     dfreq = h_ml.frequencies - f_dft
@@ -74,7 +83,7 @@ def main() -> None:
     temps = []
     for k in range(args.trajectories):
         s = MDSettings(steps=args.steps, dt_fs=args.dt, ensemble="nve", temperature=600.0, seed=k)
-        a = run_md(DenSNetCalculator(model), mol0, s, progress=False).arrays()
+        a = run_md(RhomlCalculator(model), mol0, s, progress=False).arrays()
         dips.append(a["dipole"])
         temps.append(float(a["temperature"].mean()))
     spec = ir_from_dipoles(
@@ -154,6 +163,25 @@ def main() -> None:
         + "\n\n![spectrum](densnet_md_ir.png)"
     )
     write_results("densnet_md_ir", data, table)
+
+
+def harmonic_only(model, mol0, ref) -> None:
+    """Harmonic frequencies and intensities of ``model`` at its own minimum, printed next to
+    the DFT reference and compared with the committed results/densnet_md_ir.json."""
+    mol_ml = optimise(model, mol0, fmax=1e-3)
+    h = harmonic_ir(model, mol_ml, step=0.005)
+    f_dft = np.asarray(ref["frequencies_cm-1"])
+    d = h.frequencies - f_dft
+    print(f"harmonic frequencies vs DFT: MAE {np.mean(np.abs(d)):.2f} cm-1, "
+          f"median |d| {np.median(np.abs(d)):.2f} cm-1")  # fmt: skip
+    for a, b, c in zip(f_dft, h.frequencies, h.intensities, strict=True):
+        print(f"  DFT {a:7.1f}  model {b:9.4f} cm-1  {c:9.4f} km/mol  {b - a:+7.1f}")
+    old = json.loads((RESULTS / "densnet_md_ir.json").read_text())
+    df = np.abs(h.frequencies - np.asarray(old["ml_harmonic_cm-1"])).max()
+    di = np.abs(h.intensities / np.asarray(old["ml_harmonic_km_mol"]) - 1).max()
+    print(
+        f"largest difference from the committed table: {df:.2e} cm-1, intensities {di:.2e} relative"
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ modules + autograd, the implementation before the fast evaluator), the fast eval
 float64 (default), float32, and torch.compile'd (``--compile``). ``--scaling`` also times
 untrained models of the same architecture in larger auxiliary bases.
 
-    OMP_NUM_THREADS=1 python benchmarks/densnet_md_speed.py MODEL.pt --compile --scaling
+    OMP_NUM_THREADS=1 python benchmarks/densnet_md_speed.py RUN --compile --scaling
 
-(MODEL.pt defaults to the shipped src/rhoml/data/models/densnet_ethanol.pt.)
+(RUN: a DenSNet run folder; default the shipped run ``ethanol``.)
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine, write_results  # noqa: E402
 
-from rhoml.densnet.potential import load_model  # noqa: E402
-from rhoml.md.calculator import DenSNetCalculator, FunctionCalculator, dft_function  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.ase import FunctionPotential, RhomlCalculator  # noqa: E402
+from rhoml.families.densnet import model_for  # noqa: E402
 from rhoml.md.driver import MDSettings, run_md  # noqa: E402
+from rhoml.md.reference import dft_potential  # noqa: E402
 from rhoml.molecule import Molecule  # noqa: E402
 
 
@@ -63,7 +65,7 @@ def call_ms(fn, positions, n: int = 50) -> float:
 
 
 def dft_gradient_s(mol: Molecule, repeats: int) -> dict:
-    fn = dft_function()  # the label function: LabelSettings() defaults
+    fn = dft_potential().compute  # the label function: LabelSettings() defaults
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -80,10 +82,10 @@ def scaling_models(model):
     """Untrained models with the shipped architecture in larger aux bases: (label, model)."""
     import torch
 
-    from rhoml.densnet.basis import FlexibleBasis
-    from rhoml.densnet.model import NetConfig
-    from rhoml.densnet.potential import DenSNet
-    from rhoml.densnet.prior import prior_table
+    from rhoml.density.flexible_basis import FlexibleBasis
+    from rhoml.density.prior import prior_table
+    from rhoml.models.densnet.nets import NetConfig
+    from rhoml.models.densnet.potential import DenSNet
 
     hp = model.hparams
     els = model.basis.elements
@@ -119,7 +121,7 @@ def add_arguments(ap: argparse.ArgumentParser, steps_flag: str = "--steps") -> N
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("model", nargs="?", default="src/rhoml/data/models/densnet_ethanol.pt")
+    ap.add_argument("model", nargs="?", default="ethanol")
     add_arguments(ap)
     run(ap.parse_args())
 
@@ -131,31 +133,30 @@ def run(args) -> dict:
     torch.set_num_threads(1)
     ref = json.loads((RESULTS / "densnet_harmonic_dft.json").read_text())
     mol = Molecule(ref["numbers"], ref["positions_angstrom"], id="ethanol-dft-min")
-    model = load_model(args.model)
+    run = runs.load(args.model)
+    model = run.model.module
     load = {"start": _load()}
     rows = {}
 
     # the module path: e3nn modules + autograd per step (the implementation before this change)
-    calc = FunctionCalculator(lambda m: model.predict(m, fast=False))
+    calc = RhomlCalculator(FunctionPotential(lambda m: model.predict(m, fast=False)))
     rows["module path (before)"] = md_steps_per_s(calc, mol, max(50, args.speed_steps // 4), 3)
     rows["module path (before)"]["call_ms"] = call_ms(
         lambda p: model.predict(Molecule(mol.numbers, p), fast=False), mol.positions, 10
     )
     rows["fast float64"] = md_steps_per_s(
-        DenSNetCalculator(model), mol, args.speed_steps, args.repeats
+        RhomlCalculator(run.potential()), mol, args.speed_steps, args.repeats
     )
     rows["fast float64"]["call_ms"] = call_ms(model.evaluator(mol.numbers), mol.positions)
-    m32 = load_model(args.model, dtype=torch.float32)
-    rows["fast float32"] = md_steps_per_s(
-        DenSNetCalculator(m32), mol, args.speed_steps, args.repeats
-    )
-    rows["fast float32"]["call_ms"] = call_ms(m32.evaluator(mol.numbers), mol.positions)
+    p32 = run.potential().astype("float32")
+    rows["fast float32"] = md_steps_per_s(RhomlCalculator(p32), mol, args.speed_steps, args.repeats)
+    rows["fast float32"]["call_ms"] = call_ms(p32.evaluator(mol.numbers), mol.positions)
     if args.compile:
         t = time.perf_counter()
         ev = model.evaluator(mol.numbers, compile=True)
         ev(mol.positions)
         compile_s = time.perf_counter() - t
-        calc = DenSNetCalculator(model, compile=True)
+        calc = RhomlCalculator(run.potential(), compile=True)
         rows["fast float64 compiled"] = md_steps_per_s(calc, mol, args.speed_steps, args.repeats)
         rows["fast float64 compiled"]["call_ms"] = call_ms(ev, mol.positions)
         rows["fast float64 compiled"]["compile_s"] = compile_s
@@ -171,7 +172,8 @@ def run(args) -> dict:
             {"basis": model.basis.name + " (shipped)", "naux": naux, **rows["fast float64"]}
         )
         for label, m in scaling_models(model):
-            r = md_steps_per_s(DenSNetCalculator(m), mol, max(100, args.speed_steps // 2), 3)
+            pot = model_for(m, {**m.build_args(), "stages": ["density", "energy"]})
+            r = md_steps_per_s(RhomlCalculator(pot), mol, max(100, args.speed_steps // 2), 3)
             r["call_ms"] = call_ms(m.evaluator(mol.numbers), mol.positions, 20)
             r["call_ms_module_path"] = call_ms(
                 lambda p, m=m: m.predict(Molecule(mol.numbers, p), fast=False), mol.positions, 5
@@ -185,7 +187,7 @@ def run(args) -> dict:
         "molecule": "ethanol (PBE/def2-SVP minimum), 9 atoms",
         "naux": naux,
         "md": "NVE velocity Verlet, dt 0.5 fs, energy + forces + dipole every step (ASE)",
-        "dft_reference": "rhoml.densnet.labels.dft_energy_forces, LabelSettings() = "
+        "dft_reference": "rhoml.store.labels.dft_energy_forces, LabelSettings() = "
         "PBE/def2-SVP, RI-J, grid level 4, conv_tol 1e-10 (SCF + analytic gradient + dipole)",
         "dft_gradient_s": dft,
         "variants": rows,

@@ -1,7 +1,7 @@
 """DenSNet on polythiophene oligomers: train on 1–3-mers, test on longer chains (extrapolation).
 
 One resumable command does everything: GFN2-xTB Langevin sampling of each oligomer
-(:func:`rhoml.densnet.systems.sample_frames`), PySCF labels at the DenSNet level (PBE/def2-SVP,
+(:func:`rhoml.md.sampling.sample_frames`), PySCF labels at the DenSNet level (PBE/def2-SVP,
 RI-J) into the config's store, training from the config, and per-length evaluation:
 density NMAE (∫|Δρ|/N_e on Becke grids, level 3) of the model vs DFT, vs its fitted target,
 and of the promolecule prior alone vs DFT; energy error per atom; force MAE. Lengths in the
@@ -32,11 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine, write_results  # noqa: E402
 from densnet_ethanol import density_errors  # noqa: E402
 
-from rhoml.densnet.data import load_frames, store_elements  # noqa: E402
-from rhoml.densnet.labels import LabelSettings, run_labels  # noqa: E402
-from rhoml.densnet.systems import SampleSettings, sample_frames  # noqa: E402
-from rhoml.densnet.train import TrainConfig, evaluate, make_basis, run_training  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.families.densnet import read_config, train_run  # noqa: E402
+from rhoml.families.densnet_train import evaluate, make_basis  # noqa: E402
+from rhoml.md.sampling import SampleSettings, sample_frames  # noqa: E402
+from rhoml.represent.coefficients import load_frames, store_elements  # noqa: E402
+from rhoml.store.labels import LabelSettings, run_labels  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
+from rhoml.train.run_folder import RunFolder  # noqa: E402
 
 
 def counts(text: str) -> dict[int, int]:
@@ -52,9 +55,9 @@ def length_of(frame_id: str) -> int:
     return int(frame_id.split("_")[0].split("-")[1])
 
 
-def sample_and_label(cfg: TrainConfig, plan: dict[str, dict[int, int]], args) -> dict:
+def sample_and_label(cfg: dict, plan: dict[str, dict[int, int]], args) -> dict:
     """Sample and label every (split, length); returns label seconds per length."""
-    work = Path(cfg.store).parent
+    work = Path(cfg["data"].store).parent
     base = SampleSettings(
         interval=args.interval, temperature=args.temperature, equilibration=args.equilibration
     )
@@ -66,11 +69,11 @@ def sample_and_label(cfg: TrainConfig, plan: dict[str, dict[int, int]], args) ->
             s = replace(base, frames=k, seed=args.seed + 100 * n + (split == "test"), split=split)
             frames = sample_frames(f"thiophene-{n}", s, path, progress=False)
             t = time.perf_counter()
-            c = run_labels(cfg.store, frames, progress=False)
+            c = run_labels(cfg["data"].store, frames, progress=False)
             print(f"thiophene-{n} {split}: {c} in {time.perf_counter() - t:.0f} s", flush=True)
     seconds: dict[int, list[float]] = {}
     method = LabelSettings().method
-    with Store.open(cfg.store, readonly=True) as st:
+    with Store.open(cfg["data"].store, readonly=True) as st:
         for idx, p in st.record_properties(method).items():
             seconds.setdefault(length_of(st.molecule(idx).id), []).append(p["seconds"])
     return {n: {"n": len(v), "median_s": float(np.median(v))} for n, v in sorted(seconds.items())}
@@ -91,13 +94,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    cfg = TrainConfig.from_file(args.config)
+    cfg = read_config(args.config)
     label_s = sample_and_label(cfg, {"train": args.train, "test": args.test}, args)
     print(json.dumps({"label_seconds": label_s}), flush=True)
     if args.labels_only:
         return
-
-    from rhoml.densnet.potential import load_model
 
     def by_length(frames):
         """Frames of the requested lengths, split by length."""
@@ -106,20 +107,21 @@ def main() -> None:
             f.split = "test" if length_of(f.molecule.id) in args.test else "train"
         return out
 
-    if Path(cfg.output).exists():
-        model = load_model(cfg.output)
-        summary = json.loads(Path(cfg.output).with_suffix(".json").read_text())
-    else:
-        basis = make_basis(cfg, store_elements(cfg.store))
-        summary = run_training(cfg, frames=by_length(load_frames(cfg.store, basis)))
-        model = load_model(cfg.output)
-    frames = by_length(load_frames(cfg.store, model.basis, progress=False))
+    store = cfg["data"].store
+    _, resolved = runs.load_training_config(args.config)
+    run = RunFolder.create(Path(store).parent.parent / "polythiophene_delta", resolved)
+    if not run.finished:  # trains on the requested lengths only (resumes from checkpoints)
+        basis = make_basis(cfg["basis"], store_elements(store))
+        train_run(cfg, run, frames=by_length(load_frames(store, basis)))
+    loaded = runs.load(run.path)
+    model, summary = loaded.model.module, {**loaded.manifest["metrics"], "config": resolved}
+    frames = by_length(load_frames(store, model.basis, progress=False))
     rows = []
     for n in sorted({length_of(f.molecule.id) for f in frames}):
         group = [f for f in frames if length_of(f.molecule.id) == n]
         split = group[0].split
         t = evaluate(model, group)
-        d = density_errors(model, group, cfg.store, args.nmae_limit)
+        d = density_errors(model, group, store, args.nmae_limit)
         n_atoms = group[0].molecule.n_atoms
         rows.append(
             {
@@ -154,8 +156,8 @@ def main() -> None:
                 "dt_fs": 0.5,
                 "equilibration_steps": args.equilibration,
             },
-            "density_epochs": cfg.density_epochs,
-            "energy_epochs": cfg.energy_epochs,
+            "density_epochs": cfg["train"].density_epochs,
+            "energy_epochs": cfg["train"].energy_epochs,
         },
         "level": LabelSettings().method,
         "config": summary["config"],

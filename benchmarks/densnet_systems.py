@@ -14,7 +14,6 @@ without it the comparison of a system is skipped and said so).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,47 +25,51 @@ from _common import RESULTS, machine, write_results  # noqa: E402
 from densnet_ethanol import density_errors  # noqa: E402
 from densnet_harmonic_reference import load_reference  # noqa: E402
 
-from rhoml.densnet.data import load_frames  # noqa: E402
-from rhoml.densnet.labels import LabelSettings, run_labels  # noqa: E402
-from rhoml.densnet.systems import SampleSettings, sample_frames  # noqa: E402
-from rhoml.densnet.train import TrainConfig, evaluate, run_training  # noqa: E402
+from rhoml import runs  # noqa: E402
+from rhoml.families.densnet import read_config  # noqa: E402
+from rhoml.families.densnet_train import evaluate  # noqa: E402
+from rhoml.md.sampling import SampleSettings, sample_frames  # noqa: E402
+from rhoml.represent.coefficients import load_frames  # noqa: E402
+from rhoml.store.labels import LabelSettings, run_labels  # noqa: E402
 from rhoml.store.sqlite_store import Store  # noqa: E402
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-def prepare(name: str, n_train: int, n_test: int, args) -> tuple[TrainConfig, dict]:
-    """Sample + label; returns the config and label timing."""
-    cfg = TrainConfig.from_file(f"configs/densnet_{name}.toml")
-    work = Path(cfg.store).with_suffix("")
+
+def prepare(name: str, n_train: int, n_test: int, args) -> tuple[str, dict]:
+    """Sample + label; returns the label store and label timing."""
+    store = read_config(CONFIGS / f"densnet_{name}.toml")["data"].store
+    work = Path(store).with_suffix("")
     for split, k, seed in (("train", n_train, args.seed), ("test", n_test, args.seed + 1)):
         s = SampleSettings(
             frames=k, interval=args.interval, temperature=args.temperature, seed=seed, split=split
         )
         frames = sample_frames(name, s, work / f"{split}.xyz", progress=False)
         t = time.perf_counter()
-        c = run_labels(cfg.store, frames, progress=False)
+        c = run_labels(store, frames, progress=False)
         print(f"{name} {split}: {c} in {time.perf_counter() - t:.0f} s", flush=True)
-    with Store.open(cfg.store, readonly=True) as st:
+    with Store.open(store, readonly=True) as st:
         sec = [p["seconds"] for p in st.record_properties(LabelSettings().method).values()]
-    return cfg, {"frames": len(sec), "median_s": float(np.median(sec))}
+    return store, {"frames": len(sec), "median_s": float(np.median(sec))}
 
 
-def model_ir(model, name: str, cache: Path, args) -> dict:
+def model_ir(potential, name: str, cache: Path, args) -> dict:
     """IR of the model alone: harmonic at its own minimum (relaxed from the GFN2-xTB minimum) and
     NVE MD from that minimum (trajectories cached in ``cache``, reused when present)."""
-    from rhoml.densnet.systems import build_molecule, preoptimise
-    from rhoml.md.calculator import DenSNetCalculator
+    from rhoml.ase import RhomlCalculator
     from rhoml.md.driver import MDSettings, load_trajectory, run_md
     from rhoml.md.ir import harmonic_ir, ir_from_dipoles, optimise
+    from rhoml.md.sampling import build_molecule, preoptimise
 
-    mol0 = optimise(model.predict, preoptimise(build_molecule(name)), fmax=1e-3)
-    h_ml = harmonic_ir(model.predict, mol0, step=0.005)
+    mol0 = optimise(potential, preoptimise(build_molecule(name)), fmax=1e-3)
+    h_ml = harmonic_ir(potential, mol0, step=0.005)
     dips, temps = [], []
     t = time.perf_counter()
     for k in range(args.trajectories):
         path = cache / f"{name}_nve_{k}_{args.steps}.npz"
         if not path.exists():
             s = MDSettings(steps=args.steps, dt_fs=0.5, ensemble="nve", temperature=600.0, seed=k)
-            run_md(DenSNetCalculator(model), mol0, s, progress=False).save(path, {"seed": k})
+            run_md(RhomlCalculator(potential), mol0, s, progress=False).save(path, {"seed": k})
         a = load_trajectory(path)
         dips.append(a["dipole"])
         temps.append(float(a["temperature"].mean()))
@@ -131,8 +134,6 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from rhoml.densnet.potential import load_model
-
     torch.set_num_threads(1)
     out = {"title": "DenSNet on ethanethiol and resorcinol (CPU scale)", "machine": machine()}
     out["seed"] = args.seed
@@ -141,12 +142,12 @@ def main() -> None:
     lines = []
     for spec in args.systems:
         name, n_train, n_test = spec.split(":")
-        cfg, lab = prepare(name, int(n_train), int(n_test), args)
-        if not Path(cfg.output).exists():
-            run_training(cfg)
-        summary = json.loads(Path(cfg.output).with_suffix(".json").read_text())
-        model = load_model(cfg.output)
-        frames = load_frames(cfg.store, model.basis, progress=False)
+        store, lab = prepare(name, int(n_train), int(n_test), args)
+        run_dir = Path(store).parent / f"{name}_delta"
+        run = runs.train(CONFIGS / f"densnet_{name}.toml", run_dir)  # finished: just loads
+        summary = run.manifest["metrics"]
+        model = run.model.module
+        frames = load_frames(store, model.basis, progress=False)
         test = [f for f in frames if f.split == "test"]
         res = {
             "labels": lab,
@@ -154,9 +155,9 @@ def main() -> None:
             "n_test": len(test),
             "train_seconds": summary["density_seconds"] + summary["energy_seconds"],
             "test": evaluate(model, test),
-            "nmae": density_errors(model, test, cfg.store, None),
+            "nmae": density_errors(model, test, store, None),
         }
-        res["ir"] = None if args.skip_ir else model_ir(model, name, Path(cfg.output).parent, args)
+        res["ir"] = None if args.skip_ir else model_ir(run.potential(), name, run_dir, args)
         ref = load_reference(name)
         if ref is None or res["ir"] is None:
             print(f"{name}: no DFT harmonic reference (or --skip-ir): IR comparison skipped")

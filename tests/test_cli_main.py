@@ -120,6 +120,14 @@ def test_shared_options_are_declared_once():
     assert not offenders, offenders
 
 
+def test_study_out_pointing_at_a_file_is_one_line(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["bench", "voxel-study", "--dataset", "qm9", "--sizes", "2", "--out", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a folder" in err[0]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

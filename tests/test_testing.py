@@ -136,7 +136,7 @@ def test_wigner_d_matches_e3nn_and_pyscf_order():
     import torch
     from e3nn import o3
 
-    from rhoml.densnet.basis import pyscf_from_e3nn
+    from rhoml.density.flexible_basis import pyscf_from_e3nn
 
     r1, r2 = T.random_rotation(1), T.random_rotation(2, reflection=True)
     for l in range(5):

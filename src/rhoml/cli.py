@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except RhomlError as exc:
         print(f"rhoml: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143) from the batch runner
         print("rhoml: interrupted; finished records are kept, rerun to resume", file=sys.stderr)
-        return 130
+        return int(getattr(exc, "exit_status", 130))
 
 
 if __name__ == "__main__":

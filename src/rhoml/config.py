@@ -27,6 +27,7 @@ from rhoml.errors import RhomlError
 
 __all__ = [
     "ConfigError",
+    "lookup",
     "apply_overrides",
     "as_dict",
     "dump_toml",
@@ -285,3 +286,17 @@ def dump_toml(data: dict[str, Any]) -> str:
         return v
 
     return tomli_w.dumps(clean(data))
+
+
+def lookup(registry: dict[str, str], name: str, what: str, also: tuple[str, ...] = ()):
+    """The object named ``"module:attr"`` in ``registry[name]``, imported on first use (model
+    and family registries); an unknown name is a :class:`ConfigError` listing the choices
+    (``also``: further valid names, e.g. presets)."""
+    from importlib import import_module
+
+    try:
+        module, attr = registry[name].split(":")
+    except KeyError:
+        choices = ", ".join(sorted(registry) + sorted(also))
+        raise ConfigError(f"unknown {what} {name!r}; choose from {choices}") from None
+    return getattr(import_module(module), attr)

@@ -120,6 +120,7 @@ def train(config, out=None, *, overrides: list[str] | None = None, progress: boo
     if out is None:
         stem = "config" if isinstance(config, dict) else Path(config).stem
         out = Path("runs") / stem
+    _check_devices(resolved, str(config) if not isinstance(config, dict) else "config")
     init_from_env()
     main = is_main_process()
     run = RunFolder.create(out, resolved, writer=main)
@@ -130,6 +131,19 @@ def train(config, out=None, *, overrides: list[str] | None = None, progress: boo
         )
         family.train(sections, run, progress=progress and main)
     return load(run.path) if main else Run(run.path, family_name, resolved, {}, None)  # type: ignore[arg-type]
+
+
+def _check_devices(resolved: dict, where: str) -> None:
+    """Every ``device`` key of the config names a device this machine has (before any work)."""
+    from rhoml.errors import RhomlError
+    from rhoml.train.loop import resolve_device
+
+    for name, section in resolved.items():
+        if isinstance(section, dict) and isinstance(section.get("device"), str):
+            try:
+                resolve_device(section["device"])
+            except RhomlError as exc:
+                raise ConfigError(f"{where}: [{name}].device: {exc}") from None
 
 
 def load(spec, device: str = "cpu") -> Run:

@@ -167,7 +167,8 @@ def wigner_d(l: int, rotation, *, order: str = "e3nn") -> np.ndarray:
     ``order`` is the component order of the real harmonics: ``"e3nn"`` (e3nn's
     ``spherical_harmonics``; D equals ``o3.Irrep(l, (-1)**l).D_from_matrix(R)``) or ``"pyscf"``
     (PySCF's real spherical GTOs, p = (x, y, z)); the two differ by the matrices of
-    :func:`rhoml.densnet.basis.pyscf_from_e3nn`. D is obtained from the harmonics themselves
+    :func:`rhoml.density.flexible_basis.pyscf_from_e3nn`. D is obtained from the harmonics
+    themselves
     (least squares of Y(Rᵀ r̂) on Y(r̂) at random directions), exact to round-off (~1e-14), where
     e3nn's ``D_from_matrix`` goes through Euler angles and is good to ~1e-6 only.
     """
@@ -208,7 +209,8 @@ def coefficient_rotation(numbers, rotation, shells, *, order: str = "pyscf") -> 
 
     ``numbers`` (n_atoms,); ``shells`` maps an atomic number to the angular momenta of that
     element's shells in basis order (a mapping or a callable ``z -> [l, ...]``, e.g.
-    ``lambda z: basis.ls(symbol(z))`` for a DenSNet :class:`~rhoml.densnet.basis.FlexibleBasis`);
+    ``lambda z: basis.ls(symbol(z))`` for a DenSNet
+    :class:`~rhoml.density.flexible_basis.FlexibleBasis`);
     coefficients are stored atom by atom, shell by shell, components in ``order``.
     """
     blocks = _element_blocks(numbers, rotation, shells, order)

@@ -33,7 +33,6 @@ _UNITS: dict[str, tuple[str, float]] = {
     "debye": ("dipole", 1.0),
     "D": ("dipole", 1.0),
     "e*bohr": ("dipole", AU_DIPOLE_IN_DEBYE),
-    "e*angstrom": ("dipole", AU_DIPOLE_IN_DEBYE / BOHR_IN_ANGSTROM),  # ASE's dipole unit
     "e/bohr^3": ("density", 1.0),
     "e/angstrom^3": ("density", BOHR_IN_ANGSTROM**3),
     "hartree/angstrom": ("force", 1.0),

@@ -128,7 +128,7 @@ def test_read_index_errors(tmp_path):
 
     error("# only comments\n", "empty file")
     error(INDEX + "4ghi  2.0  2001\n", "line 8: expected 4 or more fields, got 3")
-    error(INDEX + "4ghi  2.0  2001  Kd=5nM\n", "line 8: pK (4th field) 'Kd=5nM' is not a number")
+    error(INDEX + "4ghi  2.0  2001  Kd=5\n", "line 8: 4th field: binding datum 'Kd=5'")
     error(INDEX + "notacode  2.0  2001  5.0\n", "is not a PDB code")
     error("pdb_code,pK\n1abc,x\n", "line 2: pK 'x' is not a number")
     error("name,value\n1abc,5\n", "needs a code column")
@@ -151,8 +151,8 @@ def test_complex_errors(tmp_path):
 
     unlabeled = _tree(tmp_path / "b", index=INDEX.replace("3def", "4def"))
     with pytest.raises(InputError, match="pdbbind 3def: no pK for 3def in .*INDEX_refined"):
-        load_pdbbind(unlabeled)
-    mols = load_pdbbind(unlabeled, require_labels=False)
+        load_pdbbind(unlabeled, require_labels=True)
+    mols = load_pdbbind(unlabeled)  # labels are optional by default
     assert "pK" not in mols[2].labels and mols[0].labels["pK"] == 6.5
     no_index = _tree(tmp_path / "c", index=None)
     assert all("pK" not in m.labels for m in load_pdbbind(no_index))
@@ -160,3 +160,22 @@ def test_complex_errors(tmp_path):
         load_pdbbind(tmp_path / "nowhere")
     with pytest.raises(InputError, match="ligand_format"):
         load_pdbbind(root, ligand_format="pdb")
+
+
+def test_measure_and_qualifier_labels_and_recorded_failures(tmp_path):
+    new = (
+        "1abc  2.00  2007  Kd=316nM  // r\n2xyz  NMR  2010  IC50<56uM  // r\n3def 1.8 2015 Ki=1nM\n"
+    )
+    root = _tree(tmp_path, index=new)
+    mols = {m.id: m for m in load_pdbbind(root)}
+    assert mols["1abc"].labels["pK"] == pytest.approx(-np.log10(316e-9))
+    assert mols["2xyz"].labels["measure"] == "IC50" and mols["2xyz"].labels["qualifier"] == "<"
+    assert mols["3def"].labels["measure"] == "Ki" and mols["3def"].labels["qualifier"] == "="
+    # labels=False reads none, even where a label file exists
+    assert all("pK" not in m.labels for m in load_pdbbind(root, labels=False))
+    # a recording on_error gets each failure, the rest are read
+    (root / "2xyz" / "2xyz_pocket.pdb").unlink()
+    failed = []
+    got = load_pdbbind(root, on_error=lambda code, exc: failed.append((code, str(exc))))
+    assert [m.id for m in got] == ["1abc", "3def"]
+    assert failed[0][0] == "2xyz" and "missing file" in failed[0][1]

@@ -1,53 +1,24 @@
-"""MD with a (small, untrained) DenSNet through the ASE calculator: units, dipoles, NVE."""
+"""MD with a (small, untrained) DenSNet potential through the ASE calculator: NVE energy
+conservation, recorded dipoles, Langevin."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from densnet_fixtures import small_potential
 
-from rhoml.densnet.basis import default_basis
-from rhoml.densnet.model import NetConfig
-from rhoml.densnet.potential import DenSNet, load_model
-from rhoml.densnet.prior import prior_table
-from rhoml.md.calculator import DenSNetCalculator
+from rhoml.ase import RhomlCalculator
 from rhoml.md.driver import MDSettings, load_trajectory, run_md
-
-CFG = NetConfig(channels=8, vectors=4, lmax=1, lmax_sh=2, layers=1, cutoff=4.0, radial=6)
 
 
 @pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    basis = default_basis()
-    scales = {el: np.full(basis.n_functions(el), 0.02) for el in basis.elements}
-    m = DenSNet(basis, prior_table(basis), scales, CFG, CFG, {1: -0.5, 6: -1.0, 8: -2.0}, 30.0)
-    return m.double().eval()
+def potential():
+    return small_potential()
 
 
-def test_calculator_units_and_saved_model(model, ethanol, tmp_path):
-    from ase import Atoms
-
-    from rhoml.units import convert
-
-    atoms = Atoms(numbers=ethanol.numbers, positions=ethanol.positions)
-    atoms.calc = DenSNetCalculator(model)
-    ref = model.predict(ethanol)
-    assert atoms.get_potential_energy() == pytest.approx(convert(ref["energy"], "kcal/mol", "eV"))
-    np.testing.assert_allclose(
-        atoms.get_forces(), convert(ref["forces"], "kcal/mol/angstrom", "eV/angstrom")
-    )
-    dens = atoms.calc.get_density(atoms)
-    assert dens.electron_count() == pytest.approx(26.0, abs=1e-8)
-    np.testing.assert_allclose(dens.dipole(), ref["dipole"], atol=1e-8)
-    model.save(tmp_path / "m.pt")
-    again = load_model(tmp_path / "m.pt")
-    assert again.predict(ethanol)["energy"] == pytest.approx(ref["energy"], abs=1e-10)
-
-
-def test_nve_conserves_energy_and_writes_dipoles(model, ethanol, tmp_path):
+def test_nve_conserves_energy_and_writes_dipoles(potential, ethanol, tmp_path):
     s = MDSettings(steps=60, dt_fs=0.25, ensemble="nve", temperature=300.0, seed=1)
-    traj = run_md(DenSNetCalculator(model), ethanol, s, path=tmp_path / "t.npz", progress=False)
+    traj = run_md(RhomlCalculator(potential), ethanol, s, path=tmp_path / "t.npz", progress=False)
     a = traj.arrays()
     drift = np.abs(a["total"] - a["total"][0]).max()
     swing = a["potential"].max() - a["potential"].min()
@@ -55,9 +26,46 @@ def test_nve_conserves_energy_and_writes_dipoles(model, ethanol, tmp_path):
     assert drift < 0.02 * swing
     t = load_trajectory(tmp_path / "t.npz")
     assert t["dipole"].shape == (61, 3) and np.ptp(t["dipole"][:, 0]) > 0
+    # recorded dipoles are the potential's (Debye) at the recorded positions
+    from rhoml.molecule import Molecule
+
+    mu = potential.compute(Molecule(ethanol.numbers, t["positions"][7]))["dipole"]
+    np.testing.assert_allclose(t["dipole"][7], mu, rtol=1e-12, atol=1e-12)
 
 
-def test_langevin_runs(model, ethanol):
+def test_langevin_runs(potential, ethanol):
     s = MDSettings(steps=10, dt_fs=0.5, ensemble="langevin", temperature=300.0, friction=0.01)
-    traj = run_md(DenSNetCalculator(model), ethanol, s, progress=False)
+    traj = run_md(RhomlCalculator(potential), ethanol, s, progress=False)
     assert len(traj.arrays()["time_fs"]) == 11
+
+
+def test_md_that_blows_up_stops_with_one_line_and_keeps_the_finite_frames(ethanol, tmp_path):
+    """A potential that turns NaN at its 6th call: the run stops with the step named, and the
+    frames simulated before are saved."""
+    import numpy as np
+
+    from rhoml.ase import FunctionPotential, RhomlCalculator
+    from rhoml.errors import CalculationError
+    from rhoml.md.driver import MDSettings, load_trajectory, run_md
+
+    calls = {"n": 0}
+
+    def harmonic(mol):
+        calls["n"] += 1
+        d = mol.positions - ethanol.positions
+        e = float((d**2).sum()) * (np.nan if calls["n"] >= 6 else 1.0)
+        return {"energy": e, "forces": -2 * d, "dipole": np.zeros(3)}
+
+    calc = RhomlCalculator(FunctionPotential(harmonic))
+    path = tmp_path / "t.npz"
+    with pytest.raises(CalculationError, match=r"non-finite at step \d+ .* finite frames kept"):
+        run_md(calc, ethanol, MDSettings(steps=20, dt_fs=0.5), path=path, progress=False)
+    traj = np.load(path)
+    assert 2 <= len(traj["time_fs"]) < 20 and np.all(np.isfinite(traj["potential"]))
+    # a trajectory file with non-finite frames is refused
+    bad = {k: traj[k] for k in traj.files}
+    bad["dipole"] = bad["dipole"].copy()
+    bad["dipole"][-1, 0] = np.nan
+    np.savez(tmp_path / "bad.npz", **bad)
+    with pytest.raises(Exception, match="non-finite dipole"):
+        load_trajectory(tmp_path / "bad.npz")

@@ -64,3 +64,58 @@ def test_harmonic_ir_of_a_diatomic_spring():
     wn = np.sqrt(k_si / (mu_red * 1.66053906660e-27)) / (2 * np.pi * C_CM_PER_S)
     assert h.frequencies[-1] == pytest.approx(wn, rel=1e-4)
     assert h.intensities[-1] == pytest.approx(42.2561 * q**2 / mu_red, rel=1e-4)
+
+
+def _hand_written_harmonic(fn, molecule, step=0.005):
+    """The normal-mode analysis rhoml used before ase.vibrations: central differences of
+    forces (kcal/mol/Å) and dipoles (D), symmetrised Hessian, mass-weighted eigenmodes,
+    intensities 42.2561·|∂μ/∂Q|² km/mol. Kept here as the reference the ASE path must match."""
+    from ase import units
+    from ase.data import atomic_masses
+
+    from rhoml.units import convert
+
+    pos0 = molecule.positions
+    n = len(pos0)
+    hess = np.zeros((3 * n, 3 * n))
+    dmu = np.zeros((3 * n, 3))
+    for k in range(3 * n):
+        out = []
+        for sgn in (1, -1):
+            p = pos0.copy()
+            p[k // 3, k % 3] += sgn * step
+            out.append(fn(Molecule(molecule.numbers, p)))
+        hess[k] = -(out[0]["forces"] - out[1]["forces"]).ravel() / (2 * step)
+        dmu[k] = (np.asarray(out[0]["dipole"]) - np.asarray(out[1]["dipole"])) / (2 * step)
+    hess = convert(0.5 * (hess + hess.T), "kcal/mol", "eV")
+    m = np.repeat(atomic_masses[molecule.numbers], 3)
+    lam, vec = np.linalg.eigh(hess / np.sqrt(m[:, None] * m[None, :]))
+    s = units._hbar * 1e10 / np.sqrt(units._e * units._amu)
+    wn = s * np.sqrt(np.abs(lam)) * np.sign(lam) / units.invcm
+    order = np.argsort(np.abs(wn))[6:]
+    order = order[np.argsort(wn[order])]
+    dmu_dq = (vec[:, order] / np.sqrt(m)[:, None]).T @ dmu
+    return wn[order], 42.2561 * np.sum(dmu_dq**2, axis=1)
+
+
+def test_ase_vibrations_path_equals_the_hand_written_analysis():
+    """Shipped ethanol run at its own minimum: frequencies to 1e-8 cm⁻¹ and intensities to
+    1e-7 relative (ASE's Debye constant differs from PySCF's in the 9th digit) against the
+    hand-written analysis, and the committed benchmark table (densnet_md_ir.json)."""
+    import json
+    from pathlib import Path
+
+    from rhoml import runs
+    from rhoml.md.ir import optimise
+
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    ref = json.loads((root / "densnet_harmonic_dft.json").read_text())
+    pot = runs.load("ethanol").potential()
+    mol = optimise(pot, Molecule(ref["numbers"], ref["positions_angstrom"]), fmax=1e-3)
+    h = harmonic_ir(pot, mol, step=0.005)
+    wn, inten = _hand_written_harmonic(pot.compute, mol)
+    np.testing.assert_allclose(h.frequencies, wn, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(h.intensities, inten, rtol=1e-7, atol=1e-9)
+    committed = json.loads((root / "densnet_md_ir.json").read_text())
+    np.testing.assert_allclose(h.frequencies, committed["ml_harmonic_cm-1"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(h.intensities, committed["ml_harmonic_km_mol"], rtol=1e-6)

@@ -74,3 +74,10 @@ def test_points_cli(tmp_path, capsys):
     assert main(args) == 0
     assert "0 sampled, 0 failed, 1 already done" in capsys.readouterr().out
     assert main(["points", str(store), "--n", "0"]) == 2  # a usable one-line error
+    # a rerun with other settings neither keeps the old clouds silently nor mixes them
+    capsys.readouterr()
+    assert main(["points", str(store), "--n", "200", "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "points_density of molecule 0 was made with other settings (n: stored 300, now 200)" in err
+    )

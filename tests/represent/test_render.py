@@ -256,6 +256,9 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
         assert st.get_array(1, "edg_structure_views").shape == (4, 224, 224, 3)
         assert st.get_array(1, "edg_density_views/small").shape == (6, 64, 64, 4)
     assert main([*args, "--set", "isolevel=0.02"]) == 2  # strict: unknown setting
+    capsys.readouterr()
+    assert main([*args, "--set", "isovalue=0.02"]) == 2  # other settings under the same name
+    assert "was made with other settings (config:" in capsys.readouterr().err
     fit = "xtb+fit:def2-universal-jkfit"
     assert main([*args, "--esp-method", fit, "--name", "fitted_esp"]) == 0
     with Store.open(store, readonly=True) as st:

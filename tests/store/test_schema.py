@@ -114,15 +114,16 @@ def _format1_store(path, water):
     conn.execute("UPDATE records SET provenance=? WHERE method=?",
                  (json.dumps({"settings": settings}), old_key))  # fmt: skip
     conn.execute(
-        "INSERT INTO arrays VALUES (0, 'densnet_forces', '<f8', '[3, 3]', 'kcal/mol/angstrom',"
-        " ?, '{}')",
+        "INSERT INTO arrays (molecule, name, dtype, shape, unit, data, meta)"
+        " VALUES (0, 'densnet_forces', '<f8', '[3, 3]', 'kcal/mol/angstrom', ?, '{}')",
         (forces_kcal.tobytes(),),
     )
     conn.execute("INSERT INTO records (molecule, method, engine, level, status, reason, created)"
                  " VALUES (1, ?, 'dft', ?, 'failed', 'w2: SCF not converged', 0)",
                  (old_key, old_key))  # fmt: skip
     conn.execute(
-        "INSERT INTO arrays VALUES (1, 'small', '|u1', '[6, 8, 8, 4]', 'dimensionless', ?, '{}')",
+        "INSERT INTO arrays (molecule, name, dtype, shape, unit, data, meta)"
+        " VALUES (1, 'small', '|u1', '[6, 8, 8, 4]', 'dimensionless', ?, '{}')",
         (np.full((6, 8, 8, 4), 7, np.uint8).tobytes(),),
     )
     conn.execute("UPDATE meta SET value='1' WHERE key='format_version'")

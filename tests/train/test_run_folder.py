@@ -69,3 +69,15 @@ def test_data_fingerprint_sees_every_value():
     a = data_fingerprint(["qm9_000001", np.array([1.0, 2.0])])
     assert a == data_fingerprint(["qm9_000001", np.array([1.0, 2.0])])
     assert a != data_fingerprint(["qm9_000001", np.array([1.0, 2.0 + 1e-12])])
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
+    from rhoml.errors import RhomlError
+    from rhoml.train.config import TrainConfig
+    from rhoml.train.loop import Objective, fit
+
+    (tmp_path / "last.pt").write_bytes(b"truncated")
+    model = torch.nn.Linear(1, 1)
+    obj = Objective(lambda b: b, lambda p, t: (p - t).abs().mean(), lambda p, t: {})
+    with pytest.raises(RhomlError, match="last.pt: unreadable checkpoint"):
+        fit(model, [], [], obj, TrainConfig(epochs=1, device="cpu"), tmp_path, progress=False)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 from rhoml.commands import options
 from rhoml.errors import RhomlError
 
@@ -35,6 +38,7 @@ def register(sub) -> None:
     options.add_scheduler(comp)
     options.add_limit(comp)
     comp.add_argument("--retry-failed", action="store_true", help="recompute failed molecules")
+    add_resource_limits(comp)
     options.add_quiet(comp)
     comp.set_defaults(handler=cmd_compute)
 
@@ -57,9 +61,35 @@ def register(sub) -> None:
     cube.set_defaults(handler=cmd_export_cube)
 
 
+def add_resource_limits(p) -> None:
+    """``--max-atoms N`` and ``--max-memory GB`` for commands that run the batch runner."""
+    p.add_argument("--max-atoms", type=options.positive_int, default=None, metavar="N",
+                   help="record molecules with more than N atoms as failed (reason kept) "
+                   "instead of computing them")  # fmt: skip
+    p.add_argument("--max-memory", type=options.positive_float, default=None, metavar="GB",
+                   help="address-space limit per local worker process, in GB (Linux): an "
+                   "allocation over it fails that molecule (recorded) instead of calling the "
+                   "OOM killer; Python and the engines take about 0.5 GB before any "
+                   "molecule")  # fmt: skip
+
+
+def stopped(exc: KeyboardInterrupt, out) -> int:
+    """Exit status of a batch stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for
+    SIGTERM), after one line on stderr. Re-raises a plain Ctrl-C for the CLI to report."""
+    from rhoml.store.batch import Interrupted
+
+    if not isinstance(exc, Interrupted):
+        raise exc
+    print(f"rhoml: stopped by {signal.Signals(exc.signum).name}; finished records are kept in "
+          f"{out}, rerun to resume", file=sys.stderr)  # fmt: skip
+    return exc.exit_status
+
+
 def cmd_compute(args) -> int:
     from rhoml.io import read_molecules
-    from rhoml.store.batch import MethodSpec
+    from rhoml.store.batch import MethodSpec, check_memory_limit
+
+    check_memory_limit(args.max_memory, args.scheduler)
 
     if args.scheduler:
         from rhoml.optional import require
@@ -90,15 +120,21 @@ def cmd_compute(args) -> int:
 
 def run_spec(args, molecules, spec) -> int:
     """Run the batch job ``spec`` on ``molecules`` with the shared options (``--out``,
-    ``--workers``, ``--scheduler``, ``--retry-failed``, ``--quiet``) and print its one-line
-    report; returns the exit status (1 when every molecule failed). ``rhoml densnet labels``
-    runs through here too."""
+    ``--workers``, ``--scheduler``, ``--retry-failed``, ``--quiet``, and ``--max-atoms`` /
+    ``--max-memory`` where the command has them) and print its one-line report; returns the
+    exit status (1 when every molecule failed, 128 + the signal number when stopped by SIGTERM).
+    ``rhoml densnet labels`` runs through here too."""
     from rhoml.store.batch import run_batch
 
-    report = run_batch(
-        args.out, molecules, spec, workers=args.workers, scheduler=args.scheduler,
-        retry_failed=args.retry_failed, progress=not args.quiet,
-    )  # fmt: skip
+    try:
+        report = run_batch(
+            args.out, molecules, spec, workers=args.workers, scheduler=args.scheduler,
+            retry_failed=args.retry_failed, progress=not args.quiet,
+            max_atoms=getattr(args, "max_atoms", None),
+            max_memory_gb=getattr(args, "max_memory", None),
+        )  # fmt: skip
+    except KeyboardInterrupt as exc:
+        return stopped(exc, args.out)
     print(report.line(args.out))
     return 1 if report.failed and not report.ok else 0
 

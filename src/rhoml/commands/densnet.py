@@ -1,8 +1,8 @@
-"""CLI: ``rhoml densnet sample|labels|train``, ``rhoml md``, ``rhoml ir`` (DenSNet, seed 002)."""
+"""CLI: ``rhoml densnet sample|labels`` (DenSNet training data, seed 002). Training is
+``rhoml train CONFIG`` (family ``densnet``); MD and IR are ``rhoml md|ir RUN``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rhoml.commands.options import (
@@ -11,18 +11,14 @@ from rhoml.commands.options import (
     add_quiet,
     add_scheduler,
     add_seed,
-    add_threads,
     add_workers,
-    set_threads,
 )
 from rhoml.errors import InputError
-
-MODEL_HELP = "a trained DenSNet model file (.pt), or the name of a shipped model ('ethanol')"
 
 
 def register(subparsers) -> None:
     dn = subparsers.add_parser(
-        "densnet", help="DenSNet: DFT labels and training (density-first ML potential)"
+        "densnet", help="DenSNet: training geometries and DFT labels (train with `rhoml train`)"
     )
     dsub = dn.add_subparsers(dest="densnet_command", required=True)
 
@@ -73,177 +69,9 @@ def register(subparsers) -> None:
     add_quiet(lab)
     lab.set_defaults(handler=_cmd_labels)
 
-    tr = dsub.add_parser(
-        "train",
-        help="train a DenSNet from a config (TOML or JSON)",
-        description="Train the coefficient network (Coulomb norm of the density error) and then "
-        "the energy network (energies + forces through both networks) on a label store, report "
-        "test metrics, and save the model to the config's `output` (+ a .json summary). "
-        "Checkpoints and metrics.csv of both stages go to `<output>.train/`: re-running the same "
-        "command after an interruption resumes. Under `torchrun --nproc_per_node N` it trains "
-        "with PyTorch DDP. See configs/densnet_ethanol.toml.",
-    )
-    tr.add_argument("config")
-    tr.set_defaults(handler=_cmd_train)
-
-    md = subparsers.add_parser(
-        "md",
-        help="molecular dynamics with a DenSNet model (NVE or Langevin)",
-        description="Run MD with a DenSNet and write a trajectory (.npz: positions Å, dipole "
-        "Debye, energies eV, temperature K per recorded step).",
-    )
-    _md_args(md)
-    add_out(md, "trajectory file (.npz)", required=True)
-    md.set_defaults(handler=_cmd_md)
-
-    ir = subparsers.add_parser(
-        "ir",
-        help="IR spectrum from DenSNet MD (dipole autocorrelation): CSV + PNG + peaks",
-        description="Run MD with MODEL (NVE by default; or read --trajectory) and write the IR "
-        "spectrum from the dipole-derivative autocorrelation (Hann window, zero padding, "
-        "harmonic quantum correction) as OUT/ir.csv, OUT/ir.png and OUT/peaks.json. "
-        "Example: `rhoml ir ethanol`.",
-    )
-    _md_args(ir, default_steps=4000)
-    ir.add_argument("--trajectory", default=None, help="use this trajectory instead of running MD")
-    ir.add_argument("--max-lag", type=float, default=1000.0, help="ACF length in fs (default 1000)")
-    ir.add_argument("--correction", default="harmonic", choices=["harmonic", "none"])
-    add_out(ir, "output folder", default="ir-out")
-    ir.set_defaults(handler=_cmd_ir)
-
-
-def _md_args(p, default_steps: int = 1000) -> None:
-    p.add_argument("model", nargs="?", default="ethanol", help=MODEL_HELP + " (default ethanol)")
-    p.add_argument(
-        "--geometry",
-        default=None,
-        help="start geometry (xyz/sdf...; default: the model's stored start geometry)",
-    )
-    p.add_argument(
-        "--steps", type=int, default=default_steps, help=f"MD steps (default {default_steps})"
-    )
-    p.add_argument("--dt", type=float, default=0.5, help="time step in fs (default 0.5)")
-    p.add_argument("--ensemble", default="nve", choices=["nve", "langevin"])
-    p.add_argument(
-        "--temperature",
-        type=float,
-        default=300.0,
-        help="K: initial velocities and Langevin bath (default 300)",
-    )
-    p.add_argument("--friction", type=float, default=0.002, help="Langevin friction, 1/fs")
-    add_seed(p)
-    add_threads(p)
-    p.set_defaults(threads=1)  # one thread is fastest for small molecules
-    for action in p._actions:
-        if action.dest == "threads":
-            action.help = (
-                "torch CPU threads (default 1: fastest for small molecules; 0: torch's default)"
-            )
-    p.add_argument(
-        "--float32",
-        action="store_true",
-        help="evaluate the model in float32 (about 1.1x faster; forces to ~1e-6 relative)",
-    )
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        help="compile the model with torch.compile (about 1.7x faster per step; needs a C++ "
-        "compiler; the first run compiles for 1-2 min, later runs reuse the cache)",
-    )
-    add_quiet(p)
-
-
-def _load(spec: str, float32: bool = False):
-    import torch
-
-    from rhoml.densnet.potential import load_model, shipped_model_path
-
-    dtype = torch.float32 if float32 else torch.float64
-    p = Path(spec)
-    if p.suffix == ".pt" or p.exists():
-        return load_model(p, dtype=dtype)
-    return load_model(shipped_model_path(spec), dtype=dtype)
-
-
-def _start(model, geometry):
-    from rhoml.molecule import Molecule
-
-    if geometry:
-        from rhoml.io import read_molecules
-
-        mols = list(read_molecules(geometry))
-        if not mols:
-            raise InputError(f"{geometry}: no molecule found")
-        return mols[0]
-    if "start_numbers" not in model.meta:
-        raise InputError("this model stores no start geometry; give --geometry")
-    return Molecule(model.meta["start_numbers"], model.meta["start_positions"], id="start")
-
-
-def _run(args):
-
-    from rhoml.md.calculator import DenSNetCalculator
-    from rhoml.md.driver import MDSettings, run_md
-
-    set_threads(args.threads)
-    model = _load(args.model, args.float32)
-    mol = _start(model, args.geometry)
-    settings = MDSettings(
-        steps=args.steps,
-        dt_fs=args.dt,
-        ensemble=args.ensemble,
-        temperature=args.temperature,
-        friction=args.friction,
-        seed=args.seed,
-    )
-    calc = DenSNetCalculator(model, compile=args.compile)
-    return run_md(calc, mol, settings, progress=not args.quiet), settings
-
-
-def _cmd_md(args) -> int:
-    traj, s = _run(args)
-    traj.save(args.out, {"model": args.model, "settings": s.__dict__})
-    a = traj.arrays()
-    print(
-        f"wrote {args.out}: {len(a['time_fs'])} frames, mean T {a['temperature'].mean():.0f} K,"
-        f" total-energy drift {a['total'][-1] - a['total'][0]:+.4f} eV"
-    )
-    return 0
-
-
-def _cmd_ir(args) -> int:
-    from rhoml.md.ir import ir_from_dipoles, write_spectrum
-
-    if args.trajectory:
-        from rhoml.md.driver import load_trajectory
-
-        t = load_trajectory(args.trajectory)
-        dip, times = t["dipole"], t["time_fs"]
-    else:
-        traj, _ = _run(args)
-        a = traj.arrays()
-        dip, times = a["dipole"], a["time_fs"]
-    if len(times) < 16:
-        raise InputError("IR needs at least 16 recorded MD frames")
-    dt = float(times[1] - times[0])
-    spec = ir_from_dipoles(
-        dip, dt, temperature=args.temperature, max_lag_fs=args.max_lag, correction=args.correction
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.trajectory:
-        traj.save(out / "trajectory.npz", {"model": args.model})
-    write_spectrum(spec, out / "ir.csv", out / "ir.png", title=f"IR from DenSNet MD ({args.model})")
-    peaks = [{"wavenumber_cm-1": w, "intensity_arb": i} for w, i in spec.peaks(n=12)]
-    (out / "peaks.json").write_text(json.dumps(peaks, indent=1))
-    print(f"wrote {out}/ir.csv, ir.png, peaks.json")
-    for p in peaks:
-        print(f"  {p['wavenumber_cm-1']:8.1f} cm-1  {p['intensity_arb']:.3f}")
-    return 0
-
 
 def _cmd_sample(args) -> int:
-    from rhoml.densnet.systems import SampleSettings, sample_frames
+    from rhoml.md.sampling import SampleSettings, sample_frames
 
     s = SampleSettings(
         frames=args.frames,
@@ -266,7 +94,7 @@ def _cmd_sample(args) -> int:
 
 def _cmd_labels(args) -> int:
     from rhoml.commands.density import run_spec
-    from rhoml.densnet.labels import LabelSettings
+    from rhoml.store.labels import LabelSettings
 
     p = Path(args.input)
     if p.suffix == ".npz" or (not p.exists() and args.rmd17_dir):
@@ -289,18 +117,3 @@ def _cmd_labels(args) -> int:
     if not mols:
         raise InputError(f"{args.input}: no molecules")
     return run_spec(args, mols, LabelSettings(functional=args.functional, basis=args.basis).spec)
-
-
-def _cmd_train(args) -> int:
-    from rhoml.densnet.train import TrainConfig, run_training
-    from rhoml.train.distributed import init_from_env, is_main_process, shutdown
-
-    init_from_env()  # joins the process group under torchrun (DDP), else a no-op
-    main = is_main_process()
-    try:
-        summary = run_training(TrainConfig.from_file(args.config))
-    finally:
-        shutdown()
-    if main:
-        print(json.dumps(summary["test"], indent=1))
-    return 0

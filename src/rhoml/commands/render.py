@@ -2,8 +2,9 @@
 wrappers over :mod:`rhoml.represent.render` and :mod:`rhoml.represent.points`.
 
 Both are resumable (a molecule whose array is already in the store is skipped) and parallel
-(a process pool of single-threaded workers, ``rhoml.store.batch.make_executor``); workers compute,
-the main process writes each result in its own transaction.
+(single-threaded worker processes through ``rhoml.store.batch.run_tasks``); workers compute, the
+main process writes each result in its own transaction. A worker that dies fails only the
+molecule it was rendering; SIGINT and SIGTERM stop the workers and exit 130 / 143.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rhoml.commands import options
+from rhoml.commands.density import stopped
 from rhoml.errors import RhomlError
 
 RENDER_DESCRIPTION = """Render every molecule of STORE with a preset and store the uint8 image
@@ -88,6 +90,25 @@ def register(sub) -> None:
 
 
 # -- shared ------------------------------------------------------------------------------------
+def check_same_settings(st, indices, name: str, settings: dict) -> None:
+    """Refuse (one line) when array ``name`` of a molecule in ``indices`` was made with other
+    ``settings`` (compared with the metadata stored beside it): a rerun with new settings must
+    neither keep the old arrays silently nor mix two settings in one store."""
+    import json
+
+    want = json.loads(json.dumps(settings))
+    for i in indices:
+        if not st.has_array(i, name):
+            continue
+        meta = st.array_meta(i, name)
+        for key, value in want.items():
+            if key in meta and meta[key] != value:
+                raise RhomlError(
+                    f"{st.path}: {name} of molecule {i} was made with other settings ({key}: "
+                    f"stored {meta[key]!r}, now {value!r}); use another --name or another store"
+                )
+
+
 def _method(st, method: str | None) -> str:
     methods = st.methods()
     if not methods:
@@ -107,26 +128,28 @@ def _method(st, method: str | None) -> str:
 
 
 def _run_jobs(jobs, worker, workers, desc, progress, on_result):
-    """Submit ``worker(*job)`` for every job to a process pool; ``on_result`` gets each result
-    in completion order. Returns the number of results."""
-    from concurrent.futures import as_completed
-
+    """Run ``worker(*job)`` for every job in worker processes (``rhoml.store.batch.run_tasks``);
+    ``on_result`` gets each result in completion order, and ``{"idx": ..., "error": ...}`` for a
+    job whose worker process died (the job's second item is the molecule index). Returns the
+    number of results."""
     from tqdm.auto import tqdm
 
-    from rhoml.store.batch import make_executor, single_threaded_children
+    from rhoml.store.batch import run_tasks, single_threaded_children
 
     done = 0
-    with single_threaded_children(1), make_executor(workers) as ex:
-        futures = [ex.submit(worker, *job) for job in jobs]
-        with tqdm(total=len(futures), desc=desc, unit="mol", disable=not progress) as bar:
-            try:
-                for fut in as_completed(futures):
-                    on_result(fut.result())
-                    done += 1
-                    bar.update(1)
-            finally:
-                for f in futures:
-                    f.cancel()
+    with single_threaded_children(1), tqdm(total=len(jobs), desc=desc, unit="mol",
+                                           disable=not progress) as bar:  # fmt: skip
+
+        def result(key, res):
+            nonlocal done
+            on_result(res)
+            done += 1
+            bar.update(1)
+
+        def death(key, reason):
+            result(key, {"idx": jobs[key][1], "error": f"molecule {jobs[key][1]}: {reason}"})
+
+        run_tasks(worker, list(enumerate(jobs)), result, death, workers=workers)
     return done
 
 
@@ -212,6 +235,8 @@ def cmd_render(args) -> int:
             indices = [i for i in indices if i in ok]
             if missing:
                 print(f"{len(missing)} molecule(s) without the needed ok record(s) are skipped")
+        check_same_settings(st, indices, name, {"config": cfg.to_dict(), "method": method,
+                                                "esp_method": args.esp_method})  # fmt: skip
         todo = [i for i in indices if not st.has_array(i, name)]
         skipped = len(indices) - len(todo)
         ids = {i: st.molecule(i).id for i in todo} if args.out else {}
@@ -257,6 +282,8 @@ def cmd_render(args) -> int:
         try:
             done = _run_jobs(jobs, _render_job, args.workers, args.preset, not args.quiet,
                              on_result)  # fmt: skip
+        except KeyboardInterrupt as exc:
+            return stopped(exc, args.store)
         finally:
             flush()
     seconds = time.perf_counter() - start
@@ -296,7 +323,6 @@ def cmd_points(args) -> int:
         ok = st.finished(method, include_failed=False)
         indices = st.indices()[: args.limit] if args.limit else st.indices()
         indices = [i for i in indices if i in ok]
-        todo = [i for i in indices if not st.has_array(i, POINTS_DENSITY)]
         failures: list[str] = []
         meta = {
             "method": method,
@@ -306,6 +332,8 @@ def cmd_points(args) -> int:
             "spacing_angstrom": args.spacing,
             "seed": args.seed,
         }
+        check_same_settings(st, indices, POINTS_DENSITY, meta)
+        todo = [i for i in indices if not st.has_array(i, POINTS_DENSITY)]
 
         def on_result(res):
             if "error" in res:
@@ -318,7 +346,10 @@ def cmd_points(args) -> int:
 
         jobs = [(str(args.store), i, method, args.n, args.threshold, args.weighting,
                  args.spacing, args.seed) for i in todo]  # fmt: skip
-        done = _run_jobs(jobs, _points_job, args.workers, "points", not args.quiet, on_result)
+        try:
+            done = _run_jobs(jobs, _points_job, args.workers, "points", not args.quiet, on_result)
+        except KeyboardInterrupt as exc:
+            return stopped(exc, args.store)
     for f in failures[:20]:
         print(f"failed: {f}")
     print(f"points: {done - len(failures)} sampled, {len(failures)} failed, "

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from rhoml.commands import options
+from rhoml.datasets import drop
 from rhoml.errors import RhomlError
 
 
@@ -45,28 +46,33 @@ def register(sub) -> None:
         "store arrays named voxels/<spec hash>/<pose> (float16; channel names and the spec in "
         "the array metadata). The grid comes from --config (a [voxel] table) or the options "
         "below. Protein-ligand complexes (PDBbind folders) with separate_groups get one density "
-        "record per group (<code>:g0 pocket, <code>:g1 ligand).",
+        "record per group (<code>:g0 pocket, <code>:g1 ligand). A molecule that cannot be "
+        "prepared (unreadable file, unknown element, ligand beyond the box, pocket, density or "
+        "voxel failure) is left out and recorded in OUT/dropped.csv; the rest go on.",
     )
-    vx.add_argument("inputs", nargs="+", metavar="INPUT", help="xyz/sdf/pdb/npz, qm9:N, ...")
-    options.add_out(vx, "store folder, created if absent", required=True)
-    vx.add_argument("--config", default=None, help="TOML/JSON file with a [voxel] table")
-    vx.add_argument("--box", type=options.positive_float, default=16.0,
+    vx.add_argument("inputs", nargs="*", metavar="INPUT",
+                    help="xyz/sdf/pdb/npz, qm9:N, a PDBbind folder... (default with --config: "
+                    "its PDBbind [data].root)")  # fmt: skip
+    options.add_out(vx, "store folder, created if absent (default with --config: [data].store)")
+    vx.add_argument("--config", default=None,
+                    help="a voxel-cnn training config (or a file with a [voxel] table): its "
+                    "[voxel] grid and its [data] engine, solvent, pocket_cutoff, n_poses, "
+                    "workers, labels, store and (PDBbind) root; options given here win",
+                    )  # fmt: skip
+    vx.add_argument("--box", type=options.positive_float, default=None,
                     help="box edge in Å (default 16)")  # fmt: skip
-    vx.add_argument("--spacing", type=options.positive_float, default=0.5,
+    vx.add_argument("--spacing", type=options.positive_float, default=None,
                     help="voxel step in Å (default 0.5)")  # fmt: skip
-    vx.add_argument(
-        "--channels",
-        type=_names,
-        default=["atoms", "density", "gradient", "shape"],
-        help="comma-separated from atoms,density,gradient,shape (default all)",
-    )
-    vx.add_argument(
-        "--elements", type=_names, default=["H", "C", "N", "O", "F"],
-        help="atom-type channels (X = all other elements; default H,C,N,O,F)",
-    )  # fmt: skip
-    vx.add_argument("--overflow", default="error", choices=["error", "crop"],
-                    help="molecule larger than the box: error (default) or crop")  # fmt: skip
-    vx.add_argument("--engine", default="xtb", choices=["xtb", "promolecule", "dft"],
+    vx.add_argument("--channels", type=_names, default=None,
+                    help="comma-separated from atoms,density,gradient,shape (default all)",
+                    )  # fmt: skip
+    vx.add_argument("--elements", type=_names, default=None,
+                    help="atom-type channels (X = all other elements; default H,C,N,O,F)",
+                    )  # fmt: skip
+    vx.add_argument("--overflow", default=None, choices=["error", "crop"],
+                    help="molecule larger than the box: error (default; the molecule is "
+                    "dropped and recorded) or crop")  # fmt: skip
+    vx.add_argument("--engine", default=None, choices=["xtb", "promolecule", "dft"],
                     help="density engine (default xtb: GFN2-xTB valence density); densities "
                     "already in OUT for the same method and level (e.g. from 'rhoml density "
                     "compute --method dft') are reused, only missing ones are computed",
@@ -86,9 +92,13 @@ def register(sub) -> None:
                     "capped with H at cut bonds, charge from the protonation states (needed "
                     "for --engine xtb: PDBbind pocket files carry only polar hydrogens)",
                     )  # fmt: skip
-    vx.add_argument("--poses", type=options.positive_int, default=1,
+    vx.add_argument("--poses", type=options.positive_int, default=None,
                     help="cached poses per molecule: pose 0 as read, others random rotation + "
                     "sub-voxel shift (default 1)")  # fmt: skip
+    vx.add_argument("--labels", default=None,
+                    help="PDBbind folders: label file (CSV code,pK or an index file) instead of "
+                    "the folder's labels_pK.csv / index/INDEX_*")  # fmt: skip
+    options.add_limit(vx)  # complexes in sorted code order
     options.add_workers(vx)
     vx.add_argument("--npy", default=None, help="also write pose 0 of all molecules to this .npy")
     options.add_quiet(vx)
@@ -104,7 +114,8 @@ def register(sub) -> None:
         "(OUT/runs/.../result.json) are skipped. QM9: standard 110k/10k/rest split (seed 42), "
         "GFN2-xTB input densities, targets in meV / D / bohr^3. PDBbind: a PDBbind folder "
         "(<code>/<code>_pocket.pdb + _ligand.sdf, labels from labels_pK.csv or index/INDEX_*), "
-        "pK target, RMSE / Pearson / Spearman on a held-out set.",
+        "pK target, RMSE / Pearson / Spearman on a held-out set (random, scaffold or protein "
+        "split); complexes that cannot be prepared are recorded in OUT/dropped.csv.",
     )
     st.add_argument("--dataset", required=True, choices=["qm9", "pdbbind"])
     st.add_argument("--root", default=None, help="PDBbind folder (for --dataset pdbbind)")
@@ -173,6 +184,24 @@ def register(sub) -> None:
         default=None,
         help="PDBbind with --engine xtb: ALPB implicit solvent, e.g. water (default gas phase)",
     )
+    st.add_argument("--labels", default=None,
+                    help="PDBbind: label file (CSV code,pK or an index file of any PDBbind "
+                    "release) instead of the folder's labels_pK.csv / index/INDEX_*")  # fmt: skip
+    st.add_argument("--exclude-ic50", action="store_true",
+                    help="PDBbind: leave out complexes labelled with an IC50 (recorded)",
+                    )  # fmt: skip
+    st.add_argument("--exclude-qualified", action="store_true",
+                    help="PDBbind: leave out bounds and approximate values (<, >, ~, <=, >=)",
+                    )  # fmt: skip
+    st.add_argument("--split", default="random", choices=["random", "scaffold", "protein"],
+                    help="PDBbind held-out split: random (default), whole ligand Bemis-Murcko "
+                    "scaffolds, or whole protein-chain clusters (rhoml.datasets.clusters)",
+                    )  # fmt: skip
+    st.add_argument("--split-threshold", type=options.positive_float, default=0.1,
+                    help="--split protein: 3-mer Jaccard similarity that links two chains "
+                    "(default 0.1, about 55 %% sequence identity)")  # fmt: skip
+    st.add_argument("--split-seed", type=options.nonnegative_int, default=0,
+                    help="PDBbind: seed of the split (default 0)")  # fmt: skip
     st.add_argument("--model", default="resnet3d-small", help="model or preset name")
     st.add_argument(
         "--samples-per-run",
@@ -201,6 +230,8 @@ def _cmd_study(args) -> int:
     from rhoml.studies.voxel import StudySettings, run_study
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise RhomlError(f"--out {out}: exists and is not a folder")
     store = Path(args.store) if args.store else out / "store"
     progress = not args.quiet
     if args.summary_only:
@@ -239,6 +270,12 @@ def _cmd_study(args) -> int:
             max_train=max(args.sizes),
             n_poses=args.poses,
             engine_options={"solvent": args.solvent} if args.solvent else None,
+            labels=args.labels,
+            exclude_ic50=args.exclude_ic50,
+            exclude_qualified=args.exclude_qualified,
+            split=args.split,
+            split_threshold=args.split_threshold,
+            split_seed=args.split_seed,
             workers=args.workers,
             progress=progress,
         )
@@ -312,46 +349,90 @@ def _stored_dft_levels(path) -> list[dict]:
     return out
 
 
+_DEFAULTS = {"engine": "xtb", "solvent": None, "pocket_cutoff": None, "poses": 1,
+             "workers": None, "labels": None, "box": 16.0, "spacing": 0.5,
+             "channels": ["atoms", "density", "gradient", "shape"],
+             "elements": ["H", "C", "N", "O", "F"], "overflow": "error"}  # fmt: skip
+
+
+def _voxelize_config(args):
+    """Resolve ``voxelize`` options: given on the command line > the config (``[voxel]`` grid,
+    ``[data]`` engine, solvent, pocket_cutoff, n_poses, workers, labels, store, root) >
+    defaults. Returns the voxel spec; fills ``args`` in place."""
+    from rhoml.represent.voxel import VoxelSpec
+
+    if args.config:
+        from rhoml.config import ConfigError, load_config, read_table_file
+        from rhoml.families.voxel_cnn import VoxelCNNFamily
+
+        raw = read_table_file(args.config)
+        family = raw.pop("family", VoxelCNNFamily.name)
+        if family != VoxelCNNFamily.name:
+            raise ConfigError(f"{args.config}: family {family!r}: voxelize reads voxel-cnn configs")
+        fam = VoxelCNNFamily()
+        sections = load_config(raw, fam.sections, str(args.config),
+                               base_dir=Path(args.config).resolve().parent)  # fmt: skip
+        fam.check_config(sections, str(args.config))
+        d = sections["data"]
+        from_config = {"engine": d.default_engine, "solvent": d.solvent or None,
+                       "pocket_cutoff": d.pocket_cutoff or None, "poses": d.n_poses,
+                       "workers": d.workers, "labels": d.labels or None}  # fmt: skip
+        for name, value in from_config.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+        if args.out is None and d.store:
+            args.out = d.store
+        if not args.inputs:
+            if d.dataset != "pdbbind":
+                raise RhomlError(f"{args.config}: give INPUT molecules (qm9:N, files)")
+            args.inputs = [d.root]
+        grid = {"size": args.box, "spacing": args.spacing, "overflow": args.overflow,
+                "channels": args.channels, "elements": args.elements}  # fmt: skip
+        spec = VoxelSpec.from_dict(
+            {**sections["voxel"], **{k: v for k, v in grid.items() if v is not None}}
+        )
+    for name, value in _DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    if not args.inputs:
+        raise RhomlError("voxelize: give INPUT molecules (or --config with a PDBbind [data].root)")
+    if args.out is None:
+        raise RhomlError("voxelize: give --out STORE (or [data].store in --config)")
+    if not args.config:
+        spec = VoxelSpec(size=args.box, spacing=args.spacing, channels=tuple(args.channels),
+                         elements=tuple(args.elements), overflow=args.overflow)  # fmt: skip
+    return spec
+
+
 def _cmd_voxelize(args) -> int:
     import numpy as np
 
-    from rhoml.io import read_molecules
-    from rhoml.represent.voxel import VoxelSpec
+    from rhoml.datasets import dropped_summary, write_dropped
+    from rhoml.datasets.pdbbind import prepare_complexes, read_inputs
     from rhoml.represent.voxel_data import cache_poses, load_poses
     from rhoml.store.batch import run_batch
     from rhoml.store.sqlite_store import Store
 
-    if args.config:
-        from rhoml.train.config import read_table_file
-
-        table = read_table_file(args.config)
-        extra = sorted(set(table) - {"voxel", "data", "model", "train"})
-        if extra:
-            raise RhomlError(f"{args.config}: unknown section(s) {', '.join(extra)}")
-        spec = VoxelSpec.from_dict(table.get("voxel", {}))
-    else:
-        spec = VoxelSpec(size=args.box, spacing=args.spacing, channels=tuple(args.channels),
-                         elements=tuple(args.elements), overflow=args.overflow)  # fmt: skip
-    molecules = [m for inp in args.inputs for m in read_molecules(inp)]
-    if not molecules:
+    spec = _voxelize_config(args)
+    dropped: list[dict] = []
+    molecules = read_inputs(args.inputs, labels=args.labels, limit=args.limit, dropped=dropped)
+    if not molecules and not dropped:
         raise RhomlError(f"{', '.join(args.inputs)}: no molecules found")
     mspec = _method_spec(args)
     complexes = {m.id for m in molecules if m.groups is not None and (m.groups == 1).any()}
-    if args.pocket_cutoff:
-        from rhoml.datasets.pdbbind import cut_pocket
-
-        molecules = [
-            cut_pocket(m, args.pocket_cutoff) if m.id in complexes else m for m in molecules
-        ]  # fmt: skip
-    elif complexes and args.engine == "xtb" and spec.needs_density:
+    if complexes and not args.pocket_cutoff and args.engine == "xtb" and spec.needs_density:
         raise RhomlError(
             f"{sorted(complexes)[0]}: --engine xtb on a protein-ligand complex "
             "needs --pocket-cutoff (e.g. 6): the pocket is re-cut from the protein and capped"
         )
+    molecules = prepare_complexes(molecules, spec, pocket_cutoff=args.pocket_cutoff,
+                                  closed_shell=args.engine == "xtb", rotated=args.poses > 1,
+                                  dropped=dropped)  # fmt: skip
     method = None
     dens: dict = {}
-    failed: dict = {}
-    if spec.needs_density and not spec.separate_groups:
+    idx: list[int] = []
+    key = None
+    if molecules and spec.needs_density and not spec.separate_groups:
         rep = run_batch(args.out, molecules, mspec, workers=args.workers,
                         progress=not args.quiet)  # fmt: skip
         method = rep.method
@@ -360,33 +441,58 @@ def _cmd_voxelize(args) -> int:
     elif not Path(args.out).exists():
         Store.create(args.out).close()
     with Store.open(args.out) as st:
-        if spec.needs_density and spec.separate_groups:
+        if molecules and spec.needs_density and spec.separate_groups:
             from rhoml.datasets.pdbbind import group_densities
 
             dens, failed = group_densities(st, molecules, mspec.engine, mspec.options,
                                            groups=spec.groups, workers=args.workers,
                                            progress=not args.quiet)  # fmt: skip
             for code, reason in failed.items():
-                print(f"{code}: no density ({reason})")
+                drop(dropped, code, "density", f"{mspec.engine} density failed: {reason}")
             molecules = [m for m in molecules if m.id not in failed]
-        idx = st.add_molecules(molecules)
-        if method:
+        if molecules:
+            idx = st.add_molecules(molecules)
+        if method and idx:
             ok = st.finished(method, include_failed=False)
-            missing = [i for i in idx if i not in ok]
-            if missing:
-                print(f"{len(missing)} molecule(s) without a density (see 'rhoml info') skipped")
+            reasons = {i: r for i, _, r in st.failures(method)}
+            for i, m in zip(idx, molecules, strict=True):
+                if i not in ok:
+                    drop(dropped, m.id, "density", f"{method}: {reasons.get(i, 'no density')}")
+            molecules = [m for i, m in zip(idx, molecules, strict=True) if i in ok]
             idx = [i for i in idx if i in ok]
-        if not idx:
-            raise RhomlError(f"{args.out}: no molecule has a density; nothing voxelised")
-        by_idx = dict(zip(st.add_molecules(molecules), molecules, strict=True))
+        by_idx = dict(zip(idx, molecules, strict=True))
         density_fn = (lambda i, _m: dens[by_idx[i].id]) if dens else None
-        key = cache_poses(st, idx, spec, method=method, engine=args.engine,
-                          engine_options=mspec.options, n_poses=args.poses,
-                          progress=not args.quiet, density_fn=density_fn)  # fmt: skip
-        if args.npy:
+        kw = dict(method=method, engine=args.engine, engine_options=mspec.options,
+                  n_poses=args.poses, density_fn=density_fn)  # fmt: skip
+        if idx:
+            try:
+                key = cache_poses(st, idx, spec, progress=not args.quiet, **kw)
+            except RhomlError:  # one at a time: record the molecules that fail, keep the rest
+                kept = []
+                for i in idx:
+                    try:
+                        key = cache_poses(st, [i], spec, progress=False, **kw)
+                        kept.append(i)
+                    except RhomlError as exc:
+                        from rhoml.represent.voxel import VoxelBoxError
+
+                        stage = "box" if isinstance(exc, VoxelBoxError) else "voxels"
+                        drop(dropped, by_idx[i].id, stage, exc)
+                idx = kept
+        if args.npy and idx:
             np.save(args.npy, load_poses(st, idx, key, 1)[:, 0])
+    write_dropped(Path(args.out) / "dropped.csv", dropped)
+    if dropped:
+        summary = dropped_summary(dropped)
+        stages = ", ".join(f"{k} {v}" for k, v in summary["by_stage"].items())
+        print(f"dropped {summary['n']} ({stages}); see {Path(args.out) / 'dropped.csv'}:")
+        for d in dropped:
+            print(f"  {d['id']}: {d['stage']}: {d['reason']}")
+    if not idx:
+        why = "; ".join(f"{d['id']}: {d['reason']}" for d in dropped[:2])
+        raise RhomlError(f"{args.out}: no molecule could be prepared, nothing voxelised ({why})")
     print(
         f"{len(idx)} molecules x {args.poses} pose(s), {spec.n_channels} channels "
         f"({', '.join(spec.channel_names)}), {spec.n}^3 grid -> {args.out} arrays {key}/<pose>"
     )
-    return 1 if failed and not idx else 0
+    return 0

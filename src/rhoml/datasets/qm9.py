@@ -83,12 +83,15 @@ def select(max_train: int, n_val: int, n_test: int | None, *, split_seed: int = 
 
 
 def prepare(store_path, selection: QM9Selection, *, engine: str = "xtb", workers: int = 2,
-            progress: bool = True) -> dict[str, list[int]]:  # fmt: skip
+            progress: bool = True,
+            dropped: list | None = None) -> dict[str, list[int]]:  # fmt: skip
     """Load the selected molecules, compute their densities into the store (resumable).
 
     Returns store indices per part (``train_pool`` in pool order, ``val``, ``test``); molecules
-    whose density failed are dropped with a printed note.
+    whose density failed are left out with a logged note and recorded in ``dropped`` (stage
+    ``density``).
     """
+    from rhoml.datasets import drop
     from rhoml.io.qm9 import load_qm9
     from rhoml.store.batch import MethodSpec, run_batch
     from rhoml.store.sqlite_store import Store
@@ -102,6 +105,10 @@ def prepare(store_path, selection: QM9Selection, *, engine: str = "xtb", workers
     try:
         idx = st.add_molecules(mols)  # idempotent: returns existing indices
         ok = st.finished(spec.key, include_failed=False)
+        reasons = {i: r for i, _, r in st.failures(spec.key)}
+        for i, m in zip(idx, mols, strict=True):
+            if i not in ok:
+                drop(dropped, m.id, "density", f"{engine} density failed: {reasons.get(i, '?')}")
     finally:
         st.close()
     if report.failed:
@@ -139,12 +146,14 @@ def study_data(
 ):
     """Densities, cached voxels and targets of a :class:`QM9Selection` →
     :class:`~rhoml.datasets.VoxelData`."""
-    from rhoml.datasets import VoxelData
+    from rhoml.datasets import VoxelData, dropped_summary
     from rhoml.represent.voxel_data import cache_poses, load_poses
     from rhoml.store.sqlite_store import Store
 
     spec = spec or default_spec()
-    parts = prepare(store_path, selection, engine=engine, workers=workers, progress=progress)
+    dropped: list[dict] = []
+    parts = prepare(store_path, selection, engine=engine, workers=workers, progress=progress,
+                    dropped=dropped)  # fmt: skip
     voxels, values = {}, {}
     with Store.open(store_path) as st:
         for name, idx in parts.items():
@@ -156,7 +165,8 @@ def study_data(
         "split": "random 110000/10000/rest of 130831, numpy default_rng(42)",
         "split_seed": selection.split_seed, "engine": engine, "voxel_spec": spec.to_dict(),
         "n_poses": n_poses, "pool": len(parts["train_pool"]), "n_val": len(parts["val"]),
-        "n_test": len(parts["test"]),
+        "n_test": len(parts["test"]), "dropped": dropped,
+        "dropped_summary": dropped_summary(dropped),
     }  # fmt: skip
     return VoxelData("qm9", list(targets), [REPORT_UNITS[t] for t in targets],
                      spec.channel_names, voxels, values, info)  # fmt: skip

@@ -39,3 +39,32 @@ def nested_subset(indices: np.ndarray, size: int, seed: int) -> np.ndarray:
         raise RhomlError(f"asked for {size} items from a split of {len(indices)}")
     perm = np.random.default_rng(seed).permutation(len(indices))
     return np.asarray(indices)[np.sort(perm[:size])]
+
+
+def cluster_split(clusters, sizes, seed: int) -> list[np.ndarray]:
+    """A split that keeps every cluster whole: clusters (one label per item) are taken in a
+    ``default_rng(seed)`` order and each goes to the first part it still fits in (``sizes``,
+    at most that many items each), else to the remainder. Parts may come out smaller than
+    asked when clusters are large; no cluster has items in two parts.
+
+    Returns len(sizes) + 1 index arrays: the sized parts sorted, the remainder in the seeded
+    cluster order (so that its prefixes are nested training sets).
+    """
+    labels = np.asarray([str(c) for c in clusters])
+    sizes = [int(s) for s in sizes]
+    if min(sizes, default=0) < 0 or sum(sizes) > len(labels):
+        raise RhomlError(f"split sizes {sizes} do not fit {len(labels)} items")
+    names = sorted(set(labels.tolist()))
+    order = np.random.default_rng(seed).permutation(len(names))
+    members = {n: np.flatnonzero(labels == n) for n in names}
+    parts: list[list[int]] = [[] for _ in sizes]
+    rest: list[int] = []
+    for k in order:
+        idx = members[names[k]].tolist()
+        for p, size in zip(parts, sizes, strict=True):
+            if len(p) + len(idx) <= size:
+                p.extend(idx)
+                break
+        else:
+            rest.extend(idx)
+    return [np.sort(np.array(p, dtype=int)) for p in parts] + [np.array(rest, dtype=int)]

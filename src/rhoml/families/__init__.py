@@ -20,10 +20,9 @@ New families add a line to :data:`FAMILIES` (or call :func:`register`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import import_module
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from rhoml.config import ConfigError
+from rhoml.config import lookup
 from rhoml.molecule import Molecule
 
 #: family name -> "module:Class"
@@ -31,6 +30,8 @@ FAMILIES: dict[str, str] = {
     "voxel-cnn": "rhoml.families.voxel_cnn:VoxelCNNFamily",
     "densnet": "rhoml.families.densnet:DenSNetFamily",
     "student": "rhoml.families.student:StudentFamily",
+    "imageed": "rhoml.families.imageed:ImageEDFamily",
+    "edg-teacher": "rhoml.families.edg_teacher:EDTeacherFamily",
 }
 
 
@@ -80,13 +81,7 @@ def register(name: str, target: str) -> None:
 
 def get_family(name: str) -> Family:
     """The family ``name`` (an instance of its class)."""
-    try:
-        module, cls = FAMILIES[name].split(":")
-    except KeyError:
-        raise ConfigError(
-            f"unknown model family {name!r}; choose from {', '.join(sorted(FAMILIES))}"
-        ) from None
-    return getattr(import_module(module), cls)()
+    return lookup(FAMILIES, name, "model family")()
 
 
 def is_potential(model: Any) -> bool:

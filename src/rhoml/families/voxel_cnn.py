@@ -31,7 +31,13 @@ class DataConfig:
     """``[data]``: ``dataset`` qm9 or pdbbind (``root`` = the PDBbind folder); ``store``:
     density/voxel store (default RUN/store); ``n_test``: QM9 test molecules from the test split
     (0 = all 10,831) or PDBbind held-out complexes; ``engine``: density engine (default xtb for
-    QM9, promolecule for PDBbind)."""
+    QM9, promolecule for PDBbind).
+
+    PDBbind only: ``labels`` (a CSV ``code,pK`` or an index file; default the folder's
+    ``labels_pK.csv`` or ``index/INDEX_*``), ``exclude_ic50`` / ``exclude_qualified`` (leave out
+    IC50 values / bounds and approximate values), ``split`` (``random``, ``scaffold``: whole
+    Bemis–Murcko ligand scaffolds, ``protein``: whole protein-chain clusters at
+    ``split_threshold``, a 3-mer Jaccard similarity; see :mod:`rhoml.datasets.clusters`)."""
 
     dataset: str = option("qm9", choices=("qm9", "pdbbind"))
     root: str = option("", path=True, must_exist=True)
@@ -51,6 +57,11 @@ class DataConfig:
     pocket_cutoff: float = option(0.0, min=0.0)
     workers: int = option(2, min=1)
     solvent: str = ""  # xtb: ALPB implicit solvent (e.g. "water"); "" = gas phase
+    labels: str = option("", path=True, must_exist=True)
+    exclude_ic50: bool = False
+    exclude_qualified: bool = False
+    split: str = option("random", choices=("random", "scaffold", "protein"))
+    split_threshold: float = option(0.1, min=0.0, max=1.0, exclusive_min=True)
 
     def __post_init__(self) -> None:
         if self.dataset == "pdbbind" and not self.root:
@@ -59,6 +70,13 @@ class DataConfig:
             raise ValueError(f"dataset pdbbind has the single target pK, got {self.targets}")
         if self.dataset == "qm9":
             from rhoml.datasets.qm9 import REPORT_UNITS
+
+            given = {"labels": self.labels, "split": self.split != "random",
+                     "exclude_ic50": self.exclude_ic50,
+                     "exclude_qualified": self.exclude_qualified}  # fmt: skip
+            pdbbind_only = [k for k, v in given.items() if v]
+            if pdbbind_only:
+                raise ValueError(f"{', '.join(pdbbind_only)}: PDBbind options (dataset = qm9)")
 
             bad = [t for t in self.targets if t not in REPORT_UNITS]
             if bad or not self.targets:
@@ -175,6 +193,9 @@ def prepare_data(config: dict, run_path: Path, progress: bool = True):
                               n_test=d.n_test, max_train=d.n_train, split_seed=d.split_seed,
                               pocket_cutoff=d.pocket_cutoff or None, n_poses=d.n_poses,
                               engine_options={"solvent": d.solvent} if d.solvent else None,
+                              labels=d.labels or None, exclude_ic50=d.exclude_ic50,
+                              exclude_qualified=d.exclude_qualified, split=d.split,
+                              split_threshold=d.split_threshold,
                               workers=d.workers, progress=progress)  # fmt: skip
 
 
@@ -224,9 +245,13 @@ def train_on_data(data, representation: str, size: int, train_cfg: TrainConfig,
     t0 = time.perf_counter()
     pred, true = predict(model, test, batch_size=64, device=device, targets=lambda b: b["y"])
     test_seconds = time.perf_counter() - t0
+    # reference: the mean of the training targets predicted for every test molecule
+    mean = np.broadcast_to(y.mean(0), np.asarray(true).reshape(len(true), -1).shape)
     metrics = {
         "test": regression_report(pred, true, names), "n_test": len(true),
         "test_ci95": confidence_intervals(pred, true, names, seed=train_cfg.seed),
+        "mean_predictor_test": regression_report(mean, true, names),
+        "mean_predictor_test_ci95": confidence_intervals(mean, true, names, seed=train_cfg.seed),
         "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
         "train_seconds": res.seconds, "train_samples_per_second": res.samples_per_second,
         "test_molecules_per_second": len(true) / test_seconds if test_seconds else None,
@@ -250,13 +275,20 @@ def train_on_data(data, representation: str, size: int, train_cfg: TrainConfig,
     fingerprint = data_fingerprint([data.name, *data.channel_names,
                                     *(data.targets[k] for k in ("train_pool", "val", "test")),
                                     pool_v[sel]])  # fmt: skip
+    from rhoml.datasets import dropped_summary, write_dropped
+
+    dropped = list(data.info.get("dropped") or [])
+    write_dropped(run.path / "dropped.csv", dropped)
+    extra = {"dropped": {**dropped_summary(dropped), "file": "dropped.csv"},
+             "split": data.info.get("split")}  # fmt: skip
+    if config is not None:
+        extra["config"] = _plain(config)
     run.save_weights(model.state_dict())
     run.collect_metrics()
     run.write_manifest(
         VoxelCNNFamily.name, inputs=inputs,
         outputs=dict(zip(names, data.target_units, strict=True)), build=build,
-        metrics=metrics, data=fingerprint,
-        extra={"config": _plain(config)} if config is not None else None,
+        metrics=metrics, data=fingerprint, extra=extra,
     )  # fmt: skip
     return metrics
 
@@ -289,14 +321,28 @@ class VoxelPredictor:
                         engine_options=self.build.get("engine_options"))  # fmt: skip
         return spec, vox
 
-    def _cut(self, molecules: Sequence[Molecule]) -> list[Molecule]:
+    def _cut(self, molecules: Sequence[Molecule], dropped: list | None = None) -> list[Molecule]:
+        """Complexes cut to their pockets as in training (``pocket_cutoff``); with ``dropped``
+        a complex whose pocket cannot be prepared is recorded there and left out."""
         if not self.build.get("pocket_cutoff"):
             return list(molecules)
         from rhoml.datasets.pdbbind import cut_pocket  # complexes are cut as in training
 
         cutoff = self.build["pocket_cutoff"]
-        return [cut_pocket(m, cutoff) if m.groups is not None and m.source else m
-                for m in molecules]  # fmt: skip
+        out = []
+        for m in molecules:
+            if m.groups is None or not m.source:
+                out.append(m)
+                continue
+            try:
+                out.append(cut_pocket(m, cutoff))
+            except RhomlError as exc:
+                if dropped is None:
+                    raise
+                from rhoml.datasets import drop
+
+                drop(dropped, m.id, "pocket", exc)
+        return out
 
     def _row(self, name: str, x) -> dict:
         import torch
@@ -306,16 +352,70 @@ class VoxelPredictor:
         y = y[0].cpu().numpy()
         return {"id": name, **{t: float(v) for t, v in zip(self.build["targets"], y, strict=True)}}
 
-    def predict(self, molecules: Sequence[Molecule], *, progress: bool = False) -> list[dict]:
-        """One row per molecule: ``id`` and one value per target (units in ``outputs``)."""
+    def stored_voxels(self, store, molecules: Sequence[Molecule]) -> dict[str, Any]:
+        """Pose 0 of the cached voxels of ``molecules`` in the store at ``store`` (written by
+        ``rhoml voxelize`` or training with the same grid, engine and engine options), as
+        ``{id: (C, n, n, n) float16}``; only molecules with the same id, atoms and positions
+        (within 1e-4 Å) as the stored ones are taken."""
+        from rhoml.represent.voxel import VoxelSpec
+        from rhoml.represent.voxel_data import VOXEL_UNIT, pose_name, spec_key
+        from rhoml.store.sqlite_store import Store
+
+        spec = VoxelSpec.from_dict(self.build["voxel_spec"])
+        engine = self.build["engine"] or "xtb"
+        key = "voxels/" + spec_key(spec, engine, self.build.get("engine_options"))
+        wanted = {m.id: m for m in molecules}
+        out: dict[str, Any] = {}
+        with Store.open(store, readonly=True) as st:
+            for idx in st.indices():
+                if not st.has_array(idx, pose_name(key, 0)):
+                    continue
+                stored = st.molecule(idx)
+                m = wanted.get(stored.id)
+                if m is None or not np.array_equal(m.numbers, stored.numbers):
+                    continue
+                if np.allclose(m.positions, stored.positions, rtol=0, atol=1e-4):
+                    out[m.id] = st.get_array(idx, pose_name(key, 0), unit=VOXEL_UNIT)
+        return out
+
+    def predict(self, molecules: Sequence[Molecule], *, progress: bool = False,
+                dropped: list | None = None, store=None) -> list[dict]:  # fmt: skip
+        """One row per molecule: ``id`` and one value per target (units in ``outputs``).
+
+        ``dropped``: a molecule that cannot be prepared (ligand beyond the box, pocket or
+        density failure, element without a channel) is recorded there as ``{id, stage,
+        reason}`` and left out, and the rest go on; without it the first failure raises.
+        ``store``: a store folder whose cached voxels (same grid and engine) are used for the
+        molecules found there (see :meth:`stored_voxels`); the others are voxelised afresh."""
+        import torch
+
+        from rhoml.datasets import drop
+
         _, vox = self._voxelizer()
-        items = self._cut(molecules)
+        items = self._cut(molecules, dropped)
+        cached = self.stored_voxels(store, items) if store is not None else {}
         it = items
         if progress and len(items) > 1:
             from tqdm.auto import tqdm
 
             it = tqdm(items, desc="predict", leave=False)
-        return [self._row(m.id, vox([m])) for m in it]
+        rows = []
+        for m in it:
+            if m.id in cached:
+                x = torch.from_numpy(np.asarray(cached[m.id], dtype=np.float32))[None]
+            else:
+                try:
+                    x = vox([m])
+                except RhomlError as exc:
+                    if dropped is None:
+                        raise
+                    from rhoml.represent.voxel import VoxelBoxError
+
+                    drop(dropped, m.id, "box" if isinstance(exc, VoxelBoxError) else "voxels",
+                         exc)  # fmt: skip
+                    continue
+            rows.append(self._row(m.id, x))
+        return rows
 
     def predict_map(self, map_path, molecules: Sequence[Molecule] = (), *,
                     progress: bool = False) -> list[dict]:  # fmt: skip
@@ -331,6 +431,13 @@ class VoxelPredictor:
         spec, vox = self._voxelizer()
         density = load_density_file(map_path)
         name = Path(map_path).name
+        negative = float(np.mean(np.asarray(density.values) < 0))
+        if negative > 0:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s: %.1f %% of the map's values are negative; the density channels read them "
+                "as 0 (log1p of a density needs ρ ≥ 0)", name, 100 * negative)  # fmt: skip
         if not molecules:
             kinds = {channel_kind(n) for n in self.build["channel_names"]}
             if not kinds <= {"density", "gradient"}:

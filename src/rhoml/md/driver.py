@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rhoml.ase import DEBYE_IN_E_ANGSTROM
 from rhoml.errors import InputError
-from rhoml.md.calculator import DEBYE_IN_E_ANGSTROM
 from rhoml.molecule import Molecule
 
 UNITS = {
@@ -61,19 +61,55 @@ class Trajectory:
         return out
 
     def save(self, path, meta: dict | None = None) -> None:
+        """Write the trajectory as ``.npz`` (to a temporary file, renamed when complete)."""
+        import io
+
+        from rhoml.io.atomic import atomic_write
+
+        buf = io.BytesIO()
         np.savez_compressed(
-            Path(path), **self.arrays(), units=json.dumps(UNITS), meta=json.dumps(meta or {})
+            buf, **self.arrays(), units=json.dumps(UNITS), meta=json.dumps(meta or {})
         )
+        atomic_write(Path(path), buf.getvalue())
+
+
+def _stop_non_finite(traj: Trajectory, s: MDSettings, step: int, path) -> None:
+    """Keep the finite frames (saved to ``path`` when given) and raise a one-line error naming
+    the step and the energy drift up to there."""
+    from rhoml.errors import CalculationError
+
+    for key in ("time_fs", "positions", "dipole", "potential", "kinetic", "temperature"):
+        getattr(traj, key).pop()  # drop the non-finite frame
+    kept = len(traj.time_fs)
+    drift = traj.potential[-1] + traj.kinetic[-1] - traj.potential[0] - traj.kinetic[0]
+    where = ""
+    if path is not None:
+        traj.save(path, {"settings": asdict(s), "stopped_at_step": step})
+        where = f"; {kept} finite frames kept in {path}"
+    raise CalculationError(
+        f"MD became non-finite at step {step} ({step * s.dt_fs:g} fs; total-energy change "
+        f"{drift:+.4g} eV before it){where}"
+    )
 
 
 def load_trajectory(path) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such trajectory")
-    with np.load(p, allow_pickle=False) as z:
-        if "dipole" not in z.files or "time_fs" not in z.files:
-            raise InputError(f"{p}: not a rhoml MD trajectory (needs time_fs and dipole)")
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "dipole" not in z.files or "time_fs" not in z.files:
+                raise InputError(f"{p}: not a rhoml MD trajectory (needs time_fs and dipole)")
+            out = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{p}: not a readable .npz trajectory ({type(exc).__name__})") from None
+    for key in ("time_fs", "dipole", "positions"):
+        if key in out and not np.all(np.isfinite(out[key])):
+            finite = np.isfinite(out[key]).reshape(len(out[key]), -1).all(axis=1)
+            raise InputError(
+                f"{p}: non-finite {key} from frame {int(np.argmin(finite))} on; refusing to use it"
+            )
+    return out
 
 
 def run_md(
@@ -137,6 +173,9 @@ def run_md(
         done += n
         bar.update(n)
         record(done)
+        if not (np.isfinite(traj.potential[-1]) and np.all(np.isfinite(traj.positions[-1]))):
+            bar.close()
+            _stop_non_finite(traj, s, done, path)
     bar.close()
     if path is not None:
         traj.save(path, {"settings": asdict(s)})

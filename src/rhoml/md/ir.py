@@ -1,4 +1,4 @@
-"""IR spectra: from a dipole time series (MD) and harmonic (PySCF DFT) references.
+"""IR spectra: from a dipole time series (MD) and harmonic (normal modes of any potential).
 
 MD spectrum (Martin et al., PCCP 15, 6608 (2013); quantum correction: Ramírez et al.,
 J. Phys. Chem. A 108, 3 (2004)): the autocorrelation of the dipole derivative μ̇ (central
@@ -13,6 +13,7 @@ Intensities are in arbitrary units normalised to a maximum of 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -172,68 +173,80 @@ class HarmonicIR:
         ]
 
 
-def optimise(fn, molecule, fmax: float = 0.01, steps: int = 200, log=None):
-    """Relax ``molecule`` with ASE BFGS on ``fn`` (see :class:`FunctionCalculator`); ``fmax``
-    in eV/Å. Returns the relaxed :class:`Molecule`."""
-    from ase import Atoms
+def _calculator(potential, charge: int):
+    """An ASE calculator: ``potential`` itself when it is one, else a
+    :class:`~rhoml.ase.RhomlCalculator` over it (a potential, run, run folder or function)."""
+    from ase.calculators.calculator import Calculator
+
+    from rhoml.ase import RhomlCalculator
+
+    if isinstance(potential, Calculator):
+        return potential
+    return RhomlCalculator(potential, charge)
+
+
+def optimise(potential, molecule, fmax: float = 0.01, steps: int = 200, log=None):
+    """Relax ``molecule`` with ASE BFGS on ``potential`` (an ASE calculator, or anything
+    :class:`~rhoml.ase.RhomlCalculator` takes); ``fmax`` in eV/Å. Returns the relaxed
+    :class:`Molecule`."""
     from ase.optimize import BFGS
 
-    from rhoml.md.calculator import FunctionCalculator, atoms_to_molecule
+    from rhoml.ase import atoms_to_molecule, molecule_to_atoms
 
-    atoms = Atoms(numbers=molecule.numbers, positions=molecule.positions)
-    atoms.calc = FunctionCalculator(fn, molecule.charge)
+    atoms = molecule_to_atoms(molecule)
+    atoms.calc = _calculator(potential, molecule.charge)
     BFGS(atoms, logfile=log).run(fmax=fmax, steps=steps)
-    return atoms_to_molecule(atoms, molecule.charge)
+    out = atoms_to_molecule(atoms, molecule.charge)
+    out.id = molecule.id
+    return out
 
 
-def harmonic_ir(fn, molecule, step: float = 0.005, progress: bool = False) -> HarmonicIR:
-    """Harmonic IR at ``molecule`` (already a minimum) by central finite differences (``step``
-    Å) of analytic forces and dipoles from ``fn`` (kcal/mol/Å, Debye): Hessian → mass-weighted
-    normal modes; intensity = 42.2561·|∂μ/∂Q|² km/mol with μ in D, Q in Å·amu^½ (the standard
-    conversion used e.g. by ASE's ``Infrared``)."""
+#: km/mol per (D/Å)²/amu: N_A π / (3 c²) with the dipole derivative in D/Å and the mass in amu
+KM_MOL_PER_D2_A2_AMU = 42.2561
+
+
+def harmonic_ir(potential, molecule, step: float = 0.005, progress: bool = False) -> HarmonicIR:
+    """Harmonic IR at ``molecule`` (already a minimum) with :class:`ase.vibrations.Infrared`:
+    central finite differences (``step`` Å) of the analytic forces and dipoles of ``potential``
+    (an ASE calculator, or anything :class:`~rhoml.ase.RhomlCalculator` takes) → symmetrised
+    Hessian → mass-weighted normal modes. The 6 (5 linear, 3 atom) modes of smallest |ν| are
+    dropped as translations and rotations; imaginary modes are returned as negative
+    wavenumbers. Intensity = 42.2561·|∂μ/∂Q|² km/mol (μ in D, Q in Å·amu^½)."""
+    import tempfile
+
+    from ase.vibrations import Infrared
+
+    from rhoml.ase import molecule_to_atoms
+
+    atoms = molecule_to_atoms(molecule)
+    atoms.calc = _calculator(potential, molecule.charge)
+    n = len(atoms)
+    with tempfile.TemporaryDirectory(prefix="rhoml-ir-") as tmp:
+        ir = Infrared(atoms, name=str(Path(tmp) / "ir"), delta=step, nfree=2)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=6 * n + 1, desc="harmonic", unit="point")
+            calculate = ir.calculate
+
+            def counted(a, disp):
+                bar.update(1)
+                return calculate(a, disp)
+
+            ir.calculate = counted
+        ir.run()
+        ir.read()
+        if bar is not None:
+            bar.close()
+        hnu = np.asarray(ir.hnu)
+        inten = np.asarray(ir.intensities) * KM_MOL_PER_D2_A2_AMU  # from (D/Å)²/amu
     from ase import units
-    from ase.data import atomic_masses
-    from tqdm.auto import tqdm
 
-    from rhoml.molecule import Molecule
-    from rhoml.units import convert
-
-    pos0 = molecule.positions
-    n = len(pos0)
-    hess = np.zeros((3 * n, 3 * n))
-    dmu = np.zeros((3 * n, 3))
-    for k in tqdm(range(3 * n), desc="harmonic", disable=not progress):
-        out = []
-        for sgn in (1, -1):
-            p = pos0.copy()
-            p[k // 3, k % 3] += sgn * step
-            out.append(
-                fn(
-                    Molecule(
-                        molecule.numbers,
-                        p,
-                        charge=molecule.charge,
-                        multiplicity=molecule.multiplicity,
-                    )
-                )
-            )
-        hess[k] = -(out[0]["forces"] - out[1]["forces"]).ravel() / (2 * step)
-        dmu[k] = (np.asarray(out[0]["dipole"]) - np.asarray(out[1]["dipole"])) / (2 * step)
-    hess = 0.5 * (hess + hess.T)
-    hess_ev = convert(hess, "kcal/mol", "eV")  # eV/Å²
-    m = np.repeat(atomic_masses[molecule.numbers], 3)
-    mw = hess_ev / np.sqrt(m[:, None] * m[None, :])
-    lam, vec = np.linalg.eigh(mw)
-    # ħω in eV from λ (eV/Å²/amu), as in ase.vibrations
-    s = units._hbar * 1e10 / np.sqrt(units._e * units._amu)
-    energies = s * np.sqrt(np.abs(lam)) * np.sign(lam)
-    wn = energies / units.invcm
-    centred = pos0 - pos0.mean(axis=0)
+    wn = np.where(np.abs(hnu.imag) > 0, -np.abs(hnu.imag), hnu.real) / units.invcm
+    centred = molecule.positions - molecule.positions.mean(axis=0)
     linear = np.linalg.matrix_rank(centred, tol=1e-6) <= 1
     n_zero = 3 if n == 1 else (5 if linear else 6)
     order = np.argsort(np.abs(wn))[n_zero:]  # drop translations and rotations
     order = order[np.argsort(wn[order])]
-    modes = vec[:, order] / np.sqrt(m)[:, None]  # Cartesian displacement per unit Q
-    dmu_dq = modes.T @ dmu  # D/(Å·amu^½)
-    inten = 42.2561 * np.sum(dmu_dq**2, axis=1)
-    return HarmonicIR(wn[order], inten, pos0.copy())
+    return HarmonicIR(wn[order], inten[order], molecule.positions.copy())

@@ -8,10 +8,9 @@ adding a line to :data:`MODELS` (or calling :func:`register` at import time of t
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from rhoml.config import ConfigError, strict_dataclass
+from rhoml.config import ConfigError, lookup, strict_dataclass
 
 __all__ = ["MODELS", "PRESETS", "ConfigError", "build_model", "model_class", "register"]
 
@@ -22,6 +21,8 @@ MODELS: dict[str, str] = {
     "visnet": "rhoml.models.students.visnet:ViSNetStudent",
     "painn": "rhoml.models.students.painn:PaiNNStudent",
     "egnn": "rhoml.models.students.egnn:EGNNStudent",
+    "vit-mae": "rhoml.models.image.vit_mae:ViTMAE",
+    "ed-teacher": "rhoml.models.image.resnet:EDTeacher",
 }
 #: preset name -> (model name, overrides of its Config)
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -75,6 +76,38 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "cutoff": 5.0,
         },
     ),
+    # ImageED (EDG): ViT-B/16 MAE over 6 RGB-D views of 224 px (encoder 768/12/12, decoder
+    # 512/8/16): 1176 tokens, ~111 M parameters
+    "vit-b16-224": ("vit-mae", {}),
+    # CPU scale: 112 px, 16 px patches (294 tokens), encoder 192/4/3, decoder 128/2/4, ~2.5 M
+    "vit-s-112": (
+        "vit-mae",
+        {
+            "image_size": 112,
+            "embed_dim": 192,
+            "depth": 4,
+            "num_heads": 3,
+            "decoder_embed_dim": 128,
+            "decoder_depth": 2,
+            "decoder_num_heads": 4,
+        },
+    ),
+    # tests and quick looks: 64 px, 16 px patches (96 tokens), encoder 64/2/2, decoder 32/1/2,
+    # ~0.2 M
+    "vit-t-64": (
+        "vit-mae",
+        {
+            "image_size": 64,
+            "embed_dim": 64,
+            "depth": 2,
+            "num_heads": 2,
+            "decoder_embed_dim": 32,
+            "decoder_depth": 1,
+            "decoder_num_heads": 2,
+        },
+    ),
+    # EDG's ED-aware teacher: ResNet-18 on 4 structural views + ED predictor 512→256→768
+    "edg-teacher-resnet18": ("ed-teacher", {}),
 }
 
 
@@ -86,13 +119,7 @@ def register(name: str, target: str) -> None:
 def model_class(name: str):
     if name in PRESETS:
         name = PRESETS[name][0]
-    try:
-        module, cls = MODELS[name].split(":")
-    except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; choose from {', '.join(sorted(MODELS) + sorted(PRESETS))}"
-        ) from None
-    return getattr(import_module(module), cls)
+    return lookup(MODELS, name, "model", tuple(PRESETS))
 
 
 def build_model(name: str, params: dict | None = None, **extra):

@@ -13,6 +13,12 @@ forces in Hartree/Bohr) and in the names of images rendered under a free name (n
 ``edg_density_views/<name>``). A format-1 store is migrated when opened for writing
 (:func:`migrate`, ``rhoml store migrate``); read-only it opens as is unless it holds such labels
 or images.
+
+Integrity: every density record and array is written with a checksum (CRC-32 of each of its
+blobs, and of a record's properties text) in a ``checksum`` column, verified when it is read; a
+mismatch is a :class:`StoreError` naming the store, the record and the part that changed. Rows
+written without one (stores from before checksums, whose column is added when the store is
+opened for writing) are read unchecked. Non-finite values (NaN, Inf) are refused on write.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import re
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +82,7 @@ CREATE TABLE IF NOT EXISTS records (
     provenance TEXT,
     seconds REAL,
     created REAL NOT NULL,
+    checksum TEXT,
     UNIQUE (molecule, method)
 );
 CREATE INDEX IF NOT EXISTS records_method ON records(method, status);
@@ -86,6 +94,7 @@ CREATE TABLE IF NOT EXISTS arrays (
     unit TEXT NOT NULL,
     data BLOB NOT NULL,
     meta TEXT NOT NULL,
+    checksum TEXT,
     PRIMARY KEY (molecule, name)
 );
 """
@@ -106,6 +115,25 @@ def _blob(a: np.ndarray, dtype) -> bytes:
     return np.ascontiguousarray(a, dtype=dtype).tobytes()
 
 
+def checksum(*parts: bytes | str | None) -> str:
+    """The ``checksum`` column value of a row: the CRC-32 of each part, in hex, space separated
+    (a text part is encoded as UTF-8, a missing one counts as empty)."""
+    out = []
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else (part or b"")
+        out.append(f"{zlib.crc32(data):08x}")
+    return " ".join(out)
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def _check_finite(a: np.ndarray, where: str) -> None:
+    if a.dtype.kind in "fc" and not np.isfinite(a).all():
+        raise StoreError(f"{where}: contains NaN or Inf; not stored")
+
+
 class Store:
     """A rhoml dataset store. Open with :meth:`open` (existing) or :meth:`create`."""
 
@@ -114,6 +142,7 @@ class Store:
         self._conn = conn
         self.readonly = readonly
         self.migrated: dict | None = None  # counts of the migration done on opening, if any
+        self._checksums = False  # whether the tables have a checksum column
 
     # -- opening -----------------------------------------------------------------------------
     @staticmethod
@@ -148,6 +177,7 @@ class Store:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('rhoml_version', ?)", (__version__,))
         store = cls(path, conn, readonly=False)
         store._check_version()
+        store._prepare_checksums()
         return store
 
     @classmethod
@@ -161,6 +191,7 @@ class Store:
             conn = cls._connect(db, readonly)
             store = cls(path, conn, readonly)
             store._check_version()
+            store._prepare_checksums()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: unreadable store: {exc}") from None
         return store
@@ -187,6 +218,41 @@ class Store:
                 f"{self.path}: format-{version} store with DenSNet labels or rendered images in "
                 f"the old layout; run `rhoml store migrate {self.path}` once"
             )
+
+    def _prepare_checksums(self) -> None:
+        """Add the checksum columns to a store written before them (when writable); note
+        whether rows can carry checksums."""
+        tables = ("records", "arrays")
+        missing = [t for t in tables if not _has_column(self._conn, t, "checksum")]
+        if missing and not self.readonly:
+            with _transaction(self._conn):
+                for table in missing:
+                    if not _has_column(self._conn, table, "checksum"):
+                        self._conn.execute(f"ALTER TABLE {table} ADD COLUMN checksum TEXT")
+            missing = []
+        self._checksums = not missing
+
+    def _verify(self, stored: str | None, parts: list[tuple[int, str, bytes | str | None]],
+                where: str) -> None:  # fmt: skip
+        """Compare parts of a row, given as (field position in the checksum, name, value), with
+        its stored checksum (nothing to do without one); :class:`StoreError` naming ``where``
+        and the part on a mismatch."""
+        if not stored:
+            return
+        fields = stored.split()
+        for pos, name, value in parts:
+            if pos < len(fields) and checksum(value) != fields[pos]:
+                raise StoreError(f"{where}: {name} corrupt (checksum mismatch)")
+
+    def _fetchone(self, sql: str, args: tuple):
+        """One row of a read query; an unreadable database file is a :class:`StoreError`."""
+        try:
+            return self._conn.execute(sql, args).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: unreadable store: {exc}") from None
+
+    def _checksum_column(self) -> str:
+        return "checksum" if self._checksums else "NULL"
 
     def close(self) -> None:
         self._conn.close()
@@ -295,18 +361,25 @@ class Store:
         zfield = schema.RECORD_ARRAYS[schema.NUCLEAR_CHARGES]
         zs = schema.check_value(zfield, density.nuclear_charges, "e", f"{where}: charges", ctx)
         schema.check_properties(density.properties, density.property_units, where, ctx)
+        _check_finite(data, f"{where}: {density.kind}")
+        _check_finite(zs, f"{where}: nuclear charges")
+        for name, value in density.properties.items():
+            if isinstance(value, np.ndarray):
+                _check_finite(value, f"{where}: property {name!r}")
+        blob, zblob = _blob(data, np.float64), _blob(zs, np.float64)
+        props = _to_json(density.properties)
         with _transaction(self._conn):
             bh = self._basis_hash(density.basis)
             self._conn.execute(
                 "INSERT OR REPLACE INTO records (molecule, method, engine, level, status, reason,"
                 " kind, basis, data, nao, nuclear_charges, valence, properties, property_units,"
-                " provenance, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " provenance, seconds, created, checksum)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     int(idx), method, density.engine, density.level, schema.STATUS_OK, None,
-                    density.kind, bh, _blob(data, np.float64), nao, _blob(zs, np.float64),
-                    int(density.valence), _to_json(density.properties),
+                    density.kind, bh, blob, nao, zblob, int(density.valence), props,
                     _to_json(density.property_units), _to_json(density.provenance),
-                    seconds, time.time(),
+                    seconds, time.time(), checksum(blob, zblob, props),
                 ),
             )  # fmt: skip
 
@@ -363,17 +436,19 @@ class Store:
                     f"{self.path}: choose a method, the store has {', '.join(methods) or 'none'}"
                 )
             method = methods[0]
-        row = self._conn.execute(
+        row = self._fetchone(
             "SELECT status, reason, engine, level, kind, basis, data, nao, nuclear_charges,"
-            " valence, properties, property_units, provenance FROM records"
-            " WHERE molecule=? AND method=?",
+            f" valence, properties, property_units, provenance, {self._checksum_column()}"
+            " FROM records WHERE molecule=? AND method=?",
             (int(idx), method),
-        ).fetchone()
+        )
         if row is None:
             raise KeyError(f"{self.path}: no {method} record for molecule {idx}")
-        status, reason, engine, level, kind, bh, data, nao, zs, val, props, punits, prov = row
+        status, reason, engine, level, kind, bh, data, nao, zs, val, props, punits, prov, crc = row
         if status != schema.STATUS_OK:
             raise StoreError(f"{self.path}: molecule {idx} failed for {method}: {reason}")
+        self._verify(crc, [(0, kind, data), (1, "nuclear charges", zs), (2, "properties", props)],
+                     f"{self.path}: {method} record of molecule {idx}")  # fmt: skip
         basis = json.loads(
             self._conn.execute("SELECT basis FROM bases WHERE hash=?", (bh,)).fetchone()[0]
         )
@@ -401,22 +476,34 @@ class Store:
     def record_properties(self, method: str) -> dict[int, dict]:
         """{molecule index: properties} of the ok records of ``method`` (no arrays loaded)."""
         rows = self._conn.execute(
-            "SELECT molecule, properties FROM records WHERE method=? AND status='ok'", (method,)
+            f"SELECT molecule, properties, {self._checksum_column()} FROM records"
+            " WHERE method=? AND status='ok'",
+            (method,),
         )
-        return {r[0]: json.loads(r[1]) for r in rows}
+        out = {}
+        for mol, props, crc in rows:
+            self._verify(
+                crc, [(2, "properties", props)], f"{self.path}: {method} record of molecule {mol}"
+            )
+            out[mol] = json.loads(props)
+        return out
 
     def records(self, method: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record (of ``method``, or all) as a dict: ``molecule`` (index), ``method``,
         ``engine``, ``level``, ``status``, ``reason``, ``kind``, ``properties`` (arrays as
         numpy), ``property_units``, ``provenance``, ``seconds``; ordered by molecule, method."""
         q = ("SELECT molecule, method, engine, level, status, reason, kind, properties,"
-             " property_units, provenance, seconds FROM records")  # fmt: skip
+             f" property_units, provenance, seconds, {self._checksum_column()}"
+             " FROM records")  # fmt: skip
         args: tuple = ()
         if method is not None:
             q += " WHERE method=?"
             args = (method,)
         for row in self._conn.execute(q + " ORDER BY molecule, method", args).fetchall():
-            mol, meth, engine, level, status, reason, kind, props, units, prov, secs = row
+            mol, meth, engine, level, status, reason, kind, props, units, prov, secs, crc = row
+            self._verify(
+                crc, [(2, "properties", props)], f"{self.path}: {meth} record of molecule {mol}"
+            )
             props = json.loads(props) if props else {}
             for k, v in props.items():
                 if isinstance(v, list):
@@ -479,11 +566,14 @@ class Store:
             raise StoreError(f"{where}: must be in {field.unit}, got unit {unit!r}")
         a = np.ascontiguousarray(array)
         schema.check_array_dtype(field, a, where, {"n_atoms": self._n_atoms(idx)})
+        _check_finite(a, where)
+        data = a.tobytes()
         with _transaction(self._conn):
             self._conn.execute(
-                "INSERT OR REPLACE INTO arrays VALUES (?,?,?,?,?,?,?)",
-                (int(idx), name, a.dtype.str, _to_json(list(a.shape)), unit, a.tobytes(),
-                 _to_json(meta)),
+                "INSERT OR REPLACE INTO arrays (molecule, name, dtype, shape, unit, data, meta,"
+                " checksum) VALUES (?,?,?,?,?,?,?,?)",
+                (int(idx), name, a.dtype.str, _to_json(list(a.shape)), unit, data,
+                 _to_json(meta), checksum(data)),
             )  # fmt: skip
 
     def get_array(self, idx: int, name: str, *, unit: str | None = None) -> np.ndarray:
@@ -492,13 +582,15 @@ class Store:
         from rhoml.units import check_unit
 
         schema.array_field(name, str(self.path))
-        row = self._conn.execute(
-            "SELECT dtype, shape, unit, data FROM arrays WHERE molecule=? AND name=?",
+        row = self._fetchone(
+            f"SELECT dtype, shape, unit, data, {self._checksum_column()} FROM arrays"
+            " WHERE molecule=? AND name=?",
             (int(idx), name),
-        ).fetchone()
+        )
         if row is None:
             raise KeyError(f"{self.path}: no array {name!r} for molecule {idx}")
-        dtype, shape, stored_unit, data = row
+        dtype, shape, stored_unit, data, crc = row
+        self._verify(crc, [(0, "data", data)], f"{self.path}: array {name!r} of molecule {idx}")
         if unit is not None:
             check_unit(stored_unit, unit, f"{self.path}: array {name!r} of molecule {idx}")
         return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
@@ -617,6 +709,15 @@ def migrate(store: Store) -> dict[str, int]:
                         " WHERE id=?",
                         (new, _to_json(props), _to_json(units), _to_json(prov), rid),
                     )
+                    if _has_column(conn, "records", "checksum"):
+                        data, zs, text = conn.execute(
+                            "SELECT data, nuclear_charges, properties FROM records WHERE id=?",
+                            (rid,),
+                        ).fetchone()
+                        conn.execute(
+                            "UPDATE records SET checksum=? WHERE id=?",
+                            (checksum(data, zs, text), rid),
+                        )
                 else:  # a failure's level is its record key, as the batch runner writes it
                     conn.execute("UPDATE records SET method=?, level=? WHERE id=?", (new, new, rid))
                 counts["records"] += 1

@@ -108,13 +108,20 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if data is not None and len(data.targets.get("test", [])):
-        from rhoml.train.metrics import regression_report
+        from rhoml.train.metrics import confidence_intervals, regression_report
 
         # reference: predict the mean of the largest training set for every test molecule
         y = data.targets["train_pool"][: max(settings.sizes)]
         test = data.targets["test"]
         mean = np.broadcast_to(y.mean(0), test.shape)
         data.info["mean_predictor_test"] = regression_report(mean, test, data.target_names)
+        data.info["mean_predictor_test_ci95"] = confidence_intervals(mean, test,
+                                                                     data.target_names)  # fmt: skip
+    if data is not None:
+        from rhoml.datasets import write_dropped
+
+        # what the protocol left out and why (header only when nothing was dropped)
+        write_dropped(out / "dropped.csv", list(data.info.get("dropped") or []))
     rows = []
     combos = [(r, s, k) for s in settings.sizes for r in settings.representations
               for k in range(settings.seeds)]  # fmt: skip
@@ -224,39 +231,80 @@ def markdown(summary: dict) -> str:
         cells = [_cell(e[k]) for k in summary["metrics"]]
         lines.append(f"| {e['representation']} | {e['size']} | {e['seeds']} | "
                      + " | ".join(cells) + " |")  # fmt: skip
-    base = summary.get("info", {}).get("mean_predictor_test")
+    info = summary.get("info", {})
+    base = info.get("mean_predictor_test")
     if base:
-        cells = [f"{base[k]:.4g}" if base.get(k) is not None and np.isfinite(base[k]) else "–"
-                 for k in summary["metrics"]]  # fmt: skip
-        lines.append("| (mean of the training set) | – | – | " + " | ".join(cells) + " |")
+        ci = info.get("mean_predictor_test_ci95") or {}
+        cells = [_cell({"mean": base.get(k) if _finite(base.get(k)) else None, "std": None,
+                        "ci95": ci.get(k)}) for k in summary["metrics"]]  # fmt: skip
+        size = max(summary.get("settings", {}).get("sizes") or [0]) or "–"
+        lines.append(f"| mean predictor (training mean) | {size} | – | " + " | ".join(cells) + " |")
+    if info.get("split"):
+        lines += ["", f"Split: {info['split']}."]
+    dropped = info.get("dropped_summary")
+    if dropped and dropped.get("n"):
+        stages = ", ".join(f"{k} {v}" for k, v in dropped["by_stage"].items())
+        lines.append(f"Dropped while preparing: {dropped['n']} ({stages}; see dropped.csv).")
     return "\n".join(lines)
 
 
+def _finite(v) -> bool:
+    return v is not None and bool(np.isfinite(v))
+
+
 def plot(summary: dict, path) -> None:
+    """Test metric vs training-set size per representation (error bars: std over seeds where
+    ≥ 2, else the bootstrap 95 % interval of the single run), the mean predictor as a dashed
+    line; axes with units, a legend on every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = summary["metrics"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8), squeeze=False)
     units = dict(zip(summary["targets"], summary["units"], strict=True))
+    info = summary.get("info", {})
+    base = info.get("mean_predictor_test") or {}
+    noun = "complexes" if summary["dataset"] == "pdbbind" else "molecules"
     for ax, key in zip(axes[0], metrics, strict=True):
-        for rep in dict.fromkeys(e["representation"] for e in summary["table"]):
+        reps = list(dict.fromkeys(e["representation"] for e in summary["table"]))
+        for k, rep in enumerate(reps):
             es = [e for e in summary["table"] if e["representation"] == rep]
-            x = [e["size"] for e in es]
+            # a small horizontal offset per representation keeps the error bars apart
+            x = [e["size"] * 1.04 ** (k - (len(reps) - 1) / 2) for e in es]
             y = [_num(e[key]["mean"]) for e in es]
-            err = [e[key]["std"] or 0.0 for e in es]  # no bar for a single seed
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=rep)
+            err = np.zeros((2, len(es)))
+            for j, e in enumerate(es):
+                cell = e[key]
+                if cell.get("std") is not None:
+                    err[:, j] = cell["std"]
+                elif cell.get("ci95") and all(_finite(c) for c in cell["ci95"]):
+                    err[:, j] = [y[j] - cell["ci95"][0], cell["ci95"][1] - y[j]]
+            ax.errorbar(x, y, yerr=np.clip(err, 0, None), marker="o", capsize=3, label=rep)
+        if _finite(base.get(key)):
+            ax.axhline(base[key], color="0.4", ls="--", lw=1, label="mean predictor")
         t = key.split("_", 1)[-1]
+        unit = units.get(t)
+        unit = "pK units" if unit == "dimensionless" and t == "pK" else unit
         ax.set_xscale("log")
-        if key.startswith(("mae", "rmse")):
+        sizes = sorted({e["size"] for e in summary["table"]})
+        ax.set_xticks(sizes, [str(x) for x in sizes])
+        ax.minorticks_off()
+        if key.startswith(("mae", "rmse")) and summary["dataset"] != "pdbbind":
             ax.set_yscale("log")
-        ax.set_xlabel("training molecules")
-        ax.set_ylabel(f"test {key}" + (f" ({units[t]})" if t in units else ""))
+        ax.set_xlabel(f"training {noun}")
+        kind, _, target = key.partition("_")
+        name = {"pearson": "Pearson R", "spearman": "Spearman ρ"}.get(
+            key, f"{kind.upper()} of {target}" if target else key
+        )
+        ax.set_ylabel(f"test {name}" + (f" ({unit})" if unit and key not in
+                                          ("pearson", "spearman") else ""))  # fmt: skip
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{summary['dataset']}: voxel representations (mean ± std over seeds where ≥ 2)")
+        ax.legend(fontsize=7)
+    split = info.get("split_kind") or ("random" if summary["dataset"] == "qm9" else "")
+    title = f"{summary['dataset']}: voxel representations" + (f", {split} split" if split else "")
+    fig.suptitle(title + " (bars: std over seeds if ≥ 2, else bootstrap 95 % CI)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -23,6 +23,10 @@ class TrainConfig:
     and, on sparse voxel inputs with small batches, evaluation-mode predictions were measured
     several times worse than the training loss implies. ``device``: ``auto`` (CUDA when
     present), ``cpu``, ``cuda``, ``cuda:1``. ``threads``: torch CPU threads (0 = torch's default).
+    ``betas``: Adam/AdamW moment coefficients. ``warmup_epochs``: with ``scheduler = "cosine"``,
+    the learning rate rises linearly from 0 over this many epochs (fractions allowed), then
+    follows a half cosine down to ``lr_min`` at the last epoch, updated after every optimiser
+    step (the MAE recipe); 0 keeps the per-epoch cosine.
     """
 
     epochs: int = option(50, min=1)
@@ -42,6 +46,8 @@ class TrainConfig:
     threads: int = option(0, min=0)
     eval_batch_size: int = option(0, min=0)  # 0 = batch_size
     bn_recalibration: int = option(32, min=0)  # batches for precise BatchNorm statistics
+    betas: list[float] = option(default_factory=lambda: [0.9, 0.999], min=0.0, max=1.0)
+    warmup_epochs: float = option(0.0, min=0.0)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "adam", "sgd"):
@@ -52,3 +58,7 @@ class TrainConfig:
             raise ValueError(f"loss must be l1 or mse, got {self.loss!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch_size and lr must be positive")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.warmup_epochs and self.scheduler != "cosine":
+            raise ValueError("warmup_epochs needs scheduler = 'cosine'")

@@ -74,9 +74,16 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present; ``auto``/``cuda`` under torchrun → this rank's GPU."""
+    """``auto`` → CUDA when present; ``auto``/``cuda`` under torchrun → this rank's GPU.
+    A CUDA device on a machine without CUDA, or an unknown name, is a one-line error."""
+    from rhoml.errors import RhomlError
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (name == "cpu" or name == "cuda" or name.startswith("cuda:")):
+        raise RhomlError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RhomlError(f"device {name!r}: CUDA is not available on this machine")
     if name == "cuda" and "LOCAL_RANK" in os.environ:
         return torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
     return torch.device(name)
@@ -104,12 +111,29 @@ def _optimizer(cfg: TrainConfig, params):
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas))
 
 
-def _scheduler(cfg: TrainConfig, opt):
+def warmup_cosine_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
+    """Learning-rate factor after ``step`` optimiser steps: linear from 0 over
+    ``cfg.warmup_epochs`` epochs, then a half cosine from 1 to ``lr_min / lr`` at the end of
+    ``cfg.epochs`` epochs (per-step, as in the MAE recipe)."""
+    warm = cfg.warmup_epochs * steps_per_epoch
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    floor = cfg.lr_min / cfg.lr
+    if step < warm:
+        return step / warm
+    progress = min((step - warm) / max(total - warm, 1), 1.0)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int = 1):
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3)
+    if cfg.scheduler == "cosine" and cfg.warmup_epochs:
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: warmup_cosine_factor(step, steps_per_epoch, cfg)
+        )
     if cfg.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr_min)
     return None
@@ -204,12 +228,26 @@ def fit(
 
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     opt = _optimizer(config, model.parameters())
-    sched = _scheduler(config, opt)
+    sampler = DistributedSampler(train_data, world, rank, seed=config.seed) if distributed else None
+    n_local = len(sampler) if sampler is not None else len(train_data)
+    drop_last = len(train_data) > config.batch_size
+    steps_per_epoch = max(n_local // config.batch_size if drop_last
+                          else math.ceil(n_local / config.batch_size), 1)  # fmt: skip
+    per_step = config.scheduler == "cosine" and bool(config.warmup_epochs)
+    sched = _scheduler(config, opt, steps_per_epoch)
     state = {"epoch": 0, "best": math.inf, "best_epoch": 0, "bad": 0, "history": []}
     last, best_path = out / "last.pt", out / "best.pt"
     if resume and last.is_file():
-        ck = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
+        try:
+            ck = torch.load(last, map_location=device, weights_only=False)
+            model.load_state_dict(ck["model"])
+        except Exception as exc:  # truncated or foreign checkpoint: one line, not a traceback
+            from rhoml.errors import RhomlError
+
+            raise RhomlError(
+                f"{last}: unreadable checkpoint ({type(exc).__name__}); delete it to restart "
+                "this stage from scratch"
+            ) from None
         opt.load_state_dict(ck["optimizer"])
         if sched is not None and ck.get("scheduler"):
             sched.load_state_dict(ck["scheduler"])
@@ -217,13 +255,12 @@ def fit(
         random.setstate(ck["rng"]["python"])
         np.random.set_state(ck["rng"]["numpy"])
         torch.set_rng_state(ck["rng"]["torch"])
-    sampler = DistributedSampler(train_data, world, rank, seed=config.seed) if distributed else None
     gen = torch.Generator()
     loader_kw = dict(
         batch_size=config.batch_size,
         collate_fn=collate_fn,
         num_workers=config.num_workers,
-        drop_last=len(train_data) > config.batch_size,
+        drop_last=drop_last,
     )
     eval_bs = config.eval_batch_size or config.batch_size
     t_start, n_seen = time.perf_counter(), 0
@@ -249,6 +286,8 @@ def fit(
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
+            if per_step:
+                sched.step()
             b = len(objective.targets(batch))
             total += float(loss.detach()) * b
             count += b
@@ -273,7 +312,7 @@ def fit(
         value = row.get(config.monitor)
         if value is None:
             raise KeyError(f"monitor {config.monitor!r} not among {', '.join(row)}")
-        if sched is not None:
+        if sched is not None and not per_step:
             sched.step(value) if config.scheduler == "plateau" else sched.step()
         improved = value < state["best"]
         if improved:

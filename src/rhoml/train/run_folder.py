@@ -118,6 +118,8 @@ class RunFolder:
         or files that are not a run is refused with one line, before anything is written."""
         run = cls(path, writer=writer)
         p = run.path
+        if not writer:  # another rank of a distributed run checks and writes the folder
+            return run
         if p.exists() and not p.is_dir():
             raise InputError(f"{p}: exists and is not a folder")
         if run.config_path.is_file():

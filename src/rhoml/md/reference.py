@@ -1,0 +1,26 @@
+"""Reference potentials for MD and harmonic IR comparisons (PySCF DFT at the DenSNet label
+level), in the form :class:`rhoml.ase.RhomlCalculator` takes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rhoml.ase import FunctionPotential
+from rhoml.molecule import Molecule
+from rhoml.units import convert
+
+
+def dft_potential(settings=None) -> FunctionPotential:
+    """PySCF energy, forces and dipole (kcal/mol, kcal/mol/Å, Debye) at the level of the DenSNet
+    labels (default PBE/def2-SVP, :class:`~rhoml.store.labels.LabelSettings`)."""
+    from rhoml.store.labels import dft_energy_forces
+
+    def fn(mol: Molecule) -> dict:
+        dens, forces = dft_energy_forces(mol, settings)
+        return {
+            "energy": convert(dens.properties["energy"], "hartree", "kcal/mol"),
+            "forces": forces,
+            "dipole": np.asarray(dens.properties["dipole"]),
+        }
+
+    return FunctionPotential(fn)
