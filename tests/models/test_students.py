@@ -236,3 +236,20 @@ def test_distillation_head_keeps_the_ed_predictor_frozen():
     student.zero_grad()
     ed_loss(head(student(z, pos.float(), batch)[1]), teacher).backward()
     assert emb.grad.abs().sum() > 0
+
+
+def test_ed_predictor_from_edg_and_teacher_run_weights():
+    """ED predictor weights load from EDG's checkpoint names, from a state dict of another
+    width, and from a whole edg-teacher run's model.pt (``predictor.net.*``)."""
+    from rhoml.models.students.distill import EDPredictor
+
+    src = EDPredictor(128, 128, hidden=256)
+    edg = {k.replace("network.0.", "network.linear1.").replace("network.2.", "network.linear2."): v
+           for k, v in src.state_dict().items()}  # fmt: skip
+    run = {f"predictor.net.{k.removeprefix('network.')}": v for k, v in src.state_dict().items()}
+    run["backbone.conv.weight"] = torch.zeros(3)
+    x = torch.randn(4, 128)
+    for state in (src.state_dict(), edg, run):
+        got = EDPredictor.from_state_dict(state)
+        assert (got.in_features, got.out_features) == (128, 128)
+        torch.testing.assert_close(got(x), src(x))

@@ -179,8 +179,10 @@ class Teacher(Protocol):
 
 class FeatureFileTeacher:
     """Teacher features from an ``.npz`` file (``ids`` (N,) str, ``features`` (N, D)) and the ED
-    predictor's weights from a torch file (a state dict with keys ``network.0.weight`` ..., or
-    EDG's checkpoint: ``{"EDPredictor": {"network.linear1.weight": ...}}``)."""
+    predictor's weights from a torch file (a state dict with keys ``network.0.weight`` ...,
+    EDG's checkpoint ``{"EDPredictor": {"network.linear1.weight": ...}}``, or the ``model.pt``
+    of an ``edg-teacher`` run). The feature files ``rhoml edg features`` writes have this
+    layout."""
 
     def __init__(self, features_path, ed_predictor_path) -> None:
         self.features_path, self.ed_path = Path(features_path), Path(ed_predictor_path)
@@ -223,15 +225,8 @@ class FeatureFileTeacher:
             state = state["EDPredictor"]
         if not isinstance(state, dict):
             raise InputError(f"{self.ed_path}: not a state dict of an ED predictor")
-        # EDG names the layers network.linear1 / network.linear2
-        names = {"network.linear1.": "network.0.", "network.linear2.": "network.2."}
-        renamed = {}
-        for k, v in state.items():
-            for a, b in names.items():
-                k = k.replace(a, b)
-            renamed[k] = v
         try:
-            return EDPredictor.from_state_dict(renamed)
+            return EDPredictor.from_state_dict(state)
         except (KeyError, ValueError, RuntimeError) as exc:
             raise InputError(
                 f"{self.ed_path}: not the weights of an ED predictor (Linear → Softplus → "

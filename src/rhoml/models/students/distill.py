@@ -22,13 +22,14 @@ ED_DIM = 768
 
 
 class EDPredictor(nn.Module):
-    """EDG's ED predictor: Linear(512 → 256) → Softplus → Linear(256 → 768); weights N(0, 0.02)
-    and zero biases at initialisation, as EDG initialises it."""
+    """EDG's ED predictor: Linear(512 → 256) → Softplus → Linear(256 → 768) (other sizes for
+    smaller teachers); weights N(0, 0.02) and zero biases at initialisation, as EDG's."""
 
-    def __init__(self, in_features: int = TEACHER_DIM, out_features: int = ED_DIM) -> None:
+    def __init__(self, in_features: int = TEACHER_DIM, out_features: int = ED_DIM,
+                 hidden: int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        hidden = self.in_features // 2
+        hidden = int(hidden) if hidden else self.in_features // 2
         self.network = nn.Sequential(nn.Linear(self.in_features, hidden), nn.Softplus(),
                                      nn.Linear(hidden, self.out_features))  # fmt: skip
         for m in self.network:
@@ -41,12 +42,22 @@ class EDPredictor(nn.Module):
 
     @classmethod
     def from_state_dict(cls, state: dict) -> EDPredictor:
-        """An ED predictor with the sizes of ``state`` (keys ``network.0.weight`` ...)."""
-        w0, w2 = state["network.0.weight"], state["network.2.weight"]
-        if w0.shape[0] != w0.shape[1] // 2:
-            raise ValueError(f"hidden size {w0.shape[0]} is not half of {w0.shape[1]}")
-        model = cls(int(w0.shape[1]), int(w2.shape[0]))
-        model.load_state_dict(state)
+        """An ED predictor with the sizes of ``state``: keys ``network.0.weight`` ... (also
+        EDG's ``network.linear1/linear2`` names, and a whole teacher run's weights, whose
+        predictor is stored under ``predictor.net.``)."""
+        if any(k.startswith("predictor.net.") for k in state):
+            state = {k.removeprefix("predictor.net."): v for k, v in state.items()
+                     if k.startswith("predictor.net.")}  # fmt: skip
+            state = {f"network.{k}": v for k, v in state.items()}
+        names = {"network.linear1.": "network.0.", "network.linear2.": "network.2."}
+        renamed = {}
+        for k, v in state.items():
+            for a, b in names.items():
+                k = k.replace(a, b)
+            renamed[k] = v
+        w0, w2 = renamed["network.0.weight"], renamed["network.2.weight"]
+        model = cls(int(w0.shape[1]), int(w2.shape[0]), hidden=int(w0.shape[0]))
+        model.load_state_dict(renamed)
         return model
 
 
