@@ -325,11 +325,10 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
         if "energy" not in stages:  # an untrained energy network: no energy metrics
             m = {k: v for k, v in m.items() if not k.startswith(("energy", "force"))}
         metrics.update(m)
-    run.save_weights(state)
-    run.collect_metrics({s: run.checkpoints(s) for s in STAGES})
     outputs = POTENTIAL_UNITS if "energy" in stages else DENSITY_OUTPUTS
-    run.write_manifest(FAMILY, inputs=INPUTS, outputs=dict(outputs), build=build,
-                       metrics=metrics, data=fingerprint)  # fmt: skip
+    run.finish(FAMILY, state, inputs=INPUTS, outputs=dict(outputs), build=build,
+               metrics=metrics, data=fingerprint,
+               stages={s: run.checkpoints(s) for s in STAGES})  # fmt: skip
     return metrics
 
 

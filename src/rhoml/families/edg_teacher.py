@@ -289,15 +289,13 @@ class EDTeacherFamily:
         fingerprint = data_fingerprint([d.structure_images, density_images, *ids,
                                         np.asarray(train_idx), np.asarray(val_idx),
                                         targets])  # fmt: skip
-        run.save_weights(model.state_dict())
-        run.collect_metrics()
-        run.write_manifest(
-            self.name,
+        run.finish(
+            self.name, model.state_dict(),
             inputs={"images": f"uint8 (V={v}, H, W, 3) structural views ({d.structure_images})"},
             outputs={"teacher_features": f"dimensionless ({8 * mc.width},)",
                      "ed_features": f"dimensionless ({imageed.feature_dim},)"},
-            build=build, metrics=metrics_out, data=fingerprint,
-            extra={"store": str(Path(d.store).resolve()), "config": _plain(config)},
+            build=build, metrics=metrics_out, data=fingerprint, config=config,
+            extra={"store": str(Path(d.store).resolve())},
         )  # fmt: skip
         return metrics_out
 
@@ -318,12 +316,6 @@ class EDTeacherFamily:
         except RuntimeError:
             raise RhomlError(f"{run.weights_path}: weights do not match the manifest") from None
         return EDTeacherPredictor(model.to(device).freeze(), build, device, path=run.path)
-
-
-def _plain(config: dict) -> dict:
-    from rhoml.config import as_dict
-
-    return as_dict(config)
 
 
 @dataclass

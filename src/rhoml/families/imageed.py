@@ -227,14 +227,12 @@ class ImageEDFamily:
         }  # fmt: skip
         fingerprint = data_fingerprint([d.images, *ids, str(sorted(settings["config"].items())),
                                         np.asarray(train_idx), np.asarray(val_idx)])  # fmt: skip
-        run.save_weights(mae.state_dict())
-        run.collect_metrics()
-        run.write_manifest(
-            self.name,
+        run.finish(
+            self.name, mae.state_dict(),
             inputs={"images": f"uint8 (V={v}, H, W, 4) RGB-D density views ({d.images})"},
             outputs={"ed_features": f"dimensionless ({cfg.embed_dim},)"},
-            build=build, metrics=metrics_out, data=fingerprint,
-            extra={"store": str(Path(d.store).resolve()), "config": _plain(config)},
+            build=build, metrics=metrics_out, data=fingerprint, config=config,
+            extra={"store": str(Path(d.store).resolve())},
         )  # fmt: skip
         return metrics_out
 
@@ -261,12 +259,6 @@ def _density_engine(store, idx: int, method: str | None) -> dict | None:
     except (KeyError, RhomlError):
         return None
     return {"engine": rho.engine, "level": rho.level}
-
-
-def _plain(config: dict) -> dict:
-    from rhoml.config import as_dict
-
-    return as_dict(config)
 
 
 @dataclass

@@ -698,20 +698,12 @@ def train_student(data: StudentData, train_cfg: TrainConfig, run: RunFolder, *,
         {"energy": ENERGY_UNIT, "forces": FORCE_UNIT} if kind == "energy_forces"
         else dict(zip(data.targets, data.units, strict=True))
     )  # fmt: skip
-    run.save_weights(student.state_dict())
-    run.collect_metrics()
-    run.write_manifest(
-        StudentFamily.name, inputs={"positions": "angstrom", "numbers": "dimensionless"},
-        outputs=outputs, build=build, metrics=metrics, data=fingerprint,
-        extra={"config": _plain(config)} if config is not None else None,
+    run.finish(
+        StudentFamily.name, student.state_dict(),
+        inputs={"positions": "angstrom", "numbers": "dimensionless"},
+        outputs=outputs, build=build, metrics=metrics, data=fingerprint, config=config,
     )  # fmt: skip
     return metrics
-
-
-def _plain(config: dict) -> dict:
-    from rhoml.config import as_dict
-
-    return as_dict(config)
 
 
 # -- loaded models -------------------------------------------------------------------------------

@@ -281,22 +281,12 @@ def train_on_data(data, representation: str, size: int, train_cfg: TrainConfig,
     write_dropped(run.path / "dropped.csv", dropped)
     extra = {"dropped": {**dropped_summary(dropped), "file": "dropped.csv"},
              "split": data.info.get("split")}  # fmt: skip
-    if config is not None:
-        extra["config"] = _plain(config)
-    run.save_weights(model.state_dict())
-    run.collect_metrics()
-    run.write_manifest(
-        VoxelCNNFamily.name, inputs=inputs,
+    run.finish(
+        VoxelCNNFamily.name, model.state_dict(), inputs=inputs,
         outputs=dict(zip(names, data.target_units, strict=True)), build=build,
-        metrics=metrics, data=fingerprint, extra=extra,
+        metrics=metrics, data=fingerprint, config=config, extra=extra,
     )  # fmt: skip
     return metrics
-
-
-def _plain(config: dict) -> dict:
-    from rhoml.config import as_dict
-
-    return as_dict(config)
 
 
 @dataclass

@@ -227,6 +227,34 @@ class RunFolder:
         atomic_write(self.metrics_path, buf.getvalue())
         plot_learning_curve(self.metrics_path, self.curve_path)
 
+    def finish(
+        self,
+        family: str,
+        state_dict: dict,
+        *,
+        inputs: dict[str, str],
+        outputs: dict[str, str],
+        build: dict,
+        metrics: dict | None = None,
+        data: str | None = None,
+        config: dict | None = None,
+        stages: dict[str, Path] | None = None,
+        extra: dict | None = None,
+    ) -> dict:
+        """Close a training run: weights, ``metrics.csv`` + learning curve (from ``stages``,
+        default the single checkpoint folder), then the manifest (last, so that a run counts as
+        finished only when everything else is written). ``config``: the loaded sections, kept
+        in the manifest as plain data."""
+        from rhoml.config import as_dict
+
+        self.save_weights(state_dict)
+        self.collect_metrics(stages)
+        extra = dict(extra or {})
+        if config is not None:
+            extra["config"] = as_dict(config)
+        return self.write_manifest(family, inputs=inputs, outputs=outputs, build=build,
+                                   metrics=metrics, data=data, extra=extra or None)  # fmt: skip
+
     # -- reading -------------------------------------------------------------------------------
     def read_config(self) -> dict:
         return read_table_file(self.config_path)
