@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rhoml.config import ConfigError, option, strict_dataclass
+from rhoml.config import ConfigError, option
 from rhoml.errors import RhomlError
 from rhoml.families.edg_data import StoreImages, image_indices, render_settings, split
 from rhoml.molecule import Molecule
@@ -71,20 +71,15 @@ class ImageEDTrainConfig(TrainConfig):
 def model_section(model: dict, where: str, kind: str, default: str) -> tuple[str, dict]:
     """``[model]`` → (preset or model name, overrides); checks that it names a ``kind`` model
     and that the overrides are parameters of its config."""
-    from rhoml.models.registry import PRESETS, model_class
+    from rhoml.models.registry import PRESETS, check_model_section
 
-    params = dict(model)
-    name = params.pop("name", default)
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: [model].name must be a string, got {name!r}")
-    base = PRESETS[name][0] if name in PRESETS else name
-    if base != kind:
+    name = model.get("name", default)
+    base = PRESETS[name][0] if isinstance(name, str) and name in PRESETS else name
+    if isinstance(name, str) and base != kind:
         names = [n for n, (b, _) in PRESETS.items() if b == kind]
         raise ConfigError(f"{where}: [model].name {name!r} is not a {kind} model; choose from "
                           f"{', '.join([kind, *names])}")  # fmt: skip
-    cls = model_class(name)
-    merged = {**(PRESETS[name][1] if name in PRESETS else {}), **params}
-    strict_dataclass(cls.Config, merged, f"{where}: [model]")
+    name, params, _ = check_model_section(model, where, default)
     return name, params
 
 

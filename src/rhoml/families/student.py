@@ -522,26 +522,25 @@ def make_metrics(kind: str, targets: list[str], width: int):
 
 def _model_params(model: dict, where: str) -> tuple[str, dict, str]:
     """``[model]`` → (student or preset name, checked parameters, readout)."""
-    from rhoml.models.registry import PRESETS, model_class
+    from rhoml.models.registry import check_model_section, model_class
+    from rhoml.models.students.base import GeometryStudent
 
     params = dict(model)
-    name = params.pop("name", "schnet-small")
     readout = params.pop("readout", "sum")
     if readout not in ("sum", "mean"):
         raise ConfigError(f"{where}: [model].readout must be 'sum' or 'mean', got {readout!r}")
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: [model].name must be a string, got {name!r}")
-    try:
-        cls = model_class(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: [model].name: {exc}") from None
-    from rhoml.models.students.base import GeometryStudent
-
-    if not issubclass(cls, GeometryStudent):
-        raise ConfigError(f"{where}: [model].name: {name!r} is not a geometry student")
-    merged = {**(PRESETS[name][1] if name in PRESETS else {}), **params}
-    strict_dataclass(cls.Config, merged, f"{where}: [model]")
+    name = params.get("name", "schnet-small")
+    if isinstance(name, str) and name in _known_models():
+        if not issubclass(model_class(name), GeometryStudent):
+            raise ConfigError(f"{where}: [model].name: {name!r} is not a geometry student")
+    name, params, _ = check_model_section(params, where, "schnet-small")
     return name, params, readout
+
+
+def _known_models() -> set[str]:
+    from rhoml.models.registry import MODELS, PRESETS
+
+    return set(MODELS) | set(PRESETS)
 
 
 def _base_dir(where: str) -> Path | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rhoml.config import ConfigError, option, strict_dataclass
+from rhoml.config import ConfigError, option
 from rhoml.errors import RhomlError
 from rhoml.molecule import Molecule
 from rhoml.train.config import TrainConfig
@@ -101,18 +101,9 @@ def default_voxel_spec(dataset: str):
 
 def _model_params(model: dict, where: str) -> tuple[str, dict]:
     """``[model]`` → (model or preset name, checked parameters with the preset's values)."""
-    from rhoml.models.registry import PRESETS, model_class
+    from rhoml.models.registry import check_model_section
 
-    params = dict(model)
-    name = params.pop("name", "resnet3d-small")
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}: [model].name must be a string, got {name!r}")
-    try:
-        cls = model_class(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: [model].name: {exc}") from None
-    merged = {**(PRESETS[name][1] if name in PRESETS else {}), **params}
-    strict_dataclass(cls.Config, merged, f"{where}: [model]")
+    name, params, _ = check_model_section(model, where, "resnet3d-small")
     return name, params
 
 

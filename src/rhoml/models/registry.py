@@ -135,3 +135,20 @@ def build_model(name: str, params: dict | None = None, **extra):
     cls = model_class(name)
     cfg = strict_dataclass(cls.Config, params, f"model {name}")
     return cls(cfg, **extra)
+
+
+def check_model_section(table: dict, where: str, default: str) -> tuple[str, dict, type]:
+    """A config's ``[model]`` table → (model or preset name, its parameter overrides, the model
+    class), the overrides checked against the class's ``Config`` with the preset's values
+    applied; one-line :class:`ConfigError` naming ``where`` otherwise."""
+    params = dict(table)
+    name = params.pop("name", default)
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: [model].name must be a string, got {name!r}")
+    try:
+        cls = model_class(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [model].name: {exc}") from None
+    merged = {**(PRESETS[name][1] if name in PRESETS else {}), **params}
+    strict_dataclass(cls.Config, merged, f"{where}: [model]")
+    return name, params, cls
