@@ -176,7 +176,8 @@ def main() -> None:
     )  # fmt: skip
     data = {"title": "EDG distillation overhead per training step", "machine": info,
             "batch": args.batch, "results": results}  # fmt: skip
-    write_results("edg_distill_overhead", data, table)
+    suffix = "" if args.batch == 32 else f"_batch{args.batch}"
+    write_results(f"edg_distill_overhead{suffix}", data, table)
 
 
 if __name__ == "__main__":
