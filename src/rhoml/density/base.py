@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rhoml.density.basis import basis_only_mol, function_integrals
+from rhoml.density.shells import n_functions
 from rhoml.molecule import Molecule
 from rhoml.units import ANGSTROM_IN_BOHR, AU_DIPOLE_IN_DEBYE
 
@@ -59,7 +60,7 @@ class Density:
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float64)
         self.nuclear_charges = np.asarray(self.nuclear_charges, dtype=np.float64)
-        nao = self.mol.nao_nr()
+        nao = n_functions(self.molecule, self.basis)  # per-element tables, no PySCF molecule
         expected = (nao, nao) if self.kind == "density_matrix" else (nao,)
         if self.data.shape != expected:
             raise ValueError(f"{self.kind} has shape {self.data.shape}, basis needs {expected}")

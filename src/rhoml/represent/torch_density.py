@@ -23,26 +23,10 @@ import math
 
 import numpy as np
 
+from rhoml.density.shells import CUTOFF  # |R(r)| below this (per shell) is not formed
 from rhoml.units import ANGSTROM_IN_BOHR
 
-# libcint's extra factors for s and p shells (PySCF's ``gto.mole._FAC``-style convention)
-_FAC_SP = {0: 0.282094791773878143, 1: 0.488602511902919921}
-CUTOFF = 1e-14  # |R(r)| below this (per shell) is not formed
 CHUNK = 8192  # points per chunk
-
-
-def _cart_powers(l: int) -> list[tuple[int, int, int]]:
-    """PySCF's Cartesian component order for angular momentum ``l``."""
-    return [(lx, ly, l - lx - ly) for lx in range(l, -1, -1) for ly in range(l - lx, -1, -1)]
-
-
-def _shell_radius(exps: np.ndarray, coef: np.ndarray, l: int, cutoff: float) -> float:
-    """Radius in Bohr beyond which Σ_p |c_p| r^l exp(−a_p r²) < cutoff (generous bound)."""
-    r = np.linspace(0.0, 60.0, 6001)[1:]
-    bound = (np.abs(coef).sum(axis=1)[None, :] * np.exp(-np.outer(r * r, exps))).sum(1)
-    bound = bound * np.maximum(r, 1.0) ** l * (1.0 + l)
-    above = np.nonzero(bound > cutoff)[0]
-    return float(r[min(above[-1] + 1, len(r) - 1)]) if len(above) else 0.0
 
 
 class TorchDensity:
@@ -57,87 +41,48 @@ class TorchDensity:
 
     def __init__(self, density, device="cpu", dtype=None, cutoff: float = CUTOFF) -> None:
         import torch
-        from pyscf import gto
+
+        from rhoml.density.shells import molecule_shells
 
         self.dtype = dtype or torch.float64
         self.device = torch.device(device)
-        mol = density.mol
-        ao_loc = mol.ao_loc_nr()
-        nao = int(ao_loc[-1])
-        prim_exp, prim_shellrad, prim_coef = [], [], []  # one row per (primitive, contraction)
-        col_rad, col_pow, col_centre, col_shell = [], [], [], []  # one row per Cartesian fn
-        c2s_rows, c2s_cols, c2s_vals = [], [], []
-        centres, radii, ao_shell = [], [], np.zeros(nao, dtype=np.int64)
-        n_rad = 0
-        n_col = 0
-        memo: dict = {}  # shells repeat per element: normalise and bound each kind once
-        for b in range(mol.nbas):
-            l = int(mol.bas_angular(b))
-            exps = np.asarray(mol.bas_exp(b), dtype=float)
-            raw = np.asarray(mol.bas_ctr_coeff(b))
-            kind = (l, exps.tobytes(), raw.tobytes())
-            if kind not in memo:
-                coef = raw * gto.gto_norm(l, exps)[:, None] * _FAC_SP.get(l, 1.0)
-                memo[kind] = (coef, _shell_radius(exps, coef, l, cutoff), _cart_powers(l),
-                              np.asarray(gto.cart2sph(l, normalized="sp")))  # fmt: skip
-            coef, radius, powers, c2s = memo[kind]  # c2s: (ncart, nsph)
-            centres.append(mol.bas_coord(b))
-            radii.append(radius)
-            nsph = 2 * l + 1
-            for k in range(coef.shape[1]):
-                for p, a in enumerate(exps):
-                    prim_exp.append(a)
-                    prim_shellrad.append((b, n_rad))
-                    prim_coef.append(coef[p, k])
-                col0 = n_col
-                for q, pw in enumerate(powers):
-                    col_rad.append(n_rad)
-                    col_pow.append(pw)
-                    col_centre.append(b)
-                    col_shell.append(b)
-                    n_col += 1
-                    for s in range(nsph):
-                        if c2s[q, s] != 0.0:
-                            c2s_rows.append(col0 + q)
-                            c2s_cols.append(int(ao_loc[b]) + k * nsph + s)
-                            c2s_vals.append(c2s[q, s])
-                ao_shell[int(ao_loc[b]) + k * nsph : int(ao_loc[b]) + (k + 1) * nsph] = b
-                n_rad += 1
+        # per-element tables, cached across molecules (no PySCF molecule of the system built)
+        sh = molecule_shells(density.molecule, density.basis, cutoff)
+        nao = sh.nao
         t = dict(device=self.device, dtype=self.dtype)
-        self.nao, self.n_rad, self.n_col = nao, n_rad, n_col
-        self.centres = torch.as_tensor(np.asarray(centres), **t)  # (nshell, 3) Bohr
-        self.radii = torch.as_tensor(np.asarray(radii), **t)  # (nshell,) Bohr
-        self.prim_exp = torch.as_tensor(np.asarray(prim_exp), **t)
-        self.prim_coef = torch.as_tensor(np.asarray(prim_coef), **t)
-        sr = np.asarray(prim_shellrad, dtype=np.int64)
-        self.prim_shell = torch.as_tensor(sr[:, 0], device=self.device)
-        self.prim_rad = torch.as_tensor(sr[:, 1], device=self.device)
-        self.col_rad = torch.as_tensor(np.asarray(col_rad), device=self.device)
-        self.col_pow = torch.as_tensor(np.asarray(col_pow), **t)
-        self.col_shell = torch.as_tensor(np.asarray(col_shell), device=self.device)
-        self.ao_shell = torch.as_tensor(ao_shell, device=self.device)
-        self.s_only = all(int(mol.bas_angular(b)) == 0 for b in range(mol.nbas))
+        self.nao, self.n_rad, self.n_col = nao, sh.n_rad, sh.n_col
+        self.centres = torch.as_tensor(sh.centres, **t)  # (nshell, 3) Bohr
+        self.radii = torch.as_tensor(sh.shell_radius, **t)  # (nshell,) Bohr
+        self.prim_exp = torch.as_tensor(sh.prim_exp, **t)
+        self.prim_coef = torch.as_tensor(sh.prim_coef, **t)
+        self.prim_shell = torch.as_tensor(sh.prim_shell, device=self.device)
+        self.prim_rad = torch.as_tensor(sh.prim_rad, device=self.device)
+        self.col_rad = torch.as_tensor(sh.col_rad, device=self.device)
+        self.col_pow = torch.as_tensor(sh.col_pow, **t)
+        self.col_shell = torch.as_tensor(sh.col_shell, device=self.device)
+        self.ao_shell = torch.as_tensor(sh.ao_shell, device=self.device)
+        self.s_only = not bool(sh.shell_l.any())
         if self.s_only:  # Cartesian = spherical for s functions (cart2sph(0) = [[1]])
             self.c2s = None
         else:  # dense (n_col, nao): fine up to a few thousand functions
-            c2s_dense = np.zeros((n_col, nao))
-            c2s_dense[c2s_rows, c2s_cols] = c2s_vals
+            c2s_dense = np.zeros((sh.n_col, nao))
+            c2s_dense[sh.c2s_rows, sh.c2s_cols] = sh.c2s_vals
             self.c2s = torch.as_tensor(c2s_dense, **t)
         self.kind = density.kind
+        data = np.asarray(density.data)
+        if data.shape != ((nao, nao) if density.kind == "density_matrix" else (nao,)):
+            raise ValueError(f"{density.kind} has shape {data.shape}, basis needs {nao} functions")
         if density.kind == "density_matrix":
             from rhoml.density.evaluate import density_matrix_factor
 
-            u, sign = density_matrix_factor(density.data)
+            u, sign = density_matrix_factor(data)
             self.factor = torch.as_tensor(u, **t)
             self.sign = torch.as_tensor(sign, **t)
         else:
-            self.coefficients = torch.as_tensor(np.asarray(density.data), **t)
+            self.coefficients = torch.as_tensor(data, **t)
         self.spherical = density.kind == "coefficients" and self.s_only
         if self.spherical:  # fold coefficients into primitives: ρ = Σ_p w_p exp(−a_p r²)
-            ao_of_rad = np.array(
-                [int(ao_loc[b]) + k for b in range(mol.nbas) for k in range(mol.bas_nctr(b))]
-            )
-            w = np.asarray(prim_coef) * np.asarray(density.data)[ao_of_rad[sr[:, 1]]]
+            w = sh.prim_coef * data[sh.rad_ao[sh.prim_rad]]
             self.prim_weight = torch.as_tensor(w, **t)
             self.prim_centre = self.centres[self.prim_shell]
 
