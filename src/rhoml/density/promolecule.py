@@ -110,13 +110,14 @@ def _normalisation(exps: np.ndarray) -> np.ndarray:
 
 
 def promolecule_basis(elements: Iterable[str | int]) -> dict:
-    """Per-element PySCF basis of uncontracted s shells ``{"C": [[0, [a, 1.0]], ...], ...}``."""
-    basis = {}
-    for el in elements:
-        z = _z(el)
-        exps = _element(z)[0]
-        basis[symbol(z)] = [[0, [float(a), 1.0]] for a in exps]
-    return basis
+    """Per-element PySCF basis of uncontracted s shells ``{"C": [[0, [a, 1.0]], ...], ...}``
+    (each element's shell list is built once and shared between calls: do not modify it)."""
+    return {symbol(_z(el)): _shells(_z(el)) for el in elements}
+
+
+@cache
+def _shells(z: int) -> list:
+    return [[0, [float(a), 1.0]] for a in _element(z)[0]]
 
 
 def pyscf_coefficients(element: str | int, part: Part = "total") -> np.ndarray:

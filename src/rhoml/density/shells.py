@@ -99,7 +99,20 @@ def element_shells(sym: str, basis: dict | str, cutoff: float = CUTOFF) -> Eleme
     """The (cached) :class:`ElementShells` of element ``sym`` in ``basis`` (a per-element dict
     in PySCF's format or a basis name)."""
     entry = _entry(basis, sym)
-    return _element_shells(sym, entry if isinstance(entry, str) else json.dumps(entry), cutoff)
+    if isinstance(entry, str):
+        return _element_shells(sym, entry, cutoff)
+    # the same entry object again (e.g. the promolecule's shared shell lists): skip the JSON key
+    hit = _BY_OBJECT.get((id(entry), sym, cutoff))
+    if hit is not None and hit[0] is entry:
+        return hit[1]
+    out = _element_shells(sym, json.dumps(entry), cutoff)
+    if len(_BY_OBJECT) > 512:
+        _BY_OBJECT.clear()
+    _BY_OBJECT[(id(entry), sym, cutoff)] = (entry, out)  # keeps entry alive: ids stay unique
+    return out
+
+
+_BY_OBJECT: dict = {}
 
 
 @lru_cache(maxsize=512)

@@ -181,17 +181,20 @@ class TorchDensity:
 
 
 def evaluate_spherical_on_grid(td: TorchDensity, offsets, centre, rotation=None, shift=None, *,
-                               gradient: bool = False, block: int = 512):  # fmt: skip
+                               gradient: bool = False, block: int = 512,
+                               cutoff: float | None = None):  # fmt: skip
     """A density of spherical (s-only) functions with coefficients, on an axis-aligned cubic grid
     whose points are ``centre + (offsets[i], offsets[j], offsets[k])`` (Å), for the molecule posed
     as ``R (x − centre) + centre + t`` (exact: spherical atoms only move).
 
     Separable: ρ[i, j, k] = Σ_p w_p X_p[i] Y_p[j] Z_p[k], computed as GEMMs over spatially
-    compact blocks of primitives, each restricted to the sub-box it reaches.
+    compact blocks of primitives, each restricted to the sub-box it reaches (where
+    |w_p| exp(−a_p r²) ≥ ``cutoff``, default :data:`CUTOFF`).
     Returns ρ (n, n, n) e/Bohr³ and, with ``gradient``, ∇ρ (n, n, n, 3) e/Bohr⁴.
     """
     import torch
 
+    cutoff = CUTOFF if cutoff is None else float(cutoff)
     if not td.spherical:
         raise ValueError("evaluate_spherical_on_grid needs an s-only coefficient density")
     t = dict(device=td.device, dtype=td.dtype)
@@ -209,7 +212,7 @@ def evaluate_spherical_on_grid(td: TorchDensity, offsets, centre, rotation=None,
     # sub-box its Gaussians reach (|w| exp(−a r²) ≥ CUTOFF), which makes tight (core)
     # primitives cheap. Within a block the update is a GEMM over the block's sub-box.
     w_abs = td.prim_weight.abs().clamp(min=1e-300)
-    rad = torch.sqrt(torch.clamp(torch.log(w_abs / CUTOFF), min=0.0) / td.prim_exp)
+    rad = torch.sqrt(torch.clamp(torch.log(w_abs / cutoff), min=0.0) / td.prim_exp)
     lo_box, hi_box = float(x[0]), float(x[-1])
     reach = ((cen - rad[:, None] <= hi_box) & (cen + rad[:, None] >= lo_box)).all(1)
     keep = torch.nonzero(reach).flatten()

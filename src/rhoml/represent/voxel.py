@@ -300,6 +300,17 @@ class Voxelizer:
         """(C, n, n, n) of one voxelised molecule."""
         return self._grid_shape
 
+    @property
+    def screening(self) -> float | None:
+        """Screening threshold (e/Bohr³) of spherical (promolecule) densities: a primitive is
+        dropped where |w| exp(−a r²) < 1e-9 × the smaller transform scale (truncation error
+        ≲ 1e-8 in transformed units, below float32 resolution); None (the evaluator's 1e-14)
+        for untransformed values."""
+        spec = self.spec
+        if spec.density_transform == "none":
+            return None
+        return 1e-9 * min(spec.density_scale, spec.gradient_scale)
+
     def densities_for(self, molecule: Molecule) -> list:
         """The densities voxelised for ``molecule``: one per group (computed with the engine)."""
         from rhoml.density import compute
@@ -631,8 +642,8 @@ class Voxelizer:
         )
 
         n = self.spec.n
-        pts = self.grid_points(centre, rot, shift)
         if getattr(density, "kind", None) == "sampled":
+            pts = self.grid_points(centre, rot, shift)
             vals = density.evaluate(pts.cpu().numpy(), gradient=gradient)
             vals = torch.as_tensor(np.asarray(vals), device=self.device, dtype=torch.float64)
             if gradient:
@@ -643,8 +654,10 @@ class Voxelizer:
         )  # fmt: skip
         if td.spherical:  # promolecule: separable GEMMs on the axis-aligned grid, atoms posed
             o = self._offsets * self.spec.spacing
-            res = evaluate_spherical_on_grid(td, o, centre, rot, shift, gradient=gradient)
+            res = evaluate_spherical_on_grid(td, o, centre, rot, shift, gradient=gradient,
+                                             cutoff=self.screening)  # fmt: skip
             return (res[0], res[1].norm(dim=-1)) if gradient else (res, None)
+        pts = self.grid_points(centre, rot, shift)
         order = torch.as_tensor(tile_order(n, 16), device=self.device)
         res = td.evaluate(pts[order], gradient=gradient, chunk=4096)
         rho = torch.empty(n**3, device=self.device, dtype=td.dtype)
