@@ -56,8 +56,9 @@ def register(sub) -> None:
     options.add_out(vx, "store folder, created if absent (default with --config: [data].store)")
     vx.add_argument("--config", default=None,
                     help="a voxel-cnn training config (or a file with a [voxel] table): its "
-                    "[voxel] grid and its [data] engine, solvent, pocket_cutoff, n_poses, "
-                    "workers, labels, store and (PDBbind) root; options given here win",
+                    "[voxel] grid (only the channels its [data].representation uses, as "
+                    "'rhoml train' caches them) and its [data] engine, solvent, pocket_cutoff, "
+                    "n_poses, workers, labels, store and (PDBbind) root; options given here win",
                     )  # fmt: skip
     vx.add_argument("--box", type=options.positive_float, default=None,
                     help="box edge in Å (default 16)")  # fmt: skip
@@ -372,7 +373,10 @@ def _voxelize_config(args):
         fam = VoxelCNNFamily()
         sections = load_config(raw, fam.sections, str(args.config),
                                base_dir=Path(args.config).resolve().parent)  # fmt: skip
-        fam.check_config(sections, str(args.config))
+        # a training config: the channels its representation uses (as `rhoml train` caches
+        # them, so the run finds them); a bare [voxel] table: its channels
+        narrow = "representation" in (raw.get("data") or {})
+        fam.check_config(sections, str(args.config), narrow=narrow)
         d = sections["data"]
         from_config = {"engine": d.default_engine, "solvent": d.solvent or None,
                        "pocket_cutoff": d.pocket_cutoff or None, "poses": d.n_poses,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -83,9 +84,10 @@ def select(max_train: int, n_val: int, n_test: int | None, *, split_seed: int = 
 
 
 def prepare(store_path, selection: QM9Selection, *, engine: str = "xtb", workers: int = 2,
-            progress: bool = True,
-            dropped: list | None = None) -> dict[str, list[int]]:  # fmt: skip
-    """Load the selected molecules, compute their densities into the store (resumable).
+            progress: bool = True, dropped: list | None = None,
+            densities: bool = True) -> dict[str, list[int]]:  # fmt: skip
+    """Load the selected molecules, compute their densities into the store (resumable; with
+    ``densities=False`` only the molecules are stored: grids without density channels).
 
     Returns store indices per part (``train_pool`` in pool order, ``val``, ``test``); molecules
     whose density failed are left out with a logged note and recorded in ``dropped`` (stage
@@ -99,6 +101,18 @@ def prepare(store_path, selection: QM9Selection, *, engine: str = "xtb", workers
     parts = {"train_pool": selection.train_pool, "val": selection.val, "test": selection.test}
     rows = np.concatenate(list(parts.values()))
     mols = load_qm9(indices=rows)
+    if not densities:
+        with (
+            Store.create(store_path)
+            if not Path(store_path).exists()
+            else Store.open(store_path) as st
+        ):
+            idx = st.add_molecules(mols)
+        out, start = {}, 0
+        for name, sel in parts.items():
+            out[name] = list(idx[start : start + len(sel)])
+            start += len(sel)
+        return out
     spec = MethodSpec(engine)
     report = run_batch(store_path, mols, spec, workers=workers, progress=progress)
     st = Store.open(store_path)
@@ -153,7 +167,7 @@ def study_data(
     spec = spec or default_spec()
     dropped: list[dict] = []
     parts = prepare(store_path, selection, engine=engine, workers=workers, progress=progress,
-                    dropped=dropped)  # fmt: skip
+                    dropped=dropped, densities=spec.needs_density)  # fmt: skip
     voxels, values = {}, {}
     with Store.open(store_path) as st:
         for name, idx in parts.items():

@@ -118,14 +118,20 @@ class VoxelCNNFamily:
         "train": TrainConfig,
     }
 
-    def check_config(self, sections: dict, where: str) -> None:
-        """Resolve ``[voxel]`` (the data set's default grid when absent) and check ``[model]``
+    def check_config(self, sections: dict, where: str, narrow: bool = True) -> None:
+        """Resolve ``[voxel]`` (the data set's default grid when absent; with ``narrow``,
+        narrowed to the channel kinds of ``[data].representation``) and check ``[model]``
         against its model's parameters (in place)."""
         from rhoml.represent.voxel import VoxelSpec
+
+        from rhoml.represent.voxel_data import representation_spec
 
         try:
             spec = (VoxelSpec.from_dict(sections["voxel"]) if sections["voxel"]
                     else default_voxel_spec(sections["data"].dataset))  # fmt: skip
+            # only the channels the representation uses are computed and cached
+            if narrow:
+                spec = representation_spec(spec, sections["data"].representation)
         except RhomlError as exc:
             raise ConfigError(f"{where}: [voxel]: {exc}") from None
         sections["voxel"] = spec.to_dict()

@@ -188,8 +188,10 @@ def evaluate_spherical_on_grid(td: TorchDensity, offsets, centre, rotation=None,
     as ``R (x − centre) + centre + t`` (exact: spherical atoms only move).
 
     Separable: ρ[i, j, k] = Σ_p w_p X_p[i] Y_p[j] Z_p[k], computed as GEMMs over spatially
-    compact blocks of primitives, each restricted to the sub-box it reaches (where
-    |w_p| exp(−a_p r²) ≥ ``cutoff``, default :data:`CUTOFF`).
+    compact blocks of primitives; each primitive is formed only in its own sub-box (the grid
+    points within its radius along each axis, where |w_p| exp(−a_p r²) ≥ ``cutoff``, default
+    :data:`CUTOFF`), so the result does not depend on the blocking and 90° rotations of the
+    grid map it exactly.
     Returns ρ (n, n, n) e/Bohr³ and, with ``gradient``, ∇ρ (n, n, n, 3) e/Bohr⁴.
     """
     import torch
@@ -240,7 +242,8 @@ def evaluate_spherical_on_grid(td: TorchDensity, offsets, centre, rotation=None,
             w = td.prim_weight[sel, None]
             cb = cen[sel]
             d = [x[i0[ax] : i1[ax]][None, :] - cb[:, ax, None] for ax in range(3)]  # (P, m)
-            f = [torch.exp(-a * dd * dd) for dd in d]
+            r2 = rad[sel, None] ** 2  # each primitive cut at its own radius, per axis, so
+            f = [torch.exp(-a * dd * dd) * (dd * dd <= r2) for dd in d]  # blocks do not matter
             m0, m1, m2 = (int(i1[ax] - i0[ax]) for ax in range(3))
             box = (slice(i0[0], i1[0]), slice(i0[1], i1[1]), slice(i0[2], i1[2]))
             yz = (f[1][:, :, None] * f[2][:, None, :]).reshape(len(a), m1 * m2)

@@ -66,6 +66,27 @@ def channel_indices(channel_names: list[str], representation: str) -> list[int]:
     return out
 
 
+def representation_spec(spec: VoxelSpec, representation: str) -> VoxelSpec:
+    """``spec`` with only the channel kinds ``representation`` uses (in ``spec``'s order), so
+    a run computes nothing it does not train on (an ``atoms`` run computes no density)."""
+    import dataclasses
+
+    from rhoml.errors import RhomlError
+
+    wanted = representation.split("+")
+    if any(w not in REPRESENTATIONS for w in wanted):
+        raise RhomlError(f"unknown representation {representation!r}; choose from "
+                         f"{', '.join(REPRESENTATIONS)}")  # fmt: skip
+    kinds = tuple(k for k in spec.channels if k in wanted)
+    missing = [w for w in wanted if w not in kinds]
+    if missing:
+        raise RhomlError(
+            f"representation {representation!r} needs channel kind(s) {', '.join(missing)}; "
+            f"the voxel channels are {', '.join(spec.channels)}"
+        )
+    return dataclasses.replace(spec, channels=kinds)
+
+
 def spec_key(spec: VoxelSpec, engine: str, engine_options: dict | None = None) -> str:
     """A short stable hash of the spec and the density engine, used in array names."""
     blob = json.dumps([spec.to_dict(), engine, engine_options or {}], sort_keys=True)

@@ -1,0 +1,143 @@
+"""Voxelisation speed-ups keep the numbers: per-element basis tables (no PySCF molecule per
+system), screened spherical densities, and runs that compute only their representation's
+channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rhoml import Molecule
+from rhoml.density import compute
+from rhoml.density.basis import basis_only_mol
+from rhoml.density.shells import molecule_shells, n_functions
+
+
+def _pyscf_tables(mol):
+    """Per-primitive exponent and centre, per-function shell, straight from PySCF's molecule."""
+    exps, centres, nao_shell = [], [], []
+    for b in range(mol.nbas):
+        for _ in range(mol.bas_nctr(b)):
+            exps += list(mol.bas_exp(b))
+            centres += [mol.bas_coord(b)] * mol.bas_nprim(b)
+        nao_shell += [b] * ((2 * mol.bas_angular(b) + 1) * mol.bas_nctr(b))
+    return np.array(exps), np.array(centres), np.array(nao_shell)
+
+
+@pytest.mark.parametrize("basis", ["def2-svp", "6-31g**"])
+def test_tiled_element_tables_match_the_pyscf_molecule(ethanol, basis):
+    """The functions tiled from per-element tables are PySCF's, in PySCF's order."""
+    mol = basis_only_mol(ethanol, basis)
+    sh = molecule_shells(ethanol, basis)
+    exps, centres, ao_shell = _pyscf_tables(mol)
+    assert sh.nao == mol.nao_nr() == n_functions(ethanol, basis)
+    assert np.array_equal(sh.prim_exp, exps)
+    assert np.array_equal(sh.centres[sh.prim_shell], centres)
+    assert np.array_equal(sh.ao_shell, ao_shell)
+    assert np.array_equal(sh.shell_l, [mol.bas_angular(b) for b in range(mol.nbas)])
+
+
+def test_torch_density_of_a_d_shell_basis_matches_pyscf(ethanol):
+    """A density matrix in a basis with d functions, evaluated from the tiled tables."""
+    from rhoml.density.base import Density
+    from rhoml.represent.torch_density import TorchDensity
+
+    mol = basis_only_mol(ethanol, "def2-svp")
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(mol.nao_nr(), 6))
+    dens = Density(ethanol, "def2-svp", "density_matrix", c @ c.T * 0.01,
+                   ethanol.numbers.astype(float), "test")  # fmt: skip
+    pts = ethanol.centroid() + rng.normal(size=(300, 3)) * 1.5
+    ref = dens.evaluate(pts, gradient=True)
+    rho, grad = TorchDensity(dens).evaluate(pts, gradient=True)
+    assert np.allclose(rho.numpy(), ref[:, 0], atol=1e-11, rtol=1e-10)
+    assert np.allclose(grad.numpy(), ref[:, 1:], atol=1e-11, rtol=1e-10)
+
+
+def test_screened_promolecule_channels_stay_within_float32_resolution(ethanol):
+    """Transformed channels (log1p) with the voxeliser's screening differ from the unscreened
+    evaluation by less than float32 resolution; untransformed values are not screened."""
+    from rhoml.represent.torch_density import TorchDensity, evaluate_spherical_on_grid
+    from rhoml.represent.voxel import Voxelizer, VoxelSpec
+
+    spec = VoxelSpec(size=12.0, spacing=0.5, channels=("density", "gradient"))
+    vox = Voxelizer(spec, dtype=torch.float64, engine="promolecule")
+    assert vox.screening == pytest.approx(1e-12)
+    dens = compute(ethanol, "promolecule")
+    rot = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))[0]
+    rot = rot * np.sign(np.linalg.det(rot))
+    got = vox([ethanol], [[dens]], rotations=[rot], translations=[[0.1, -0.2, 0.05]])[0]
+    td = TorchDensity(dens)
+    o = vox._offsets * spec.spacing
+    rho, grad = evaluate_spherical_on_grid(td, o, ethanol.centroid(), rot, [0.1, -0.2, 0.05],
+                                           gradient=True)  # unscreened (1e-14)  # fmt: skip
+    ref = torch.stack([torch.log1p(rho.clamp(min=0) / 1e-3),
+                       torch.log1p(grad.norm(dim=-1) / 1e-3)])  # fmt: skip
+    assert (got - ref).abs().max() < 1e-6
+    assert (got - ref).abs().max() > 0  # screening is on: not bit-equal
+    raw = Voxelizer(VoxelSpec(size=12.0, spacing=0.5, channels=("density",),
+                              density_transform="none"), dtype=torch.float64)  # fmt: skip
+    assert raw.screening is None
+
+
+def test_representation_spec_keeps_only_its_channels():
+    from rhoml.errors import RhomlError
+    from rhoml.represent.voxel import VoxelSpec
+    from rhoml.represent.voxel_data import representation_spec
+
+    spec = VoxelSpec(channels=("atoms", "density", "gradient", "shape"))
+    assert representation_spec(spec, "atoms").channels == ("atoms",)
+    assert representation_spec(spec, "gradient+density").channels == ("density", "gradient")
+    assert not representation_spec(spec, "atoms").needs_density
+    with pytest.raises(RhomlError, match="needs channel kind"):
+        representation_spec(VoxelSpec(channels=("atoms",)), "density")
+
+
+def test_an_atoms_run_computes_no_density(tmp_path, monkeypatch):
+    """`rhoml train` with representation atoms voxelises only atom channels: no density engine
+    runs (the engine is made to fail) and the run's grid has the atom channels only."""
+    import json
+
+    from rhoml.cli import main
+
+    def no_density(*_a, **_k):
+        raise AssertionError("a density was computed for an atoms run")
+
+    monkeypatch.setattr("rhoml.density.compute", no_density)
+    monkeypatch.setattr("rhoml.store.batch.run_batch", no_density)
+    cfg = tmp_path / "atoms.toml"
+    cfg.write_text(
+        'family = "voxel-cnn"\n[data]\ndataset = "qm9"\ntargets = ["gap"]\n'
+        'representation = "atoms"\nn_train = 3\nn_val = 2\nn_test = 2\nworkers = 1\n'
+        '[voxel]\nsize = 8.0\nspacing = 1.0\nchannels = ["atoms", "density", "shape"]\n'
+        'overflow = "crop"\n[model]\nname = "resnet3d-tiny"\n'
+        '[train]\nepochs = 1\nbatch_size = 2\nthreads = 1\ndevice = "cpu"\n'
+    )
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    build = json.loads((tmp_path / "run" / "manifest.json").read_text())["build"]
+    assert build["voxel_spec"]["channels"] == ["atoms"]
+    assert all(name.startswith("atoms:") for name in build["all_channel_names"])
+
+
+def test_voxelize_config_narrows_to_a_training_configs_representation(tmp_path):
+    """`voxelize --config` of a training config voxelises the channels its representation
+    uses (what `train` caches); a bare [voxel] table keeps all its channels."""
+    from rhoml.cli import main
+    from rhoml.io.xyz import write_xyz
+
+    mol = Molecule.from_symbols(["O", "H", "H"], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]],
+                                id="water")  # fmt: skip
+    xyz = tmp_path / "w.xyz"
+    write_xyz(xyz, mol)
+    voxel = '[voxel]\nsize = 6.0\nspacing = 1.0\nchannels = ["atoms", "shape"]\n'
+    train_cfg = tmp_path / "t.toml"
+    train_cfg.write_text('family = "voxel-cnn"\n[data]\ndataset = "qm9"\nrepresentation = '
+                         '"shape"\n' + voxel)  # fmt: skip
+    bare = tmp_path / "v.toml"
+    bare.write_text(voxel)
+    for cfg, name, n_channels in ((train_cfg, "a", 1), (bare, "b", 5 + 1)):
+        npy = tmp_path / f"{name}.npy"
+        assert main(["voxelize", str(xyz), "--config", str(cfg), "--out", str(tmp_path / name),
+                     "--quiet", "--npy", str(npy)]) == 0  # fmt: skip
+        assert np.load(npy).shape == (1, n_channels, 6, 6, 6)
