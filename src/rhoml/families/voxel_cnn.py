@@ -123,7 +123,6 @@ class VoxelCNNFamily:
         narrowed to the channel kinds of ``[data].representation``) and check ``[model]``
         against its model's parameters (in place)."""
         from rhoml.represent.voxel import VoxelSpec
-
         from rhoml.represent.voxel_data import representation_spec
 
         try:
