@@ -185,10 +185,11 @@ def _element_shells(sym: str, entry: str, cutoff: float) -> ElementShells:
 @dataclass(frozen=True)
 class MoleculeShells:
     """The functions of a whole molecule (same fields as :class:`ElementShells`, indices global
-    in PySCF's order) plus ``centres`` (n_shell, 3) Bohr."""
+    in PySCF's order) plus ``centres`` (n_shell, 3) Bohr and ``shell_atom`` (n_shell,)."""
 
     nao: int
     centres: np.ndarray
+    shell_atom: np.ndarray
     shell_l: np.ndarray
     shell_radius: np.ndarray
     prim_exp: np.ndarray
@@ -249,6 +250,7 @@ def molecule_shells(molecule: Molecule, basis: dict | str, cutoff: float = CUTOF
     bohr = np.asarray(molecule.positions, dtype=np.float64) * ANGSTROM_IN_BOHR
     return MoleculeShells(
         nao=int(n_ao.sum()), centres=np.repeat(bohr, n_shell, axis=0),
+        shell_atom=np.repeat(np.arange(len(zs), dtype=np.int64), n_shell),
         shell_l=cat("shell_l"), shell_radius=cat("shell_radius"),
         prim_exp=cat("prim_exp"), prim_coef=cat("prim_coef"),
         prim_shell=tiled("prim_shell", s0, n_prim), prim_rad=tiled("prim_rad", r0, n_prim),

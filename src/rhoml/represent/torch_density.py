@@ -85,6 +85,7 @@ class TorchDensity:
             w = sh.prim_coef * data[sh.rad_ao[sh.prim_rad]]
             self.prim_weight = torch.as_tensor(w, **t)
             self.prim_centre = self.centres[self.prim_shell]
+            self.prim_atom = sh.shell_atom[sh.prim_shell]  # numpy (P,): atom of each primitive
 
     # ------------------------------------------------------------------------------------------
     def _chunk(self, pts, gradient: bool):

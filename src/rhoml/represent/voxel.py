@@ -631,6 +631,29 @@ class Voxelizer:
             rel = rel @ torch.as_tensor(rot, device=self.device, dtype=torch.float64)
         return rel + torch.as_tensor(centre, device=self.device, dtype=torch.float64)
 
+    def _spherical_kernel(self, td, centre, rot, shift, gradient: bool):
+        """ρ and |∇ρ| (n, n, n) of a spherical-atom density from the compiled CPU kernel
+        (:mod:`rhoml.represent.density_kernels`: per-kind radial tables for the diffuse
+        primitives; the same numbers as the torch path to below the screening threshold)."""
+        import torch
+
+        from rhoml.represent import density_kernels
+        from rhoml.units import ANGSTROM_IN_BOHR
+
+        cen = td.prim_centre.cpu().numpy() - np.asarray(centre, float) * ANGSTROM_IN_BOHR
+        if rot is not None:
+            cen = cen @ np.asarray(rot, float).T
+        if shift is not None:
+            cen = cen + np.asarray(shift, float) * ANGSTROM_IN_BOHR
+        x = self._offsets.cpu().numpy() * self.spec.spacing * ANGSTROM_IN_BOHR
+        screen = 1e-14 if self.screening is None else self.screening
+        res = density_kernels.evaluate(cen, td.prim_exp.cpu().numpy(),
+                                       td.prim_weight.cpu().numpy(), td.prim_atom, x, screen,
+                                       gradient)  # fmt: skip
+        if not gradient:
+            return torch.from_numpy(res), None
+        return torch.from_numpy(res[0]), torch.from_numpy(np.linalg.norm(res[1], axis=-1))
+
     def _density(self, density, centre, rot, shift, gradient: bool):
         """ρ (n, n, n) e/Bohr³ and |∇ρ| (n, n, n) e/Bohr⁴ (or None) on the posed grid."""
         import torch
@@ -652,6 +675,8 @@ class Voxelizer:
         td = density if isinstance(density, TorchDensity) else TorchDensity(
             density, device=self.device, dtype=torch.float64
         )  # fmt: skip
+        if td.spherical and self.uses_kernels and td.device.type == "cpu":
+            return self._spherical_kernel(td, centre, rot, shift, gradient)
         if td.spherical:  # promolecule: separable GEMMs on the axis-aligned grid, atoms posed
             o = self._offsets * self.spec.spacing
             res = evaluate_spherical_on_grid(td, o, centre, rot, shift, gradient=gradient,
