@@ -43,6 +43,12 @@ compiled on first use, then loaded from numba's on-disk cache; numba comes with 
 extra, and without it ``backend="auto"`` takes the torch path); the torch path
 (``backend="torch"``) is the reference they are tested against and runs on CUDA. ``out=``
 reuses an output tensor (large fresh outputs pay the operating system's page faults).
+Densities: evaluators are built from per-element basis tables cached across molecules
+(:mod:`rhoml.density.shells`); spherical-atom (promolecule) densities on CPU come from a
+compiled kernel (:mod:`rhoml.represent.density_kernels`: the diffuse primitives of each atom
+kind as one tabulated radial function), elsewhere from separable GEMMs (torch). With a
+transform, primitives are screened at 1e-9 × the transform scale (:attr:`Voxelizer.screening`;
+truncation error ≲ 1e-8 in transformed units, below float32 resolution).
 
 Poses: ``rotations`` (B, 3, 3) and ``translations`` (B, 3) Å voxelise the molecule rotated about
 the box centre and shifted, i.e. positions ``R (x − c) + c + t``; densities are evaluated

@@ -143,6 +143,7 @@ class Store:
         self.readonly = readonly
         self.migrated: dict | None = None  # counts of the migration done on opening, if any
         self._checksums = False  # whether the tables have a checksum column
+        self._bases: dict[str, dict] = {}  # basis hash → parsed basis (shared by records)
 
     # -- opening -----------------------------------------------------------------------------
     @staticmethod
@@ -449,9 +450,12 @@ class Store:
             raise StoreError(f"{self.path}: molecule {idx} failed for {method}: {reason}")
         self._verify(crc, [(0, kind, data), (1, "nuclear charges", zs), (2, "properties", props)],
                      f"{self.path}: {method} record of molecule {idx}")  # fmt: skip
-        basis = json.loads(
-            self._conn.execute("SELECT basis FROM bases WHERE hash=?", (bh,)).fetchone()[0]
-        )
+        basis = self._bases.get(bh)
+        if basis is None:  # parsed once per store and basis: records share the dict (read-only)
+            basis = json.loads(
+                self._conn.execute("SELECT basis FROM bases WHERE hash=?", (bh,)).fetchone()[0]
+            )
+            self._bases[bh] = basis
         flat = np.frombuffer(data, dtype=np.float64)
         field = schema.RECORD_KINDS.get(kind)
         err = "undeclared kind" if field is None else field.shape_error(flat.shape, {"nao": nao})
