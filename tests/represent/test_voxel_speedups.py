@@ -220,3 +220,18 @@ def test_voxeliser_kernel_and_torch_backends_agree_on_a_complex():
     a = fast([mol], rotations=[rot])[0]
     b = ref([mol], rotations=[rot])[0]
     assert (a - b).abs().max() < 2e-6
+
+
+def test_unrotated_xtb_grids_from_the_regular_grid_evaluator_equal_the_torch_path(ethanol):
+    """An unrotated (shifted) pose of a density-matrix density on the CPU backend goes through
+    the separable regular-grid evaluator; the torch backend evaluates point by point: equal."""
+    pytest.importorskip("numba")
+    from rhoml.represent.voxel import Voxelizer, VoxelSpec
+
+    spec = VoxelSpec(size=8.0, spacing=0.5, channels=("density", "gradient"))
+    dens = compute(ethanol, "xtb")
+    kw = dict(dtype=torch.float64, engine="xtb")
+    shift = [[0.13, -0.21, 0.05]]
+    fast = Voxelizer(spec, **kw)([ethanol], [[dens]], translations=shift)[0]
+    ref = Voxelizer(spec, backend="torch", **kw)([ethanol], [[dens]], translations=shift)[0]
+    assert (fast - ref).abs().max() < 1e-9

@@ -46,7 +46,10 @@ reuses an output tensor (large fresh outputs pay the operating system's page fau
 Densities: evaluators are built from per-element basis tables cached across molecules
 (:mod:`rhoml.density.shells`); spherical-atom (promolecule) densities on CPU come from a
 compiled kernel (:mod:`rhoml.represent.density_kernels`: the diffuse primitives of each atom
-kind as one tabulated radial function), elsewhere from separable GEMMs (torch). With a
+kind as one tabulated radial function), elsewhere from separable GEMMs (torch); other densities
+on unrotated CPU grids from the separable regular-grid evaluator
+(:func:`rhoml.density.regular_grid.evaluate_on_regular_grid`), rotated or on CUDA point by
+point (:class:`~rhoml.represent.torch_density.TorchDensity`). With a
 transform, primitives are screened at 1e-9 × the transform scale (:attr:`Voxelizer.screening`;
 truncation error ≲ 1e-8 in transformed units, below float32 resolution).
 
@@ -422,7 +425,10 @@ class Voxelizer:
         if out is None:
             out = torch.empty(shape, device=self.device, dtype=self.dtype)
             return out.zero_() if zero else out
-        if tuple(out.shape) != shape or out.dtype != self.dtype or out.device != self.device:
+        same_device = out.device.type == self.device.type and (
+            self.device.index is None or out.device.index == self.device.index
+        )  # "cuda" names the current card: a tensor made there is on "cuda:0"
+        if tuple(out.shape) != shape or out.dtype != self.dtype or not same_device:
             raise RhomlError(
                 f"voxel out= must be a {self.dtype} tensor of shape {shape} on {self.device}, "
                 f"got {out.dtype} {tuple(out.shape)} on {out.device}"
@@ -678,6 +684,16 @@ class Voxelizer:
             if gradient:
                 return vals[:, 0].reshape(n, n, n), vals[:, 1:].norm(dim=1).reshape(n, n, n)
             return vals.reshape(n, n, n), None
+        if (self.uses_kernels and rot is None and not isinstance(density, TorchDensity)
+                and not _is_spherical(density)):  # fmt: skip
+            # unrotated grid on CPU: the separable regular-grid evaluator (numpy), same numbers
+            from rhoml.density.regular_grid import evaluate_on_regular_grid
+
+            grid = self.spec.grid(np.asarray(centre, float) - np.asarray(shift, float))
+            res = torch.from_numpy(evaluate_on_regular_grid(density, grid, gradient=gradient))
+            if gradient:
+                return res[..., 0], res[..., 1:].norm(dim=-1)
+            return res, None
         td = density if isinstance(density, TorchDensity) else TorchDensity(
             density, device=self.device, dtype=torch.float64
         )  # fmt: skip
@@ -699,6 +715,15 @@ class Voxelizer:
             return rho.reshape(n, n, n), g.reshape(n, n, n)
         rho[order] = res
         return rho.reshape(n, n, n), None
+
+
+def _is_spherical(density) -> bool:
+    """Whether an analytic density is s functions with coefficients (a promolecule)."""
+    if getattr(density, "kind", None) != "coefficients":
+        return False
+    from rhoml.density.shells import molecule_shells
+
+    return not bool(molecule_shells(density.molecule, density.basis).shell_l.any())
 
 
 def voxelize(molecule: Molecule, spec: VoxelSpec, density=None, *, engine: str = "xtb",
