@@ -214,7 +214,7 @@ def test_init_continues_a_run_and_density_only_runs_are_not_potentials(tmp_path,
 
 
 def test_shipped_ethanol_run_reproduces_the_single_file_model():
-    """The shipped run (converted from the single-file model) predicts exactly the numbers the
+    """The shipped run (converted from the single-file model) predicts the numbers the
     single-file model gave on an rMD17 ethanol frame (saved before the conversion)."""
     ref = json.loads((DATA / "densnet_ethanol_legacy_reference.json").read_text())
     run = runs.load("ethanol")
@@ -225,9 +225,13 @@ def test_shipped_ethanol_run_reproduces_the_single_file_model():
     f32 = run.model.astype("float32").compute(mol)
     for got, key in ((fast, "fast_float64"), (slow, "module_float64"), (f32, "fast_float32")):
         want = ref[key]
-        assert float(got["energy"]) == want["energy"], key
-        assert np.array_equal(np.asarray(got["forces"], float), want["forces"]), key
-        assert np.array_equal(np.asarray(got["dipole"], float), want["dipole"]), key
+        # bit-identical on the machine that converted it; other BLAS/numpy builds round differently
+        tol = 1e-5 if key.endswith("float32") else 1e-9
+        assert float(got["energy"]) == pytest.approx(want["energy"], rel=tol * 1e-3), key
+        np.testing.assert_allclose(np.asarray(got["forces"], float), want["forces"], rtol=tol,
+                                   atol=tol, err_msg=key)  # fmt: skip
+        np.testing.assert_allclose(np.asarray(got["dipole"], float), want["dipole"], rtol=tol,
+                                   atol=tol, err_msg=key)  # fmt: skip
     assert run.model.density(mol).electron_count() == pytest.approx(ref["electron_count"], 1e-10)
     assert run.manifest["metrics"]["n_test"] == 47
 

@@ -146,7 +146,7 @@ def test_rmd17_predictions_reproduce_the_test_metrics(plain):
     assert np.abs(e - e_ref).mean() == pytest.approx(test["energy_mae"], rel=1e-4, abs=1e-4)
     assert np.abs(f - f_ref).mean() == pytest.approx(test["force_mae"], rel=1e-4)
     one = run.potential().compute(frames[2])
-    assert one["energy"] == pytest.approx(rows[2]["energy"], abs=1e-6)
+    assert one["energy"] == pytest.approx(rows[2]["energy"], abs=1e-4)  # batched vs single
     np.testing.assert_allclose(one["forces"], rows[2]["forces"], atol=1e-4)
     # float64 evaluation of the float32-trained model agrees to float32 precision
     one64 = run.model.double().compute(frames[2])
