@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from rhoml.commands import options
 
-FEATURES_DESCRIPTION = """Run a trained ED-aware teacher (an edg-teacher run folder) over the
-structural images of every molecule of STORE that has them (rhoml render STORE --preset
-edg-structure, rendered with the teacher's settings) and write one .npz file: ids, features (N,
-512) teacher features (8 x width for narrower ResNets), ed_features (N, D) the frozen ED
-predictor's output, and a provenance record (teacher run and weights fingerprint, ImageED run,
-store, image array and render settings). Distillation students read it with
-rhoml.families.edg_features.load_teacher_features, which checks that it covers their molecules and
-matches the teacher."""
+FEATURES_DESCRIPTION = """Run a trained ED-aware teacher (an edg-teacher run folder or shipped
+name) over the structural images of every molecule of STORE that has them (rhoml render STORE
+--preset edg-structure, rendered with the teacher's settings) and store the teacher features (512
+for ResNet-18, 8 x width for narrower ones) in STORE as declared arrays
+edg_teacher_features/<teacher weights fingerprint>, each with its provenance (teacher run and
+weights, ImageED run, image array and render settings); molecules that already have them are
+skipped. With --out, write one .npz file instead (EDG's layout: ids, features, ed_features and a
+provenance record). Students read either with [distill] features = STORE (or the .npz) and
+ed_predictor = the teacher's model.pt, or compute them on demand with [distill] teacher_run."""
 
 
 def register(sub) -> None:
@@ -24,7 +25,7 @@ def register(sub) -> None:
                            description=FEATURES_DESCRIPTION)  # fmt: skip
     f.add_argument("teacher", metavar="TEACHER_RUN", help="edg-teacher run folder")
     f.add_argument("store", metavar="STORE")
-    options.add_out(f, ".npz file (default STORE/edg_teacher_features.npz)")
+    options.add_out(f, ".npz file (default: arrays in STORE)")
     f.add_argument("--images", default=None,
                    help="structural image array (default: the teacher's)")  # fmt: skip
     f.add_argument("--batch", type=options.positive_int, default=64,
