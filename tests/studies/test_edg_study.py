@@ -170,20 +170,3 @@ def test_config_errors_exit_2_with_one_line(tmp_path, capsys, edit, message):
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "o").exists()
 
-
-def test_reduced_cpu_study_is_a_subset_of_the_cpu_study(tmp_path):
-    """The reduced config's runs are run folders of the full CPU config (same training config),
-    so the full study continues in the same folder."""
-    from rhoml.studies.edg import load_study, plan, run_config
-
-    try:
-        full = load_study(CONFIGS / "edg_study_cpu.toml")
-        reduced = load_study(CONFIGS / "edg_study_cpu_ethanol.toml")
-    except Exception as exc:  # no shipped teacher / shared data in this checkout
-        pytest.skip(str(exc))
-    full_runs = {r.folder: r for r in plan(full, tmp_path)}
-    some = plan(reduced, tmp_path)
-    assert len(some) == 6
-    for r in some:
-        assert r.folder in full_runs
-        assert run_config(reduced, r, tmp_path) == run_config(full, full_runs[r.folder], tmp_path)
