@@ -47,6 +47,8 @@ ENERGY_NUCLEAR_REPULSION = "energy_nuclear_repulsion"  # () float64, Hartree
 ENERGY_ONE_ELECTRON = "energy_one_electron"  # () float64, Hartree; kinetic + nuclear attraction
 ENERGY_COULOMB = "energy_coulomb"  # () float64, Hartree; classical electron repulsion
 ENERGY_XC = "energy_xc"  # () float64, Hartree; exchange-correlation
+# () float64, Hartree; the exact (HF) exchange part of energy_xc (0 for pure functionals)
+ENERGY_EXACT_EXCHANGE = "energy_exact_exchange"
 HOMO = "homo"  # () float64, Hartree
 LUMO = "lumo"  # () float64, Hartree; NaN when every orbital is occupied
 GAP = "gap"  # () float64, Hartree; LUMO - HOMO
@@ -151,6 +153,13 @@ PROPERTIES: dict[str, Field] = dict(
         _f(ENERGY_ONE_ELECTRON, "float64", "()", "hartree", "one-electron energy"),
         _f(ENERGY_COULOMB, "float64", "()", "hartree", "Coulomb energy"),
         _f(ENERGY_XC, "float64", "()", "hartree", "exchange-correlation energy"),
+        _f(
+            ENERGY_EXACT_EXCHANGE,
+            "float64",
+            "()",
+            "hartree",
+            "exact (Hartree-Fock) exchange part of the exchange-correlation energy",
+        ),
         _f(HOMO, "float64", "()", "hartree", "highest occupied orbital energy"),
         _f(LUMO, "float64", "()", "hartree", "lowest unoccupied orbital energy"),
         _f(GAP, "float64", "()", "hartree", "HOMO-LUMO gap"),
