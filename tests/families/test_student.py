@@ -399,6 +399,27 @@ def test_student_distils_from_the_shipped_teacher_by_name(tmp_path):
     assert main(["train", str(cfg2), "--out", str(out2), "--quiet"]) == 0
     distill2 = json.loads((out2 / "manifest.json").read_text())["build"]["distill"]
     assert distill2["n_computed"] == 0 and distill2["created_at"] == distill["created_at"]
+    # the same store serves as [distill] features with the teacher's model.pt as ed_predictor
+    from rhoml.families.student import DistillConfig, rmd17_molecules, teacher_targets
+
+    cfg = DistillConfig(
+        weight=1.0,
+        features=str(store),
+        ed_predictor=str(runs.shipped()["edg-teacher-small"] / "model.pt"),
+    )
+    frames = rmd17_molecules(_data_config())["train"]
+    edp, targets, prov = teacher_targets(cfg, frames, "test")
+    with torch.no_grad():
+        want = edp(torch.as_tensor(feats)).numpy()
+    np.testing.assert_allclose(targets, want, rtol=1e-6, atol=1e-7)
+    assert prov["teacher_weights"] in name
+
+
+def _data_config():
+    from rhoml.families.student import DataConfig
+
+    return DataConfig(molecule="ethanol", root=str(shared_path("data", "rmd17")), n_train=8,
+                      n_val=4, n_test=6)  # fmt: skip
 
 
 def test_unknown_teacher_name_is_refused(tmp_path, capsys):
