@@ -593,8 +593,11 @@ def plot(summary: dict, out: Path, path) -> None:
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    import textwrap
+
     scale = summary.get("scale") or ""
-    fig.suptitle(f"EDG study learning curves{': ' + scale if scale else ''}", fontsize=9)
+    title = f"EDG study learning curves{': ' + scale if scale else ''}"
+    fig.suptitle(textwrap.fill(title, width=int(55 * ncols)), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
