@@ -169,4 +169,3 @@ def test_config_errors_exit_2_with_one_line(tmp_path, capsys, edit, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "o").exists()
-
