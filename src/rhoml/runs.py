@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from rhoml.config import ConfigError, as_dict, load_config, read_table_file
 from rhoml.errors import InputError
 from rhoml.families import Predictor, get_family, is_potential
 from rhoml.molecule import Molecule
-from rhoml.train.run_folder import RunFolder, require_family
+from rhoml.train.run_folder import RunFolder, require_family, resolve_run, shipped_runs
 
 __all__ = ["Run", "load", "load_training_config", "resolve", "shipped", "train"]
 
@@ -61,26 +60,12 @@ class Run:
 
 def shipped() -> dict[str, Path]:
     """Names and folders of the run folders shipped inside the package."""
-    root = Path(str(files("rhoml") / "data" / "runs"))
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir()) if (p / "manifest.json").is_file()}
+    return shipped_runs()
 
 
 def resolve(spec: str | Path) -> Path:
     """A run folder path, or the name of a shipped run (e.g. ``ethanol``)."""
-    p = Path(spec)
-    if p.is_dir():
-        if not (p / "manifest.json").is_file():
-            raise InputError(f"{p}: not a run folder (no manifest.json)")
-        return p
-    if p.exists():
-        raise InputError(f"{p}: not a run folder (expected a folder written by 'rhoml train')")
-    names = shipped()
-    if str(spec) in names:
-        return names[str(spec)]
-    hint = f"; shipped: {', '.join(names)}" if names else ""
-    raise InputError(f"{spec}: no such run folder{hint}")
+    return resolve_run(spec)
 
 
 def load_training_config(config, overrides: list[str] | None = None) -> tuple[str, dict]:

@@ -38,6 +38,25 @@ def test_energy_components_add_up(water_dft):
     assert water_dft.level == "B3LYP/6-31G**"
 
 
+def test_exact_exchange_part_of_the_xc_energy(water_dft):
+    """B3LYP's 20 % exact exchange, -1/4 · 0.2 · tr(P K[P]), recorded apart from the functional's
+    XC (EDG's E4 = Psi4's two-electron energy counts it); none for a pure functional."""
+    from pyscf import scf
+
+    from rhoml.density.basis import build_mol
+
+    p = water_dft.properties
+    mol = build_mol(water_dft.molecule, "6-31G**")
+    dm = np.asarray(water_dft.data)
+    k = scf.hf.get_jk(mol, dm)[1]
+    want = -0.25 * 0.2 * float(np.einsum("ij,ji->", dm, k))
+    assert p["energy_exact_exchange"] == pytest.approx(want, abs=2e-4)  # density-fitted SCF
+    assert p["energy_exact_exchange"] < -0.5 and p["energy_xc"] < p["energy_exact_exchange"]
+    assert water_dft.property_units["energy_exact_exchange"] == "hartree"
+    pbe = compute_dft(water_dft.molecule, functional="PBE", basis="sto-3g")
+    assert pbe.properties["energy_exact_exchange"] == 0.0
+
+
 def test_fit_preserves_electron_count_and_dipole(water_dft):
     fit = fit_density(water_dft, coulomb_error=True)
     assert fit.kind == "coefficients"

@@ -5,6 +5,7 @@ errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -199,7 +200,8 @@ def test_features_command_and_reader(setup, tmp_path, capsys):
 
 
 def test_features_refuse_images_rendered_otherwise_and_default_into_the_store(setup, capsys):
-    from rhoml.families.edg_features import DEFAULT_FILE, load_teacher_features
+    from rhoml import runs
+    from rhoml.families.edg_features import DEFAULT_FILE, features_array, load_teacher_features
     from rhoml.store.sqlite_store import Store
 
     store, _, out, _ = setup
@@ -214,9 +216,58 @@ def test_features_refuse_images_rendered_otherwise_and_default_into_the_store(se
     assert "rendered with other settings than the teacher" in err and "size differs" in err
     assert "\n" not in err
     assert main(["edg", "features", str(out), str(store), "--quiet", "--device", "cpu"]) == 0
-    assert (store / DEFAULT_FILE).is_file()
-    feats, _ = load_teacher_features(store, ["m1"])  # a store folder: its default file
-    assert feats.shape == (1, 512)
+    assert not (store / DEFAULT_FILE).exists()  # features go into the store, declared arrays
+    name = features_array(out)
+    with Store.open(store, readonly=True) as st:
+        assert all(st.has_array(i, name) for i in st.indices())
+        meta = st.array_meta(0, name)
+    assert meta["teacher_run"] == str(out.resolve()) and meta["images"] == "edg_structure_views"
+    assert meta["image_settings"]["size"] == SIZE and meta["teacher_weights"] in name
+    feats, prov = load_teacher_features(store, ["m1", "m4"], teacher=out, feature_dim=512)
+    assert feats.shape == (2, 512) and prov["teacher_run"] == str(out.resolve())
+    eds, _ = load_teacher_features(store, ["m1"], teacher=out, which="ed_features")
+    assert eds.shape == (1, 64)
+    run = runs.load(out)
+    with Store.open(store, readonly=True) as st:
+        mem_f, mem_e = run.model.features(st.get_array(1, "edg_structure_views"))
+    np.testing.assert_allclose(feats[0], mem_f[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(eds[0], mem_e[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(RhomlError, match="no teacher features for 1 of the 2"):
+        load_teacher_features(store, ["m1", "absent"])
+
+
+def test_teacher_features_of_new_molecules_are_computed_once_into_a_store(setup, tmp_path):
+    """teacher_features: molecules the store lacks are added, rendered with the teacher's
+    settings and computed once; a rerun reads them back; the same id with another geometry is
+    refused; the ED predictor of the run is the teacher's, frozen."""
+    import torch
+
+    from rhoml import runs
+    from rhoml.errors import StoreError
+    from rhoml.families.edg_features import teacher_features
+    from rhoml.families.edg_teacher import load_ed_predictor
+
+    _, _, out, _ = setup
+    mols = molecules()[:3]
+    feats, prov = teacher_features(out, mols, tmp_path / "f.rhoml")
+    assert feats.shape == (3, 512) and prov["n_computed"] == 3
+    assert prov["images"].startswith("rendered") and prov["teacher_run"] == str(out.resolve())
+    direct = runs.load(out).predict(mols)
+    np.testing.assert_allclose(feats, np.stack([r["teacher_features"] for r in direct]),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    again, prov2 = teacher_features(out, mols[::-1], tmp_path / "f.rhoml")
+    assert prov2["n_computed"] == 0
+    np.testing.assert_array_equal(again, feats[::-1])
+    m0 = molecules()[0]
+    moved = dataclasses.replace(m0, positions=m0.positions + 0.5)
+    with pytest.raises(StoreError, match="different geometry"):
+        teacher_features(out, [moved], tmp_path / "f.rhoml")
+    edp = load_ed_predictor(out)
+    assert not any(p.requires_grad for p in edp.parameters())
+    with torch.no_grad():
+        ed = edp(torch.as_tensor(feats)).numpy()
+    np.testing.assert_allclose(ed, np.stack([r["ed_features"] for r in direct]), rtol=1e-4,
+                               atol=1e-5)  # fmt: skip
 
 
 def test_pretrained_torchvision_weights_are_used_and_recorded(setup, tmp_path):

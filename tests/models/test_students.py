@@ -1,5 +1,6 @@
 """Geometry students: E(3) invariance of energies and representations, equivariance of forces,
-permutations, forces against finite differences (float64), continuity at the cutoff, the
+permutations, forces against finite differences (float64; all through the shared checkers of
+:mod:`rhoml.testing`), molecules of a batch independent of each other, continuity at the cutoff, the
 radius graph, output statistics, and the frozen ED predictor of the distillation head."""
 
 from __future__ import annotations
@@ -53,45 +54,46 @@ def _batch(seed: int = 1):
     return z, pos, batch
 
 
-def _random_orthogonal(seed: int, reflect: bool) -> torch.Tensor:
-    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    if (np.linalg.det(q) < 0) != reflect:
-        q[:, 0] *= -1
-    return torch.tensor(q, dtype=torch.float64)
+def _molecules(z, pos, batch):
+    """The molecules of a batch as (numbers, positions) numpy pairs."""
+    return [(z[batch == k].numpy(), pos[batch == k].numpy()) for k in range(int(batch.max()) + 1)]
 
 
-def check_invariance(fn, z, pos, batch, *, seed: int = 0, atol: float = 1e-9) -> None:
-    """``fn(z, pos, batch) -> (energy (B,), forces (N, 3), h (B, F))``: energies and
-    representations invariant, forces equivariant under a random rotation, a reflection, a
-    translation and a permutation of the atoms within each molecule."""
+def _one(fn):
+    """A batch function ``fn(z, pos, batch) -> (E (B,), F (N, 3), h (B, F))`` as the shared
+    checkers' ``fn(numbers, positions) -> (E, F, h)`` of one molecule (float64)."""
+
+    def call(numbers, positions):
+        z = torch.as_tensor(numbers)
+        e, f, h = fn(z, torch.as_tensor(positions), torch.zeros(len(z), dtype=torch.long))
+        return e[0], f, h[0]
+
+    return call
+
+
+def check_student(fn, z, pos, batch, *, atol: float = 1e-9, n_components: int = 8) -> None:
+    """The shared checkers of :mod:`rhoml.testing` on every molecule of a batch: energy and
+    representation invariant, forces equivariant under rotation, reflection, translation and
+    permutation; forces = −∂E/∂r by finite differences for ``n_components`` random components;
+    and each molecule evaluated alone equals its row of the batch (no leakage between
+    molecules)."""
+    from rhoml.testing import assert_equivariant, assert_forces_match_energy
+
+    one = _one(fn)
     e, f, h = fn(z, pos, batch)
-    for k, reflect in enumerate((False, True)):
-        r = _random_orthogonal(seed + k, reflect)
-        t = torch.tensor([1.7, -3.1, 0.4], dtype=pos.dtype)
-        e2, f2, h2 = fn(z, pos @ r.T + t, batch)
-        torch.testing.assert_close(e2, e, atol=atol, rtol=0)
-        torch.testing.assert_close(h2, h, atol=atol, rtol=0)
-        torch.testing.assert_close(f2, f @ r.T, atol=atol, rtol=0)
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.cat([torch.nonzero(batch == b).flatten()[torch.randperm(int((batch == b).sum()),
-                      generator=gen)] for b in range(int(batch.max()) + 1)])  # fmt: skip
-    e3, f3, h3 = fn(z[perm], pos[perm], batch[perm])
-    torch.testing.assert_close(e3, e, atol=atol, rtol=0)
-    torch.testing.assert_close(h3, h, atol=atol, rtol=0)
-    torch.testing.assert_close(f3, f[perm], atol=atol, rtol=0)
-
-
-def check_forces(fn, z, pos, batch, *, delta: float = 1e-5, atol: float = 1e-6, n: int = 8):
-    """Forces equal −(E(r + δ) − E(r − δ)) / 2δ for ``n`` random components (float64)."""
-    _, f, _ = fn(z, pos, batch)
     rng = np.random.default_rng(0)
-    for flat in rng.choice(pos.numel(), n, replace=False):
-        i, k = divmod(int(flat), 3)
-        plus, minus = pos.clone(), pos.clone()
-        plus[i, k] += delta
-        minus[i, k] -= delta
-        de = fn(z, plus, batch)[0].sum() - fn(z, minus, batch)[0].sum()
-        assert abs(float(-de / (2 * delta)) - float(f[i, k])) < atol, (i, k)
+    for k, (numbers, positions) in enumerate(_molecules(z, pos, batch)):
+        kinds = ("scalar", "atom_vector", "scalar")
+        assert_equivariant(one, numbers, positions, kinds, atol=atol, rtol=atol, seed=k)
+        alone = one(numbers, positions)
+        torch.testing.assert_close(alone[0], e[k], atol=atol, rtol=atol)
+        torch.testing.assert_close(alone[1], f[batch == k], atol=atol, rtol=atol)
+        torch.testing.assert_close(alone[2], h[k], atol=atol, rtol=atol)
+        flat = rng.choice(positions.size, n_components, replace=False)
+        assert_forces_match_energy(
+            lambda zz, pp: one(zz, pp)[0], alone[1], numbers, positions,
+            components=[divmod(int(i), 3) for i in flat], atol=1e-6,
+        )  # fmt: skip
 
 
 def _fn(model):
@@ -99,19 +101,13 @@ def _fn(model):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_invariance_and_equivariance(name):
-    model = _student(name)
-    check_invariance(_fn(model), *_batch())
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_forces_are_minus_the_energy_gradient(name):
-    model = _student(name)
-    check_forces(_fn(model), *_batch())
+def test_symmetries_and_forces_through_the_shared_checkers(name):
+    check_student(_fn(_student(name)), *_batch())
 
 
 def test_the_checkers_catch_broken_models():
-    """A term that depends on the orientation, or a wrong sign of the forces, must fail."""
+    """A term that depends on the orientation, a wrong sign of the forces, or a molecule that
+    sees another one of its batch must fail."""
     model = _student("painn")
     z, pos, batch = _batch()
 
@@ -120,15 +116,22 @@ def test_the_checkers_catch_broken_models():
         extra = torch.zeros_like(e).index_add_(0, b, 1e-3 * p[:, 0])
         return e + extra, f, h
 
-    with pytest.raises(AssertionError):
-        check_invariance(oriented, z, pos, batch)
+    with pytest.raises(AssertionError, match="rotation"):
+        check_student(oriented, z, pos, batch)
 
     def wrong_sign(z_, p, b):
         e, f, h = model.energy_and_forces(z_, p, b)
         return e, -f, h
 
     with pytest.raises(AssertionError):
-        check_forces(wrong_sign, z, pos, batch)
+        check_student(wrong_sign, z, pos, batch)
+
+    def leaky(z_, p, b):
+        e, f, h = model.energy_and_forces(z_, p, b)
+        return e + 1e-3 * len(z_), f, h
+
+    with pytest.raises(AssertionError):
+        check_student(leaky, z, pos, batch)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,18 +1,32 @@
 """``rhoml edg features``: teacher features of a data set, computed once with provenance (a thin
-wrapper over :func:`rhoml.families.edg_features.compute_teacher_features`)."""
+wrapper over :func:`rhoml.families.edg_features.compute_teacher_features`); ``rhoml bench
+edg-study``: students with and without EDG, λ chosen on validation, seeds
+(:mod:`rhoml.studies.edg`)."""
 
 from __future__ import annotations
 
+import argparse
+
 from rhoml.commands import options
 
-FEATURES_DESCRIPTION = """Run a trained ED-aware teacher (an edg-teacher run folder) over the
-structural images of every molecule of STORE that has them (rhoml render STORE --preset
-edg-structure, rendered with the teacher's settings) and write one .npz file: ids, features (N,
-512) teacher features (8 x width for narrower ResNets), ed_features (N, D) the frozen ED
-predictor's output, and a provenance record (teacher run and weights fingerprint, ImageED run,
-store, image array and render settings). Distillation students read it with
-rhoml.families.edg_features.load_teacher_features, which checks that it covers their molecules and
-matches the teacher."""
+STUDY_DESCRIPTION = """Train geometry students with and without EDG distillation on the same
+splits (rMD17 molecules: 950/50 frames of the train split file, 1000 test frames, energies and
+forces; QM9 targets: one model per target), choose the distillation weight lambda on validation,
+repeat over seeds, and write OUT/results.json, results.md (tables in the EDG paper's form: MAE
+per molecule/target, relative gain, spread across seeds) and learning_curves.png. Every training
+is a student run folder under OUT/runs; a rerun skips finished runs and resumes interrupted ones,
+so a study can span sessions. Shipped configs: configs/edg_study_tiny.toml (seconds),
+configs/edg_study_cpu.toml (2-core CPU), configs/edg_study_gpu.toml (the full protocols)."""
+
+FEATURES_DESCRIPTION = """Run a trained ED-aware teacher (an edg-teacher run folder or shipped
+name) over the structural images of every molecule of STORE that has them (rhoml render STORE
+--preset edg-structure, rendered with the teacher's settings) and store the teacher features (512
+for ResNet-18, 8 x width for narrower ones) in STORE as declared arrays
+edg_teacher_features/<teacher weights fingerprint>, each with its provenance (teacher run and
+weights, ImageED run, image array and render settings); molecules that already have them are
+skipped. With --out, write one .npz file instead (EDG's layout: ids, features, ed_features and a
+provenance record). Students read either with [distill] features = STORE (or the .npz) and
+ed_predictor = the teacher's model.pt, or compute them on demand with [distill] teacher_run."""
 
 
 def register(sub) -> None:
@@ -24,7 +38,7 @@ def register(sub) -> None:
                            description=FEATURES_DESCRIPTION)  # fmt: skip
     f.add_argument("teacher", metavar="TEACHER_RUN", help="edg-teacher run folder")
     f.add_argument("store", metavar="STORE")
-    options.add_out(f, ".npz file (default STORE/edg_teacher_features.npz)")
+    options.add_out(f, ".npz file (default: arrays in STORE)")
     f.add_argument("--images", default=None,
                    help="structural image array (default: the teacher's)")  # fmt: skip
     f.add_argument("--batch", type=options.positive_int, default=64,
@@ -33,6 +47,24 @@ def register(sub) -> None:
     options.add_limit(f)
     options.add_quiet(f)
     f.set_defaults(handler=cmd_features)
+
+    st = options.bench_subparsers(sub).add_parser(
+        "edg-study", help="EDG study: student vs EDG-student, λ on validation, seeds",
+        description=STUDY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    st.add_argument(
+        "config", metavar="CONFIG", help="study config (e.g. configs/edg_study_cpu.toml)"
+    )
+    options.add_out(st, "study folder (resumable: finished runs are skipped)", required=True)
+    st.add_argument("--summary-only", action="store_true",
+                    help="train nothing; summarise the finished runs")  # fmt: skip
+    st.add_argument("--max-runs", type=options.nonnegative_int, default=0,
+                    help="stop after this many trainings (0 = all; rerun continues)")  # fmt: skip
+    st.add_argument("--plan", action="store_true",
+                    help="list the planned runs and which finished; train nothing")  # fmt: skip
+    options.add_set(st)
+    options.add_quiet(st)
+    st.set_defaults(handler=cmd_study)
 
 
 def cmd_features(args) -> int:
@@ -47,4 +79,30 @@ def cmd_features(args) -> int:
     print(f"{prov['n_molecules']} molecules: features ({prov['feature_dim']}) and ED features "
           f"({prov['ed_dim']}) in {prov['seconds']:.1f} s"
           f"{f' ({rate:.1f} molecules/s)' if rate else ''} -> {prov['out']}")  # fmt: skip
+    return 0
+
+
+def cmd_study(args) -> int:
+    from pathlib import Path
+
+    from rhoml.errors import InputError
+    from rhoml.studies.edg import load_study, markdown, plan, run_study
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    cfg = load_study(args.config, args.overrides)
+    if args.plan:
+        runs = plan(cfg, out)
+        for r in runs:
+            lam = "" if r.lam is None else f" lambda={r.lam:g}"
+            print(f"{'done   ' if r.done else 'pending'} {r.dataset} {r.item} {r.model} "
+                  f"{r.variant}{lam} seed {r.seed}")  # fmt: skip
+        print(f"{sum(r.done for r in runs)} of {len(runs)} planned runs finished (EDG runs at "
+              "the chosen lambda are planned once their sweep has finished)")  # fmt: skip
+        return 0
+    summary = run_study(cfg, out, progress=not args.quiet, summary_only=args.summary_only,
+                        max_runs=args.max_runs)  # fmt: skip
+    print(markdown(summary))
+    print(f"-> {out}/results.json, results.md, learning_curves.png")
     return 0

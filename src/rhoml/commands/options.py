@@ -117,3 +117,16 @@ def set_threads(n: int) -> None:
         import torch
 
         torch.set_num_threads(n)
+
+
+def bench_subparsers(sub):
+    """The sub-command group under ``rhoml bench`` (created by the first command module that
+    asks, shared by the others: ``rhoml bench voxel-study``, ``rhoml bench edg-study``)."""
+    if "bench" in sub.choices:
+        parser = sub.choices["bench"]
+    else:
+        parser = sub.add_parser("bench", help="benchmark studies (rhoml bench edg-study ...)")
+    for action in getattr(parser, "_actions", []):
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest="bench_command", required=True)

@@ -98,6 +98,19 @@ def _gradient(mf, molecule: Molecule, settings: DFTSettings) -> np.ndarray:
     return np.asarray(g, dtype=np.float64).reshape(molecule.n_atoms, 3)
 
 
+def _exact_exchange(mf) -> float:
+    """The exact (Hartree–Fock) exchange part of the SCF's exchange-correlation energy, in
+    Hartree: E_xc of the SCF minus the functional's own XC integrated on the grid (0 for pure
+    functionals). Psi4 counts it in its "two-electron energy" (EDG's E4), PySCF in E_xc."""
+    ni = getattr(mf, "_numint", None)
+    if ni is None or not ni.libxc.is_hybrid_xc(mf.xc):
+        return 0.0
+    dm = np.asarray(mf.make_rdm1())
+    integrate = ni.nr_uks if dm.ndim == 3 else ni.nr_rks
+    _, exc, _ = integrate(mf.mol, mf.grids, mf.xc, dm)
+    return float(mf.scf_summary["exc"] - exc)
+
+
 def compute_dft(molecule: Molecule, settings: DFTSettings | None = None, **overrides) -> Density:
     """Run RKS (closed shell) or UKS (open shell) on ``molecule`` and return its density.
 
@@ -149,6 +162,7 @@ def compute_dft(molecule: Molecule, settings: DFTSettings | None = None, **overr
         "energy_one_electron": float(summary["e1"]),
         "energy_coulomb": float(summary["coul"]),
         "energy_xc": float(summary["exc"]),
+        "energy_exact_exchange": _exact_exchange(mf),
         "homo": homo,
         "lumo": lumo,
         "gap": lumo - homo,

@@ -46,6 +46,7 @@ __all__ = [
     "TeacherDataConfig",
     "TeacherModelConfig",
     "TeacherTrainConfig",
+    "load_ed_predictor",
     "weights_fingerprint",
 ]
 
@@ -114,6 +115,27 @@ def weights_fingerprint(run_path) -> str:
     if not p.is_file():
         raise RhomlError(f"{run_path}: no model.pt (not a finished run)")
     return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+def load_ed_predictor(run):
+    """The frozen ED predictor (an :class:`~rhoml.models.students.distill.EDPredictor`, F → D)
+    of an ``edg-teacher`` run folder or shipped name (e.g. ``edg-teacher-small``): what a
+    distilled student maps its representation through."""
+    from rhoml.models.students.distill import EDPredictor
+    from rhoml.train.run_folder import resolve_run
+
+    folder = RunFolder(resolve_run(run), writer=False)
+    family = folder.read_manifest().get("family")
+    if family != EDTeacherFamily.name:
+        raise RhomlError(f"{run}: a {family} run, not an {EDTeacherFamily.name} run")
+    try:
+        edp = EDPredictor.from_state_dict(folder.load_weights("cpu"))
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise RhomlError(f"{folder.weights_path}: no ED predictor in it ({exc})") from None
+    edp.eval()
+    for p in edp.parameters():
+        p.requires_grad_(False)
+    return edp
 
 
 def structure_transform(image_size: int | None, augment: bool):

@@ -10,9 +10,13 @@ Config sections:
 * ``[model]``: ``name`` (a student or preset of :mod:`rhoml.models.registry`, e.g.
   ``schnet-small``), its parameters, and ``readout`` (``sum``, default, or ``mean``).
 * ``[distill]`` (absent or empty: a plain student): ``lambda`` (required) and either
-  ``teacher_run`` (a run folder of the EDG teacher family) or ``features`` (an ``.npz`` with
-  ``ids`` (N,) and ``features`` (N, 512)) with ``ed_predictor`` (a torch state dict of the
-  teacher's ED predictor, or a checkpoint holding it under ``EDPredictor`` as EDG ships it).
+  ``teacher_run`` (an ``edg-teacher`` run folder or shipped name such as
+  ``edg-teacher-small``: its features of the training molecules are computed once and cached
+  in ``features_store``, default :func:`rhoml.families.edg_features.default_features_store`)
+  or ``features`` (a store with teacher features, or an ``.npz`` with ``ids`` (N,) and
+  ``features`` (N, 512)) with ``ed_predictor`` (a torch state dict of the teacher's ED
+  predictor, a checkpoint holding it under ``EDPredictor`` as EDG ships it, or a teacher run's
+  ``model.pt``).
 * ``[train]``: :class:`~rhoml.train.config.TrainConfig`.
 
 Protocols (those of EDG and the rMD17/QM9 literature):
@@ -120,11 +124,12 @@ class DataConfig:
 @dataclass
 class DistillConfig:
     """``[distill]``: ``lambda`` (the weight of L_ED, written ``lambda`` in the config) and a
-    teacher: ``teacher_run`` or ``features`` + ``ed_predictor`` (paths relative to the
-    config)."""
+    teacher: ``teacher_run`` (a run folder or a shipped run's name) with an optional
+    ``features_store``, or ``features`` + ``ed_predictor`` (paths relative to the config)."""
 
     weight: float = option(min=0.0)
-    teacher_run: str = option("", path=True, must_exist=True)
+    teacher_run: str = ""
+    features_store: str = option("", path=True)
     features: str = option("", path=True, must_exist=True)
     ed_predictor: str = option("", path=True, must_exist=True)
 
@@ -135,9 +140,29 @@ class DistillConfig:
             raise ValueError("features needs ed_predictor (the teacher's frozen ED predictor)")
         if self.teacher_run and self.ed_predictor:
             raise ValueError("ed_predictor comes from teacher_run; give one or the other")
+        if self.features_store and not self.teacher_run:
+            raise ValueError("features_store goes with teacher_run (features names its own file)")
 
 
-_DISTILL_KEYS = ("lambda", "teacher_run", "features", "ed_predictor")
+_DISTILL_KEYS = ("lambda", "teacher_run", "features_store", "features", "ed_predictor")
+
+
+def _teacher_run_spec(value, where: str, base_dir: Path | None) -> str:
+    """``[distill].teacher_run`` → an absolute run folder path, or a shipped run's name."""
+    from rhoml.train.run_folder import shipped_runs
+
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: [distill].teacher_run must be a run folder or shipped name")
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    if p.exists():
+        return str(p.resolve())
+    names = shipped_runs()
+    if value in names:
+        return value
+    hint = f"; shipped: {', '.join(names)}" if names else ""
+    raise ConfigError(f"{where}: [distill].teacher_run: {p}: no such run folder{hint}")
 
 
 def parse_distill(table: dict | None, where: str, base_dir: Path | None) -> DistillConfig | None:
@@ -154,6 +179,8 @@ def parse_distill(table: dict | None, where: str, base_dir: Path | None) -> Dist
     if "lambda" not in table:
         raise ConfigError(f"{where}: [distill]: missing required key 'lambda' (the L_ED weight)")
     table["weight"] = table.pop("lambda")
+    if table.get("teacher_run"):
+        table["teacher_run"] = _teacher_run_spec(table["teacher_run"], where, base_dir)
     try:
         return strict_dataclass(DistillConfig, table, f"{where}: [distill]", base_dir)
     except ConfigError as exc:
@@ -171,8 +198,8 @@ class Teacher(Protocol):
         """The ED predictor (an :class:`~rhoml.models.students.distill.EDPredictor`)."""
         ...
 
-    def features(self, ids: Sequence[str]) -> tuple[np.ndarray, dict]:
-        """Features (len(ids), D) float32 in the order of ``ids`` and their provenance; raises
+    def features(self, molecules: Sequence[Molecule]) -> tuple[np.ndarray, dict]:
+        """Features (len(molecules), D) float32 in that order and their provenance; raises
         :class:`KeyError` with the ids that have none."""
         ...
 
@@ -181,12 +208,16 @@ class FeatureFileTeacher:
     """Teacher features from an ``.npz`` file (``ids`` (N,) str, ``features`` (N, D)) and the ED
     predictor's weights from a torch file (a state dict with keys ``network.0.weight`` ...,
     EDG's checkpoint ``{"EDPredictor": {"network.linear1.weight": ...}}``, or the ``model.pt``
-    of an ``edg-teacher`` run). The feature files ``rhoml edg features`` writes have this
-    layout."""
+    of an ``edg-teacher`` run). The feature files ``rhoml edg features --out F.npz`` writes have
+    this layout; a store folder with teacher features (``rhoml edg features TEACHER STORE``) is
+    read through :func:`rhoml.families.edg_features.load_teacher_features`."""
 
     def __init__(self, features_path, ed_predictor_path) -> None:
         self.features_path, self.ed_path = Path(features_path), Path(ed_predictor_path)
         self.source = str(self.features_path)
+        self._store = self.features_path.is_dir()
+        if self._store:
+            return
         try:
             with np.load(self.features_path, allow_pickle=False) as npz:
                 missing = {"ids", "features"} - set(npz.files)
@@ -233,7 +264,14 @@ class FeatureFileTeacher:
                 f"Linear): {str(exc).splitlines()[0]}"
             ) from None
 
-    def features(self, ids: Sequence[str]) -> tuple[np.ndarray, dict]:
+    def features(self, molecules: Sequence[Molecule]) -> tuple[np.ndarray, dict]:
+        ids = [m.id for m in molecules]
+        if self._store:
+            from rhoml.families.edg_features import load_teacher_features
+
+            feats, prov = load_teacher_features(self.features_path, ids)
+            return feats, {**prov, "features": str(self.features_path),
+                           "ed_predictor": str(self.ed_path)}  # fmt: skip
         missing = [i for i in ids if i not in self._row]
         if missing:
             raise KeyError(missing)
@@ -244,53 +282,48 @@ class FeatureFileTeacher:
 
 
 class TeacherRun:
-    """Teacher features and ED predictor from a run folder of the EDG teacher family, through
-    ``rhoml.families.edg_teacher.load_teacher_features(run, ids) -> (features, provenance)``
-    and ``load_ed_predictor(run) -> EDPredictor``."""
+    """Teacher features and ED predictor from an ``edg-teacher`` run folder (or shipped name):
+    features of the molecules asked for, computed once and cached with their provenance in the
+    store ``features_store`` (:func:`rhoml.families.edg_features.teacher_features`), and the
+    frozen ED predictor (:func:`rhoml.families.edg_teacher.load_ed_predictor`)."""
 
-    def __init__(self, run_path) -> None:
-        self.run_path = Path(run_path)
-        self.source = str(self.run_path)
-        try:
-            from rhoml.families import edg_teacher
-        except ImportError:
-            raise ConfigError(
-                f"{run_path}: teacher runs need the EDG teacher family, which this rhoml does "
-                "not have; give features + ed_predictor instead"
-            ) from None
-        missing = [f for f in ("load_teacher_features", "load_ed_predictor")
-                   if not hasattr(edg_teacher, f)]  # fmt: skip
-        if missing:
-            raise ConfigError(
-                f"{run_path}: rhoml.families.edg_teacher has no {', '.join(missing)}; give "
-                "features + ed_predictor instead"
-            )
-        self._mod = edg_teacher
+    def __init__(self, run, features_store: str = "", dataset: str = "") -> None:
+        from rhoml.families.edg_features import default_features_store
+
+        self.run = run
+        self.source = str(run)
+        self.store = Path(features_store) if features_store else default_features_store(dataset)
 
     def ed_predictor(self):
-        return self._mod.load_ed_predictor(self.run_path)
+        from rhoml.families.edg_teacher import load_ed_predictor
 
-    def features(self, ids: Sequence[str]) -> tuple[np.ndarray, dict]:
-        feats, prov = self._mod.load_teacher_features(self.run_path, list(ids))
+        return load_ed_predictor(self.run)
+
+    def features(self, molecules: Sequence[Molecule]) -> tuple[np.ndarray, dict]:
+        from rhoml.families.edg_features import teacher_features
+
+        feats, prov = teacher_features(self.run, molecules, self.store)
         return np.asarray(feats, dtype=np.float32), dict(prov)
 
 
-def open_teacher(cfg: DistillConfig) -> Teacher:
+def open_teacher(cfg: DistillConfig, dataset: str = "") -> Teacher:
     if cfg.teacher_run:
-        return TeacherRun(cfg.teacher_run)
+        return TeacherRun(cfg.teacher_run, cfg.features_store, dataset)
     return FeatureFileTeacher(cfg.features, cfg.ed_predictor)
 
 
-def teacher_targets(cfg: DistillConfig, ids: Sequence[str], where: str):
-    """Check that the teacher covers ``ids`` and fits its ED predictor → (ED predictor, ED
-    targets (len(ids), 768) float32 = ED predictor(teacher features), provenance). One-line
-    :class:`ConfigError` naming what does not match."""
+def teacher_targets(cfg: DistillConfig, molecules: Sequence[Molecule], where: str,
+                    dataset: str = ""):  # fmt: skip
+    """Check that the teacher covers ``molecules`` and fits its ED predictor → (ED predictor,
+    ED targets (len(molecules), 768) float32 = ED predictor(teacher features), provenance).
+    One-line :class:`ConfigError` naming what does not match."""
     import torch
 
+    ids = [m.id for m in molecules]
     try:
-        teacher = open_teacher(cfg)
+        teacher = open_teacher(cfg, dataset)
         edp = teacher.ed_predictor()
-        feats, prov = teacher.features(ids)
+        feats, prov = teacher.features(molecules)
     except RhomlError as exc:
         raise ConfigError(f"{where}: [distill]: {exc}") from None
     except KeyError as exc:
@@ -321,6 +354,7 @@ class StudentData:
     ids: dict[str, list[str]]
     numbers: dict[str, list[np.ndarray]]
     info: dict
+    molecules: dict[str, list[Molecule]] = field(default_factory=dict)
 
 
 def _item(mol: Molecule, y: np.ndarray, forces=None) -> dict:
@@ -358,14 +392,13 @@ def qm9_rows(d: DataConfig) -> dict[str, np.ndarray]:
     return {"train": sel.train_pool[: d.n_train], "val": sel.val, "test": sel.test}
 
 
-def training_ids(d: DataConfig) -> list[str]:
-    """Ids of the training molecules (what a teacher must cover)."""
+def training_molecules(d: DataConfig) -> list[Molecule]:
+    """The training molecules (what a teacher must cover)."""
     if d.dataset == "rmd17":
-        return [m.id for m in rmd17_molecules(d)["train"]]
-    from rhoml.io.qm9 import qm9_arrays
+        return rmd17_molecules(d)["train"]
+    from rhoml.io.qm9 import load_qm9
 
-    gdb = qm9_arrays()["index"][qm9_rows(d)["train"]]
-    return [f"qm9_{int(g):06d}" for g in gdb]
+    return load_qm9(indices=qm9_rows(d)["train"])
 
 
 def prepare_data(d: DataConfig) -> StudentData:
@@ -386,14 +419,17 @@ def prepare_data(d: DataConfig) -> StudentData:
                             "file; test split file", "n_test": len(mols["test"])}  # fmt: skip
         return StudentData("energy_forces", ["energy"], [ENERGY_UNIT], parts,
                            {k: [m.id for m in v] for k, v in mols.items()},
-                           {k: [m.numbers for m in v] for k, v in mols.items()}, info)  # fmt: skip
+                           {k: [m.numbers for m in v] for k, v in mols.items()}, info,
+                           {"train": mols["train"]})  # fmt: skip
     from rhoml.datasets.qm9 import REPORT_UNITS, target_values
     from rhoml.io.qm9 import load_qm9
 
     rows = qm9_rows(d)
-    parts, ids, numbers = {}, {}, {}
+    parts, ids, numbers, train = {}, {}, {}, []
     for name, idx in rows.items():
         mols = load_qm9(indices=idx)
+        if name == "train":
+            train = mols
         y = target_values(mols, list(d.targets))
         parts[name] = [_item(m, yy) for m, yy in zip(mols, y, strict=True)]
         ids[name] = [m.id for m in mols]
@@ -402,7 +438,7 @@ def prepare_data(d: DataConfig) -> StudentData:
             f"numpy default_rng({d.split_seed})", "subset_seed": d.subset_seed,
             "n_test": len(rows["test"])}  # fmt: skip
     return StudentData("properties", list(d.targets), [REPORT_UNITS[t] for t in d.targets],
-                       parts, ids, numbers, info)  # fmt: skip
+                       parts, ids, numbers, info, {"train": train})  # fmt: skip
 
 
 def collate(items: list[dict]) -> dict:
@@ -569,12 +605,12 @@ class StudentFamily:
         distill = parse_distill(sections.get("distill"), where, _base_dir(where))
         if distill is not None:
             try:
-                ids = training_ids(d)
+                molecules = training_molecules(d)
             except RhomlError as exc:
                 raise ConfigError(f"{where}: [data]: {exc}") from None
-            teacher_targets(distill, ids, where)
+            teacher_targets(distill, molecules, where, d.dataset)
             table = {"lambda": distill.weight}
-            for key in ("teacher_run", "features", "ed_predictor"):
+            for key in ("teacher_run", "features_store", "features", "ed_predictor"):
                 if getattr(distill, key):
                     table[key] = getattr(distill, key)
             sections["distill"] = table
@@ -645,7 +681,8 @@ def train_student(data: StudentData, train_cfg: TrainConfig, run: RunFolder, *,
     test_items = residual_items(data.parts["test"], student)
     head, provenance = None, None
     if distill is not None:
-        edp, ed_targets, provenance = teacher_targets(distill, data.ids["train"], where)
+        edp, ed_targets, provenance = teacher_targets(distill, data.molecules["train"], where,
+                                                      d.dataset)  # fmt: skip
         head = EDDistillHead(student.representation_dim, edp)
         train_items = [{**it, "teacher": t} for it, t in zip(train_items, ed_targets, strict=True)]
     task = _task_module(student, kind, head)

@@ -178,10 +178,9 @@ def _cache_key(paths: list[Path]) -> str:
 
 
 def _cache_dir() -> Path:
-    if os.environ.get("RHOML_CACHE_DIR"):
-        return Path(os.environ["RHOML_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rhoml"
+    from rhoml.io.cache import cache_dir
+
+    return cache_dir()
 
 
 def qm9_arrays(data_dir: StrPath | None = None, cache: bool = True) -> dict[str, np.ndarray]:

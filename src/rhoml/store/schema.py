@@ -47,6 +47,8 @@ ENERGY_NUCLEAR_REPULSION = "energy_nuclear_repulsion"  # () float64, Hartree
 ENERGY_ONE_ELECTRON = "energy_one_electron"  # () float64, Hartree; kinetic + nuclear attraction
 ENERGY_COULOMB = "energy_coulomb"  # () float64, Hartree; classical electron repulsion
 ENERGY_XC = "energy_xc"  # () float64, Hartree; exchange-correlation
+# () float64, Hartree; the exact (HF) exchange part of energy_xc (0 for pure functionals)
+ENERGY_EXACT_EXCHANGE = "energy_exact_exchange"
 HOMO = "homo"  # () float64, Hartree
 LUMO = "lumo"  # () float64, Hartree; NaN when every orbital is occupied
 GAP = "gap"  # () float64, Hartree; LUMO - HOMO
@@ -64,6 +66,9 @@ EDG_DENSITY_VIEWS = "edg_density_views"  # (V, H, W, 4) uint8; RGB + depth image
 EDG_STRUCTURE_VIEWS = "edg_structure_views"  # (V, H, W, 3) uint8; RGB ball-and-stick images
 EDG_DENSITY_VARIANT = "edg_density_views/<variant>"  # (V, H, W, 4) uint8; other settings
 EDG_STRUCTURE_VARIANT = "edg_structure_views/<variant>"  # (V, H, W, 3) uint8; other settings
+# (F,) float32, dimensionless; EDG teacher features of one teacher (<teacher>: its weights
+# fingerprint), provenance (teacher run, images, render settings) in the array metadata
+EDG_TEACHER_FEATURES = "edg_teacher_features/<teacher>"
 POINTS_XYZ = "points_xyz"  # (N, 3) float32, Å; point-cloud positions
 POINTS_DENSITY = "points_density"  # (N,) float32, e/Bohr³; density at the points
 VOXELS = "voxels/<spec>/<pose>"  # (C, n, n, n) float16, dimensionless; one cached pose
@@ -148,6 +153,13 @@ PROPERTIES: dict[str, Field] = dict(
         _f(ENERGY_ONE_ELECTRON, "float64", "()", "hartree", "one-electron energy"),
         _f(ENERGY_COULOMB, "float64", "()", "hartree", "Coulomb energy"),
         _f(ENERGY_XC, "float64", "()", "hartree", "exchange-correlation energy"),
+        _f(
+            ENERGY_EXACT_EXCHANGE,
+            "float64",
+            "()",
+            "hartree",
+            "exact (Hartree-Fock) exchange part of the exchange-correlation energy",
+        ),
         _f(HOMO, "float64", "()", "hartree", "highest occupied orbital energy"),
         _f(LUMO, "float64", "()", "hartree", "lowest unoccupied orbital energy"),
         _f(GAP, "float64", "()", "hartree", "HOMO-LUMO gap"),
@@ -172,6 +184,9 @@ ARRAYS: dict[str, Field] = dict(
            "EDG density views rendered with other settings"),
         _f(EDG_STRUCTURE_VARIANT, "uint8", "(V, H, W, 3)", "dimensionless",
            "EDG structural views rendered with other settings"),
+        _f(EDG_TEACHER_FEATURES, "float32", "(F,)", "dimensionless",
+           "EDG teacher features (view-mean ResNet-18) of one teacher; provenance in the "
+           "array metadata"),
         _f(POINTS_XYZ, "float32", "(N, 3)", "angstrom", "point-cloud positions"),
         _f(POINTS_DENSITY, "float32", "(N,)", "e/bohr^3", "density at the point-cloud points"),
         _f(VOXELS, "float16", "(C, n, n, n)", "dimensionless",

@@ -333,3 +333,30 @@ def require_family(manifest: dict, path: Path) -> str:
     if not isinstance(family, str):
         raise RhomlError(f"{path}: manifest names no model family")
     return family
+
+
+def shipped_runs() -> dict[str, Path]:
+    """Names and folders of the run folders shipped inside the package (``rhoml/data/runs``)."""
+    from importlib.resources import files
+
+    root = Path(str(files("rhoml") / "data" / "runs"))
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "manifest.json").is_file()}
+
+
+def resolve_run(spec: str | Path) -> Path:
+    """A run folder path, or the name of a shipped run (e.g. ``ethanol``); one-line
+    :class:`InputError` otherwise."""
+    p = Path(spec)
+    if p.is_dir():
+        if not (p / "manifest.json").is_file():
+            raise InputError(f"{p}: not a run folder (no manifest.json)")
+        return p
+    if p.exists():
+        raise InputError(f"{p}: not a run folder (expected a folder written by 'rhoml train')")
+    names = shipped_runs()
+    if str(spec) in names:
+        return names[str(spec)]
+    hint = f"; shipped: {', '.join(names)}" if names else ""
+    raise InputError(f"{spec}: no such run folder{hint}")
