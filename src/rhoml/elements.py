@@ -35,3 +35,22 @@ def symbol(z: int) -> str:
     if not 1 <= int(z) < len(SYMBOLS):
         raise UnknownElementError(f"unknown atomic number {z!r}")
     return SYMBOLS[int(z)]
+
+
+#: Å added to the sum of covalent radii for a bond (the usual Jmol/Open Babel rule).
+BOND_TOLERANCE = 0.45
+
+
+def bonded_pairs(numbers, positions, tolerance: float = BOND_TOLERANCE):
+    """Bonded atom pairs (n_bonds, 2) int64, i < j: distance below the sum of covalent radii
+    (RDKit's periodic table) + ``tolerance`` Å. ``positions`` (n, 3) Å."""
+    import numpy as np
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    rc = np.array([table.GetRcovalent(int(z)) for z in numbers])
+    pos = np.asarray(positions, dtype=float)
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    cut = rc[:, None] + rc[None] + tolerance
+    i, j = np.nonzero(np.triu((d < cut) & (d > 0.1), k=1))
+    return np.stack([i, j], axis=1).astype(np.int64)

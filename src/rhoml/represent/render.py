@@ -11,10 +11,11 @@ hydrogens hidden, from (x, 0°), (x, 180°), (y, 180°), (z, 180°).
 
 How (and why):
 
-* ρ is evaluated once per molecule on a regular grid (0.2 Å) with the fast separable evaluator;
-  the ESP only at the points of that grid (or of a coarser one) next to the isosurface
-  (:mod:`rhoml.represent.render_fields`): ESP integrals dominate the cost, and the band holds a
-  few thousand points instead of a full cube.
+* ρ is needed once per molecule on a regular grid (0.2 Å), the ESP only at the points of that
+  grid (or of a coarser one) next to the isosurface (:mod:`rhoml.represent.render_fields`). By
+  default ρ is evaluated exactly only near the surface (interpolated from a 0.4 Å grid
+  elsewhere) and the ESP comes from the analytic potential of a Coulomb fit of the density
+  (:mod:`rhoml.density.esp_fit`): the exact ESP integrals used to cost ~10× the rendering.
 * Each view is ray cast orthographically through the grid (:mod:`render_raster`). The field
   sampled along rays is ln(ρ/iso): densities decay nearly exponentially, so its trilinear
   interpolation places the surface far more accurately than interpolating ρ itself. The first
@@ -58,7 +59,7 @@ from rhoml.represent.render_camera import (
     signed_permutation,
     view_rotation,
 )
-from rhoml.represent.render_fields import DensityFields, prepare_fields
+from rhoml.represent.render_fields import ESP_EVALS, RHO_EVALS, DensityFields, prepare_fields
 from rhoml.represent.render_style import atom_colours, bonds, ramp, to_rgb
 from rhoml.store import schema
 
@@ -75,7 +76,11 @@ class RenderConfig:
     transparency: of each isosurface layer (0 opaque, 1 invisible). max_layers: surface layers
     composited per ray. spacing: density grid step, Å. esp_stride: ESP grid step in units of
     spacing. margin: grid margin around the atoms, Å. show_hydrogens: draw H atoms.
-    ball_radius, stick_radius: Å. background: colour.
+    ball_radius, stick_radius: Å. background: colour. rho_eval: 'band' (ρ exact only near the
+    isosurface, interpolated from a grid of twice the step elsewhere) or 'full' (exact
+    everywhere). esp_eval: 'fit' (potential of a Coulomb fit on atom- and bond-centred
+    Gaussians, ~3e-4 Hartree/e from exact) or 'exact' (``Density.esp``). See
+    :mod:`rhoml.represent.render_fields`; 'full' + 'exact' is the renderer before 'band'/'fit'.
     """
 
     kind: str = "density"
@@ -94,6 +99,8 @@ class RenderConfig:
     ball_radius: float = 0.3
     stick_radius: float = 0.12
     background: Any = "white"
+    rho_eval: str = "band"
+    esp_eval: str = "fit"
 
     def __post_init__(self) -> None:
         views = tuple((str(a), float(d)) for a, d in self.views)
@@ -102,6 +109,10 @@ class RenderConfig:
         object.__setattr__(self, "esp_colours", tuple(self.esp_colours))
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.rho_eval not in RHO_EVALS:
+            raise ValueError(f"rho_eval must be one of {RHO_EVALS}, got {self.rho_eval!r}")
+        if self.esp_eval not in ESP_EVALS:
+            raise ValueError(f"esp_eval must be one of {ESP_EVALS}, got {self.esp_eval!r}")
         if self.channels not in ("rgbd", "rgb"):
             raise ValueError(f"channels must be 'rgbd' or 'rgb', got {self.channels!r}")
         if not views:
@@ -172,6 +183,7 @@ def fields_for(density, config: RenderConfig, *, esp_density=None) -> DensityFie
     return prepare_fields(
         density, isovalue=config.isovalue, spacing=config.spacing,
         esp_stride=config.esp_stride, margin=config.margin, esp_density=esp_density,
+        rho_eval=config.rho_eval, esp_eval=config.esp_eval,
     )  # fmt: skip
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rhoml.elements import BOND_TOLERANCE, bonded_pairs
+
 # Jmol CPK colours (jmol.sourceforge.net/jscolors), RGB in [0, 1]; other elements get DEFAULT.
 CPK: dict[int, tuple[float, float, float]] = {
     1: (1.0, 1.0, 1.0), 5: (1.0, 0.71, 0.71), 6: (0.565, 0.565, 0.565),
@@ -12,7 +14,6 @@ CPK: dict[int, tuple[float, float, float]] = {
     17: (0.122, 0.941, 0.122), 35: (0.651, 0.161, 0.161), 53: (0.580, 0.0, 0.580),
 }  # fmt: skip
 DEFAULT_COLOUR = (1.0, 0.078, 0.576)
-BOND_TOLERANCE = 0.45  # Å added to the sum of covalent radii (the usual Jmol/Open Babel rule)
 
 
 def to_rgb(colour) -> tuple[float, float, float]:
@@ -49,15 +50,5 @@ def atom_colours(numbers) -> np.ndarray:
 
 
 def bonds(numbers, positions) -> np.ndarray:
-    """Bonded atom pairs (n_bonds, 2), i < j: distance below the covalent radii sum + 0.45 Å.
-
-    Covalent radii from RDKit's periodic table; ``positions`` (n, 3) Å."""
-    from rdkit import Chem
-
-    table = Chem.GetPeriodicTable()
-    rc = np.array([table.GetRcovalent(int(z)) for z in numbers])
-    pos = np.asarray(positions, dtype=float)
-    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    cut = rc[:, None] + rc[None] + BOND_TOLERANCE
-    i, j = np.nonzero(np.triu((d < cut) & (d > 0.1), k=1))
-    return np.stack([i, j], axis=1).astype(np.int64)
+    """Bonded atom pairs (n_bonds, 2), i < j (:func:`rhoml.elements.bonded_pairs`)."""
+    return bonded_pairs(numbers, positions, BOND_TOLERANCE)
