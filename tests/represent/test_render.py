@@ -292,3 +292,35 @@ def test_esp_can_come_from_a_density_fit():
     other = compute(mol.transformed(translation=[0.1, 0.0, 0.0]), "xtb")
     with pytest.raises(ValueError, match="another molecule"):
         fields_for(density, cfg, esp_density=other)
+
+
+def test_fast_grids_match_the_exact_path():
+    """The default grids (ρ exact only near the surface, ESP from the analytic fit) against
+    rho_eval='full', esp_eval='exact': same grid, same surface band, ρ identical near the
+    surface, the ESP within a few mHartree/e, images within a few colour levels."""
+    from rhoml.density import compute
+
+    mol = Molecule.from_symbols(
+        ["C", "O", "H", "H", "H", "H"],
+        [[-0.0467, 0.6630, 0.0], [-0.0467, -0.7571, 0.0], [-1.0863, 0.9750, 0.0],
+         [0.4397, 1.0815, 0.8893], [0.4397, 1.0815, -0.8893], [0.8510, -1.0862, 0.0]],
+        id="methanol",
+    )  # fmt: skip
+    density = compute(mol, "xtb")
+    fast_cfg = preset("edg-density", size=SIZE)
+    exact_cfg = preset("edg-density", size=SIZE, rho_eval="full", esp_eval="exact")
+    assert (fast_cfg.rho_eval, fast_cfg.esp_eval) == ("band", "fit")
+    fast, exact = fields_for(density, fast_cfg), fields_for(density, exact_cfg)
+    assert fast.rho.shape == exact.rho.shape
+    np.testing.assert_array_equal(fast.origin, exact.origin)
+    band = exact.esp != 0
+    assert np.array_equal(band, fast.esp != 0)
+    near = np.abs(np.log(exact.rho / 0.05)) < 1.0  # within ~e of the isovalue
+    np.testing.assert_allclose(fast.rho[near], exact.rho[near], rtol=1e-5)
+    assert np.array_equal(fast.rho >= 0.05, exact.rho >= 0.05)
+    err = np.abs(fast.esp[band] - exact.esp[band])
+    assert np.median(err) < 1e-3 and err.max() < 5e-3
+    diff = np.abs(render([fast], fast_cfg)[0].astype(int) - render([exact], exact_cfg)[0])
+    assert diff.max() <= 6 and diff.mean() < 0.05
+    with pytest.raises(ValueError, match="esp_eval"):
+        preset("edg-density", esp_eval="poisson")

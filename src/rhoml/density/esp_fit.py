@@ -41,10 +41,19 @@ BOND_LABEL = "X"  # PySCF ghost centre (no nucleus, no electrons)
 _POINT_CHUNK = 2_000_000  # (points × primitives) per torch block
 
 
-def esp_auxmol(density, basis: str = DEFAULT_ATOM_BASIS, lmax: int = 2, bonds: bool = True,
-               lmax_h: int | None = 1, bond_basis=None):
+def esp_auxmol(
+    density,
+    basis: str = DEFAULT_ATOM_BASIS,
+    lmax: int = 2,
+    bonds: bool = True,
+    lmax_h: int | None = 1,
+    bond_basis=None,
+):
     """The auxiliary PySCF ``Mole``: ``basis`` on every atom (shells with l ≤ ``lmax``, at most
-    2) and, with ``bonds``, :data:`BOND_BASIS` on ghost centres at the bond midpoints."""
+    2; on hydrogen l ≤ ``lmax_h``) and, with ``bonds``, ``bond_basis`` (default
+    :data:`BOND_BASIS`) on ghost centres at the bond midpoints (:func:`rhoml.elements.
+    bonded_pairs`). Single-primitive shells of one l are merged into one generally contracted
+    shell (same functions, cheaper integrals)."""
     from pyscf import gto
 
     from rhoml.elements import bonded_pairs
@@ -110,13 +119,14 @@ class EspFit:
         prims: per angular momentum l, (centres (P, 3) Bohr, exponents (P,) Bohr⁻², weights
             (P, ncart) (contraction × normalisation × fit coefficient per Cartesian monomial,
             PySCF's Cartesian order)).
-        n_aux: number of auxiliary functions; electrons: ∫ρ̃ (e).
+        coefficients: (n_aux,) fit coefficients in the order of :func:`esp_auxmol`'s functions;
+        electrons: ∫ρ̃ (e).
     """
 
     nuclear_charges: np.ndarray
     nuclear_positions: np.ndarray
     prims: dict
-    n_aux: int
+    coefficients: np.ndarray
     electrons: float
 
     def __call__(self, points, *, dtype=None) -> np.ndarray:
@@ -145,10 +155,18 @@ class EspFit:
         return out
 
 
-def fit_esp(density, basis: str = DEFAULT_ATOM_BASIS, lmax: int = 2, bonds: bool = True,
-            lmax_h: int | None = 1, bond_basis=None) -> EspFit:
+def fit_esp(
+    density,
+    basis: str = DEFAULT_ATOM_BASIS,
+    lmax: int = 2,
+    bonds: bool = True,
+    lmax_h: int | None = 1,
+    bond_basis=None,
+) -> EspFit:
     """Fit ``density`` (any :class:`~rhoml.density.base.Density`) in the Coulomb metric onto
-    :func:`esp_auxmol`, preserving its electron count, and return the evaluable potential."""
+    :func:`esp_auxmol` (same arguments), preserving its electron count, and return the
+    evaluable potential. Cost on a QM9 molecule in the xTB basis: ~0.07 s, mostly PySCF's
+    three-centre integrals."""
     import scipy.linalg
 
     from rhoml.density.fit import auxiliary_projections
@@ -182,7 +200,7 @@ def fit_esp(density, basis: str = DEFAULT_ATOM_BASIS, lmax: int = 2, bonds: bool
         np.asarray(density.nuclear_charges, dtype=np.float64),
         density.mol.atom_coords(),
         {l: tuple(np.asarray(x, dtype=np.float64) for x in v) for l, v in sorted(prims.items())},
-        int(aux.nao_nr()),
+        coeff,
         float(q @ coeff),
     )
 
@@ -191,8 +209,6 @@ def _aux_shells(mol):
     """Per shell: centre (Bohr), l, exponents, coefficients (nprim, nctr) of the normalised
     primitives (libcint's s and p factors included, as :mod:`rhoml.density.regular_grid`),
     AO offset."""
-    from pyscf import gto
-
     loc = mol.ao_loc_nr()
     fac = {0: 0.282094791773878143, 1: 0.488602511902919921}
     out = []
