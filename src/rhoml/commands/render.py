@@ -31,8 +31,8 @@ rho is evaluated exactly only near the isosurface and the ESP comes from an anal
 of the density (~3e-4 Hartree/e from the exact ESP); --set rho_eval=full --set esp_eval=exact
 gives the exact, ~4x slower path. Molecules already rendered are skipped (rerun to resume);
 molecules without an ok density record are reported and skipped. With --out, PNGs are also
-written as OUT/<molecule id>/<density or structure>/<axis>_<angle>.png (RGBA, alpha = 255 - depth, so the
-background is transparent as in EDG's PNGs)."""
+written as OUT/<molecule id>/<density or structure>/<axis>_<angle>.png (RGBA, alpha =
+255 - depth, so the background is transparent as in EDG's PNGs)."""
 
 POINTS_DESCRIPTION = """Sample a point cloud per molecule of STORE where its density exceeds a
 threshold (EDBench's point-cloud representation): N points (default 2048) drawn from the grid
