@@ -174,9 +174,12 @@ def main() -> None:
     for i, d in enumerate(densities):
         rows.append(compare(d, fast_cfg, exact_cfg, args.repeats))
         r = rows[-1]
-        print(f"{i + 1}/{len(densities)} {r['id']} {r['atoms']} atoms: fast "
-              f"{r['fast']['total']:.3f} s, exact {r['exact']['total']:.3f} s CPU; ESP err max "
-              f"{r['esp_error']['max']:.1e}; pixels max {r['pixels']['max']}", flush=True)
+        print(
+            f"{i + 1}/{len(densities)} {r['id']} {r['atoms']} atoms: fast "
+            f"{r['fast']['total']:.3f} s, exact {r['exact']['total']:.3f} s CPU; ESP err max "
+            f"{r['esp_error']['max']:.1e}; pixels max {r['pixels']['max']}",
+            flush=True,
+        )
     fast, exact = summarise(rows, "fast"), summarise(rows, "exact")
     atoms = np.array([r["atoms"] for r in rows])
     small, large = atoms <= np.percentile(atoms, 25), atoms >= np.percentile(atoms, 75)
@@ -203,8 +206,11 @@ def main() -> None:
         dft_s = cpu() - t
         dft_rows.append({**compare(dd, fast_cfg, exact_cfg, 1), "dft_cpu_s": dft_s,
                          "level": dd.level})  # fmt: skip
-        print(f"DFT {dft_rows[-1]['id']}: fast {dft_rows[-1]['fast']['total']:.2f} s, exact "
-              f"{dft_rows[-1]['exact']['total']:.2f} s", flush=True)
+        print(
+            f"DFT {dft_rows[-1]['id']}: fast {dft_rows[-1]['fast']['total']:.2f} s, exact "
+            f"{dft_rows[-1]['exact']['total']:.2f} s",
+            flush=True,
+        )
 
     # storage, loader and the CLI
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,9 +302,12 @@ def main() -> None:
                 f"{r['pixels']['max']} / {r['pixels']['mean']:.3f} |"
             )
     la = summary["load_average"]
-    lines += ["", f"{len(rows)} random QM9 molecules (seed {args.seed}), GFN2-xTB densities; "
-              f"one process, torch and BLAS single-threaded; 1-minute load average at the end "
-              f"{la[0]:.1f} (shared 2-core machine: CPU seconds are the per-core figure)."]
+    lines += [
+        "",
+        f"{len(rows)} random QM9 molecules (seed {args.seed}), GFN2-xTB densities; "
+        f"one process, torch and BLAS single-threaded; 1-minute load average at the end "
+        f"{la[0]:.1f} (shared 2-core machine: CPU seconds are the per-core figure).",
+    ]
     write_results(
         args.name,
         {"title": "EDG density image sets: fast grids vs exact, storage and loading (one core)",

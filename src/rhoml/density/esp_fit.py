@@ -8,12 +8,13 @@ once per molecule (:func:`fit_esp`: PySCF ``int3c2e`` projections onto the auxil
 ``int2c2e`` metric, electron count preserved) and the fitted density's potential is then summed
 directly in torch over auxiliary primitives at the requested points: a few µs per point.
 
-Auxiliary basis: ``def2-universal-jkfit`` on the atoms, truncated to d functions (``lmax``), plus
-s and p Gaussians at every bond midpoint (:data:`BOND_BASIS`), which carry the bond density that
-one-centre functions need f and g functions for. On QM9 xTB densities at the ρ = 0.05 e/Bohr³
-surface the error against the exact ESP is ~3e-4 Hartree/e (median), ~1e-3 (95th percentile),
-< 4e-3 (max), about 20 times below the trilinear interpolation error of the renderer's 0.2 Å
-band (see ``benchmarks/render_fast.py``).
+Auxiliary basis: ``def2-universal-jkfit`` on the atoms, truncated to d functions (``lmax``; p on
+hydrogen), plus s, p and d Gaussians at every bond midpoint (:data:`BOND_BASIS`), which carry the
+bond density that one-centre functions need f and g functions for (with them the fit is more
+accurate than the full def2-universal-jkfit and cheaper). On QM9 xTB densities at the
+ρ = 0.05 e/Bohr³ surface the error against the exact ESP is ~2e-4 Hartree/e (median), ~7e-4
+(95th percentile), < 3e-3 (max), far below the ~8e-3 error of interpolating the renderer's
+0.2 Å band trilinearly (``benchmarks/results/render_fast.md``, ``render_accuracy.md``).
 
 Potentials of Cartesian Gaussians x^a y^b z^c exp(−α r²) (a + b + c ≤ 2) follow from the s
 potential (π/α)^{3/2} erf(√α r)/r by differentiating with respect to the centre (Hermite
@@ -34,9 +35,9 @@ __all__ = ["BOND_BASIS", "DEFAULT_ATOM_BASIS", "EspFit", "esp_auxmol", "fit_esp"
 
 #: Atom-centred auxiliary basis (PySCF name), truncated to ``lmax``.
 DEFAULT_ATOM_BASIS = "def2-universal-jkfit"
-#: Bond-midpoint auxiliary functions (PySCF format: [l, [exponent, coefficient]]), Bohr⁻².
-BOND_BASIS = [[0, [0.3, 1.0]], [0, [1.0, 1.0]], [0, [3.0, 1.0]], [1, [0.5, 1.0]], [1, [1.5, 1.0]],
-              [2, [0.8, 1.0]]]  # fmt: skip
+#: Bond-midpoint auxiliary functions (PySCF format: [l, [exponent, coefficient]]), Bohr⁻²:
+#: two s, one p and one d Gaussian.
+BOND_BASIS = [[0, [0.4, 1.0]], [0, [1.5, 1.0]], [1, [0.8, 1.0]], [2, [0.8, 1.0]]]
 BOND_LABEL = "X"  # PySCF ghost centre (no nucleus, no electrons)
 _POINT_CHUNK = 2_000_000  # (points × primitives) per torch block
 
