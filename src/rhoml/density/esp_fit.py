@@ -87,19 +87,23 @@ def esp_auxmol(
 
 
 def _grouped(shells: list) -> list:
-    """The same functions with every single-primitive shell of one l merged into one generally
-    contracted shell (identity coefficients): libcint's cost per shell triple is mostly set-up,
-    so the three-centre projections get ~3× cheaper."""
-    out, single = [], {}
+    """The same functions with all shells of one l merged into one generally contracted shell
+    (block-diagonal coefficients): libcint's cost per shell triple is mostly set-up, so the
+    three-centre projections get cheaper."""
+    by_l: dict[int, list] = {}
     for shell in shells:
-        l, prims = shell[0], shell[1:]
-        if len(prims) == 1 and len(prims[0]) == 2:
-            single.setdefault(l, []).append(float(prims[0][0]))
-        else:
-            out.append(shell)
-    for l, exps in sorted(single.items()):
-        eye = np.eye(len(exps))
-        out.append([l] + [[e, *eye[i]] for i, e in enumerate(exps)])
+        by_l.setdefault(shell[0], []).append(np.asarray(shell[1:], dtype=float))
+    out = []
+    for l, blocks in sorted(by_l.items()):
+        nprim = sum(len(b) for b in blocks)
+        nctr = sum(b.shape[1] - 1 for b in blocks)
+        coef = np.zeros((nprim, nctr))
+        exps, r, c = [], 0, 0
+        for b in blocks:
+            exps.extend(b[:, 0])
+            coef[r : r + len(b), c : c + b.shape[1] - 1] = b[:, 1:]
+            r, c = r + len(b), c + b.shape[1] - 1
+        out.append([l] + [[e, *row] for e, row in zip(exps, coef, strict=True)])
     return out
 
 

@@ -173,39 +173,62 @@ def primitives(atoms, radii, colours, bonds, bond_mask, stick_radius):
     }  # fmt: skip
 
 
-def _intersect(prim, x, y, radius):
+def _intersect(prim, x, y, radius, only: str | None = None):
     """Ray (x', y') hit of each primitive: t (inf = miss), normal (..., 3), for x, y and prim
-    tensors broadcast together (orthographic ray towards −z')."""
+    tensors broadcast together (orthographic ray towards −z'). ``only``: 'sphere' or
+    'cylinder' when every primitive is of that kind (skips the other's arithmetic)."""
     import torch
 
     kind, a, e = prim["kind"], prim["a"], prim["e"]
     r, ln = prim["radius"], prim["length"]
     mx, my, mz = x - a[..., 0], y - a[..., 1], -a[..., 2]
-    # sphere
-    h2 = r * r - mx * mx - my * my
-    dz = torch.sqrt(h2.clamp(min=0.0))
-    t_sph = torch.where(h2 > 0, radius - a[..., 2] - dz, float("inf"))
-    # cylinder: point (x, y, -s); solve |m⊥ + s w⊥| = r with w = (0, 0, -1)
-    ex, ey, ez = e[..., 0], e[..., 1], e[..., 2]
-    me = mx * ex + my * ey + mz * ez
-    qa = 1.0 - ez * ez
-    qb = -mz + ez * me
-    qc = mx * mx + my * my + mz * mz - me * me - r * r
-    disc = qb * qb - qa * qc
-    s = (-qb - torch.sqrt(disc.clamp(min=0.0))) / qa.clamp(min=1e-9)
-    q = me - s * ez
-    ok = (disc > 0) & (qa > 1e-9) & (q >= 0) & (q <= ln)
-    t_cyl = torch.where(ok, radius + s, float("inf"))
-    is_sph = kind == 0
-    t = torch.where(is_sph, t_sph, t_cyl)
+    if only != "cylinder":  # sphere
+        h2 = r * r - mx * mx - my * my
+        dz = torch.sqrt(h2.clamp(min=0.0))
+        t_sph = torch.where(h2 > 0, radius - a[..., 2] - dz, float("inf"))
+    if only != "sphere":  # cylinder: point (x, y, -s); solve |m⊥ + s w⊥| = r, w = (0, 0, -1)
+        ex, ey, ez = e[..., 0], e[..., 1], e[..., 2]
+        me = mx * ex + my * ey + mz * ez
+        qa = 1.0 - ez * ez
+        qb = -mz + ez * me
+        qc = mx * mx + my * my + mz * mz - me * me - r * r
+        disc = qb * qb - qa * qc
+        s = (-qb - torch.sqrt(disc.clamp(min=0.0))) / qa.clamp(min=1e-9)
+        q = me - s * ez
+        ok = (disc > 0) & (qa > 1e-9) & (q >= 0) & (q <= ln)
+        t_cyl = torch.where(ok, radius + s, float("inf"))
+    if only == "sphere":
+        t = t_sph
+        n = torch.stack(torch.broadcast_tensors(mx, my, dz), dim=-1)
+    elif only == "cylinder":
+        t = t_cyl
+        n = torch.stack(torch.broadcast_tensors(mx - q * ex, my - q * ey, mz - s - q * ez), -1)
+    else:
+        is_sph = kind == 0
+        t = torch.where(is_sph, t_sph, t_cyl)
+        n_sph = torch.stack(torch.broadcast_tensors(mx, my, dz), dim=-1)
+        n_cyl = torch.stack(torch.broadcast_tensors(mx - q * ex, my - q * ey, mz - s - q * ez), -1)
+        n = torch.where(is_sph[..., None], n_sph, n_cyl)
     t = torch.where(prim["live"], t, float("inf"))
-    n_sph = torch.stack(torch.broadcast_tensors(mx, my, dz), dim=-1)
-    n_cyl = torch.stack(torch.broadcast_tensors(mx - q * ex, my - q * ey, mz - s - q * ez), -1)
-    n = torch.where(is_sph[..., None], n_sph, n_cyl)
     return t, n / n.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def _patches(prim, radius, size, start, end):
+def _intersect_t(prim, x, y, radius, only):
+    """Only the hit distance t of :func:`_intersect` (no normals), for one kind of primitive."""
+    import torch
+
+    a, r = prim["a"], prim["radius"]
+    mx, my = x - a[..., 0], y - a[..., 1]
+    if only == "sphere":
+        h2 = r * r - mx * mx - my * my
+        t = torch.where(h2 > 0, radius - a[..., 2] - torch.sqrt(h2.clamp(min=0.0)),
+                        float("inf"))  # fmt: skip
+    else:
+        t, _ = _intersect(prim, x, y, radius, only)
+    return torch.where(prim["live"], t, float("inf"))
+
+
+def _patches(prim, radius, size, start, end, only=None):
     """Intersections of primitives ``start:end`` with the pixels of their bounding squares
     (one square size per group: spheres and sticks separately). Returns flat pixel index
     (B, M) (size² = outside), t (B, M) and primitive id (B, M)."""
@@ -231,7 +254,7 @@ def _patches(prim, radius, size, start, end):
     x = -radius[:, None, None, None] + (jj.to(dt_) + 0.5) * px[:, None, None, None]
     y = radius[:, None, None, None] - (ii.to(dt_) + 0.5) * px[:, None, None, None]
     pr = {k: v[:, :, None, None] for k, v in sub.items()}
-    t, _ = _intersect(pr, x, y, radius[:, None, None, None])
+    t = _intersect_t(pr, x, y, radius[:, None, None, None], only)
     inside = (jj >= 0) & (jj < size) & (ii >= 0) & (ii < size)
     t = torch.where(inside, t, float("inf")).reshape(B, -1)
     flat = torch.where(inside, ii * size + jj, size * size).expand(B, P, n, n).reshape(B, -1)
@@ -252,7 +275,8 @@ def ball_and_stick(prim, radius, size, background):
     B, P = r.shape
     dev, dt_ = a.device, a.dtype
     n_atoms = int((prim["kind"][0] == 0).sum())
-    parts = [_patches(prim, radius, size, s, e) for s, e in ((0, n_atoms), (n_atoms, P)) if e > s]
+    groups = ((0, n_atoms, "sphere"), (n_atoms, P, "cylinder"))
+    parts = [_patches(prim, radius, size, s, e, only) for s, e, only in groups if e > s]
     flat = torch.cat([p[0] for p in parts], dim=1)
     t = torch.cat([p[1] for p in parts], dim=1)
     pid = torch.cat([p[2] for p in parts], dim=1)
