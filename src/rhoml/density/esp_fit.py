@@ -8,13 +8,14 @@ once per molecule (:func:`fit_esp`: PySCF ``int3c2e`` projections onto the auxil
 ``int2c2e`` metric, electron count preserved) and the fitted density's potential is then summed
 directly in torch over auxiliary primitives at the requested points: a few µs per point.
 
-Auxiliary basis: ``def2-universal-jkfit`` on the atoms, truncated to d functions (``lmax``; p on
-hydrogen), plus s, p and d Gaussians at every bond midpoint (:data:`BOND_BASIS`), which carry the
-bond density that one-centre functions need f and g functions for (with them the fit is more
-accurate than the full def2-universal-jkfit and cheaper). On QM9 xTB densities at the
-ρ = 0.05 e/Bohr³ surface the error against the exact ESP is ~2e-4 Hartree/e (median), ~7e-4
-(95th percentile), < 3e-3 (max), far below the ~8e-3 error of interpolating the renderer's
-0.2 Å band trilinearly (``benchmarks/results/render_fast.md``, ``render_accuracy.md``).
+Auxiliary basis: on the atoms, for valence-only densities (xTB) of H, C, N, O and F a small
+even-tempered set (:data:`VALENCE_BASIS`), otherwise ``def2-universal-jkfit`` truncated to d
+functions; plus s, p and d Gaussians at every bond midpoint (:data:`BOND_BASIS`), which carry the
+bond density that one-centre functions would need f and g functions for. Error against the exact
+ESP on the ρ = 0.05 e/Bohr³ surface of QM9 molecules (median / 95th percentile / max): xTB
+densities ~5e-4 / 1.5e-3 / 3.5e-3 Hartree/e, B3LYP densities ~2e-4 / 7e-4 / 3e-3 — below the
+~8e-3 error of interpolating the renderer's 0.2 Å band trilinearly
+(``benchmarks/results/render_fast.md``, ``render_accuracy.md``).
 
 Potentials of Cartesian Gaussians x^a y^b z^c exp(−α r²) (a + b + c ≤ 2) follow from the s
 potential (π/α)^{3/2} erf(√α r)/r by differentiating with respect to the centre (Hermite
@@ -33,8 +34,23 @@ from rhoml.units import ANGSTROM_IN_BOHR
 
 __all__ = ["BOND_BASIS", "DEFAULT_ATOM_BASIS", "EspFit", "esp_auxmol", "fit_esp"]
 
-#: Atom-centred auxiliary basis (PySCF name), truncated to ``lmax``.
-DEFAULT_ATOM_BASIS = "def2-universal-jkfit"
+#: Atom-centred auxiliary basis: "auto" = :data:`VALENCE_BASIS` for valence-only densities (xTB)
+#: of the elements it covers, else ``def2-universal-jkfit`` truncated to ``lmax``; or a PySCF name.
+DEFAULT_ATOM_BASIS = "auto"
+ALL_ELECTRON_BASIS = "def2-universal-jkfit"
+#: Even-tempered atom-centred functions for valence densities (Bohr⁻²), tuned on QM9 xTB
+#: densities: on hydrogen s 0.25–4 (3), p 0.5, 2; on C, N, O, F s 0.2–100 (7), p 0.2–10 (5),
+#: d 0.3, 1, 3. With the bond functions, ~5e-4 Hartree/e (median) from the exact ESP at ~60 %
+#: of the cost of def2-universal-jkfit (which gives ~2e-4).
+VALENCE_BASIS = {
+    "H": [[0, [e, 1.0]] for e in (0.25, 1.0, 4.0)] + [[1, [e, 1.0]] for e in (0.5, 2.0)],
+    **{
+        el: [[0, [float(e), 1.0]] for e in np.geomspace(0.2, 100.0, 7)]
+        + [[1, [float(e), 1.0]] for e in np.geomspace(0.2, 10.0, 5)]
+        + [[2, [e, 1.0]] for e in (0.3, 1.0, 3.0)]
+        for el in ("C", "N", "O", "F")
+    },
+}
 #: Bond-midpoint auxiliary functions (PySCF format: [l, [exponent, coefficient]]), Bohr⁻²:
 #: two s, one p and one d Gaussian.
 BOND_BASIS = [[0, [0.4, 1.0]], [0, [1.5, 1.0]], [1, [0.8, 1.0]], [2, [0.8, 1.0]]]
@@ -50,8 +66,9 @@ def esp_auxmol(
     lmax_h: int | None = 1,
     bond_basis=None,
 ):
-    """The auxiliary PySCF ``Mole``: ``basis`` on every atom (shells with l ≤ ``lmax``, at most
-    2; on hydrogen l ≤ ``lmax_h``) and, with ``bonds``, ``bond_basis`` (default
+    """The auxiliary PySCF ``Mole``: ``basis`` on every atom (see :data:`DEFAULT_ATOM_BASIS`;
+    shells with l ≤ ``lmax``, at most 2; on hydrogen l ≤ ``lmax_h``) and, with ``bonds``,
+    ``bond_basis`` (default
     :data:`BOND_BASIS`) on ghost centres at the bond midpoints (:func:`rhoml.elements.
     bonded_pairs`). Single-primitive shells of one l are merged into one generally contracted
     shell (same functions, cheaper integrals)."""
@@ -67,7 +84,11 @@ def esp_auxmol(
     table = {}
     for sym in sorted(set(mol.symbols)):
         top = lmax if (sym != "H" or lmax_h is None) else lmax_h
-        table[sym] = _grouped([s for s in _element_basis(basis, sym) if s[0] <= top])
+        if basis == "auto" and density.valence and sym in VALENCE_BASIS:
+            shells = VALENCE_BASIS[sym]
+        else:
+            shells = _element_basis(ALL_ELECTRON_BASIS if basis == "auto" else basis, sym)
+        table[sym] = _grouped([s for s in shells if s[0] <= top])
     if bonds:
         pairs = bonded_pairs(mol.numbers, mol.positions)
         for a, b in pairs:
@@ -170,7 +191,7 @@ def fit_esp(
 ) -> EspFit:
     """Fit ``density`` (any :class:`~rhoml.density.base.Density`) in the Coulomb metric onto
     :func:`esp_auxmol` (same arguments), preserving its electron count, and return the
-    evaluable potential. Cost on a QM9 molecule in the xTB basis: ~0.07 s, mostly PySCF's
+    evaluable potential. Cost on a QM9 molecule in the xTB basis: ~0.05 s, mostly PySCF's
     three-centre integrals."""
     import scipy.linalg
 
