@@ -37,17 +37,24 @@ def _shells(mol, cutoff: float):
     """Per shell: centre (Bohr), l, exponents, coefficients (nprim, nctr), radius, AO offset."""
     loc = mol.ao_loc_nr()
     out = []
-    r = np.linspace(0.0, 40.0, 4001)[1:]
     for b in range(mol.nbas):
         l = mol.bas_angular(b)
         exps = mol.bas_exp(b)
         coef = mol.bas_ctr_coeff(b) * gto.gto_norm(l, exps)[:, None] * _FAC_SP.get(l, 1.0)
-        bound = (np.abs(coef).sum(axis=1)[None, :] * np.exp(-np.outer(r * r, exps))).sum(1)
-        bound = bound * r**l * (1.0 + l)  # generous bound on the angular part
-        above = np.nonzero(bound > cutoff)[0]
-        radius = r[min(above[-1] + 1, len(r) - 1)] if len(above) else 0.0
+        radius = _radius(l, tuple(exps), tuple(np.abs(coef).sum(axis=1)), cutoff)
         out.append((mol.bas_coord(b), l, exps, coef, radius, loc[b]))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _radius(l: int, exps: tuple, weights: tuple, cutoff: float) -> float:
+    """Distance (Bohr) beyond which a shell's functions stay below ``cutoff`` (a generous
+    bound on the angular part); cached per shell type, as molecules repeat a few elements."""
+    r = np.linspace(0.0, 40.0, 4001)[1:]
+    bound = (np.asarray(weights)[None, :] * np.exp(-np.outer(r * r, exps))).sum(1)
+    bound = bound * r**l * (1.0 + l)
+    above = np.nonzero(bound > cutoff)[0]
+    return float(r[min(above[-1] + 1, len(r) - 1)]) if len(above) else 0.0
 
 
 def _axis_factors(x, centre, exps, l, deriv):
