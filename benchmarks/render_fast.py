@@ -3,11 +3,11 @@
 For ``--n`` random QM9 molecules (seeded) with GFN2-xTB densities, each complete 6-view RGB-D
 set (224 px) is made twice on one core (torch and BLAS single-threaded):
 
-* fast (the default): ρ exact only near the isosurface (``rho_eval='band'``) and the ESP from the
-  analytic potential of a Coulomb fit (``esp_eval='fit'``), then rendered and compressed
-  (``image-up-zlib``, as ``rhoml render`` stores it);
-* exact (the renderer before): ρ on the whole grid and ``Density.esp`` on the band
-  (``rho_eval='full'``, ``esp_eval='exact'``), then rendered.
+* fast (``grids='fast'``, the default): ρ exact only near the isosurface and the ESP from the
+  analytic potential of a Coulomb fit, then rendered and compressed (``image-up-zlib``, as
+  ``rhoml render`` stores it);
+* exact (``grids='exact'``, the renderer before): ρ on the whole grid and ``Density.esp`` on
+  the band, then rendered.
 
 Reported: CPU seconds per set (sets/s/core = 1 / CPU s; wall time too, as the machine is shared),
 the ESP error of the fit on the band (Hartree/e and colour levels: the ramp spends 255 levels of
@@ -45,13 +45,13 @@ def cpu() -> float:
     return time.process_time()
 
 
-def one_set(density, cfg, *, compress: bool):
+def one_set(density, cfg, grids: str, *, compress: bool):
     """(images, fields, stage CPU seconds) for one molecule."""
     from rhoml.represent.render import fields_for, render
     from rhoml.store.codec import IMAGE_UP_ZLIB, encode
 
     t0, w0 = cpu(), time.perf_counter()
-    fields = fields_for(density, cfg)
+    fields = fields_for(density, cfg, grids=grids)
     t1 = cpu()
     images = render([fields], cfg)[0]
     t2 = cpu()
@@ -62,10 +62,10 @@ def one_set(density, cfg, *, compress: bool):
                             "total": t3 - t0, "wall": wall, "bytes": nbytes}  # fmt: skip
 
 
-def compare(density, fast_cfg, exact_cfg, repeats: int) -> dict:
+def compare(density, cfg, repeats: int) -> dict:
     """Fast and exact sets of one density: times, ESP error on the band, pixel differences."""
-    fast = [one_set(density, fast_cfg, compress=True) for _ in range(repeats)]
-    exact = one_set(density, exact_cfg, compress=False)
+    fast = [one_set(density, cfg, "fast", compress=True) for _ in range(repeats)]
+    exact = one_set(density, cfg, "exact", compress=False)
     im_f, f_f, _ = fast[0]
     im_e, f_e, t_e = exact
     best = min((s for _, _, s in fast), key=lambda s: s["total"])
@@ -162,17 +162,16 @@ def main() -> None:
     warnings.simplefilter("ignore")
     rows_qm9 = sorted(np.random.default_rng(args.seed).choice(QM9_SIZE, args.n, replace=False))
     mols = load_qm9(indices=[int(r) for r in rows_qm9])
-    fast_cfg, exact_cfg = preset("edg-density"), preset("edg-density", rho_eval="full",
-                                                        esp_eval="exact")  # fmt: skip
+    cfg = preset("edg-density")
     densities, xtb_s = [], []
     for m in mols:
         t = cpu()
         densities.append(compute(m, "xtb"))
         xtb_s.append(cpu() - t)
-    one_set(densities[0], fast_cfg, compress=True)  # warm-up (imports, caches)
+    one_set(densities[0], cfg, "fast", compress=True)  # warm-up (imports, caches)
     rows = []
     for i, d in enumerate(densities):
-        rows.append(compare(d, fast_cfg, exact_cfg, args.repeats))
+        rows.append(compare(d, cfg, args.repeats))
         r = rows[-1]
         print(
             f"{i + 1}/{len(densities)} {r['id']} {r['atoms']} atoms: fast "
@@ -204,7 +203,7 @@ def main() -> None:
         t = cpu()
         dd = compute(mols[int(j)], "dft")
         dft_s = cpu() - t
-        dft_rows.append({**compare(dd, fast_cfg, exact_cfg, 1), "dft_cpu_s": dft_s,
+        dft_rows.append({**compare(dd, cfg, 1), "dft_cpu_s": dft_s,
                          "level": dd.level})  # fmt: skip
         print(
             f"DFT {dft_rows[-1]['id']}: fast {dft_rows[-1]['fast']['total']:.2f} s, exact "
@@ -220,7 +219,7 @@ def main() -> None:
             for i, d in zip(idx, densities, strict=True):
                 st.put_density(i, "xtb", d)
             for i, d in zip(idx, densities, strict=True):
-                images = one_set(d, fast_cfg, compress=False)[0]
+                images = one_set(d, cfg, "fast", compress=False)[0]
                 st.put_array(i, "edg_density_views", images, codec=IMAGE_UP_ZLIB)
                 st.put_array(i, "edg_density_views/raw", images)
         loader = {}

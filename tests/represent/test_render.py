@@ -259,6 +259,13 @@ def test_render_cli_is_resumable_and_writes_pngs(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--set", "isovalue=0.02"]) == 2  # other settings under the same name
     assert "was made with other settings (config:" in capsys.readouterr().err
+    assert main([*args, "--grids", "exact"]) == 2  # exact grids under the fast images' name
+    assert "(grids: stored 'fast', now 'exact')" in capsys.readouterr().err
+    assert main([*args, "--grids", "exact", "--name", "exact"]) == 0
+    with Store.open(store, readonly=True) as st:
+        exact = st.get_array(0, "edg_density_views/exact").astype(int)
+        assert st.array_meta(0, "edg_density_views/exact")["grids"] == "exact"
+    assert np.abs(exact - first).max() <= 6
     fit = "xtb+fit:def2-universal-jkfit"
     assert main([*args, "--esp-method", fit, "--name", "fitted_esp"]) == 0
     with Store.open(store, readonly=True) as st:
@@ -296,7 +303,7 @@ def test_esp_can_come_from_a_density_fit():
 
 def test_fast_grids_match_the_exact_path():
     """The default grids (ρ exact only near the surface, ESP from the analytic fit) against
-    rho_eval='full', esp_eval='exact': same grid, same surface band, ρ identical near the
+    grids='exact' (ρ everywhere, exact ESP): same grid, same surface band, ρ identical near the
     surface, the ESP within a few mHartree/e, images within a few colour levels."""
     from rhoml.density import compute
 
@@ -307,10 +314,9 @@ def test_fast_grids_match_the_exact_path():
         id="methanol",
     )  # fmt: skip
     density = compute(mol, "xtb")
-    fast_cfg = preset("edg-density", size=SIZE)
-    exact_cfg = preset("edg-density", size=SIZE, rho_eval="full", esp_eval="exact")
-    assert (fast_cfg.rho_eval, fast_cfg.esp_eval) == ("band", "fit")
-    fast, exact = fields_for(density, fast_cfg), fields_for(density, exact_cfg)
+    cfg = preset("edg-density", size=SIZE)
+    fast, exact = fields_for(density, cfg), fields_for(density, cfg, grids="exact")
+    assert fast.seconds["esp_fit"] > 0 and exact.seconds["esp_fit"] == 0
     assert fast.rho.shape == exact.rho.shape
     np.testing.assert_array_equal(fast.origin, exact.origin)
     band = exact.esp != 0
@@ -320,7 +326,7 @@ def test_fast_grids_match_the_exact_path():
     assert np.array_equal(fast.rho >= 0.05, exact.rho >= 0.05)
     err = np.abs(fast.esp[band] - exact.esp[band])
     assert np.median(err) < 1e-3 and err.max() < 5e-3
-    diff = np.abs(render([fast], fast_cfg)[0].astype(int) - render([exact], exact_cfg)[0])
+    diff = np.abs(render([fast], cfg)[0].astype(int) - render([exact], cfg)[0])
     assert diff.max() <= 6 and diff.mean() < 0.05
-    with pytest.raises(ValueError, match="esp_eval"):
-        preset("edg-density", esp_eval="poisson")
+    with pytest.raises(ValueError, match="grids must be"):
+        fields_for(density, cfg, grids="poisson")

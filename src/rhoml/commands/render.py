@@ -26,13 +26,13 @@ ESP-coloured isosurface rho = 0.05 e/Bohr^3 over a ball-and-stick model (needs d
 e.g. from 'rhoml density compute --method dft'); edg-structure -> 'edg_structure_views'
 (4, 224, 224, 3), ball-and-stick without hydrogens (needs only the molecules). Depth channel:
 distance from the near plane of the molecule's bounding sphere / its diameter, 255 = background.
-Images are stored losslessly compressed (~155 KB per 6-view set instead of 1.2 MB). By default
-rho is evaluated exactly only near the isosurface and the ESP comes from an analytic Coulomb fit
-of the density (~3e-4 Hartree/e from the exact ESP); --set rho_eval=full --set esp_eval=exact
-gives the exact, ~4x slower path. Molecules already rendered are skipped (rerun to resume);
-molecules without an ok density record are reported and skipped. With --out, PNGs are also
-written as OUT/<molecule id>/<density or structure>/<axis>_<angle>.png (RGBA, alpha =
-255 - depth, so the background is transparent as in EDG's PNGs)."""
+Images are stored losslessly compressed (~150 KB per 6-view set instead of 1.2 MB). With
+--grids fast (default) rho is evaluated exactly only near the isosurface and the ESP comes from
+an analytic Coulomb fit of the density (~5e-4 Hartree/e from the exact ESP); --grids exact is
+the exact, ~4x slower path (images within a few colour levels). Molecules already rendered are
+skipped (rerun to resume); molecules without an ok density record are reported and skipped.
+With --out, PNGs are also written as OUT/<molecule id>/<density or structure>/<axis>_<angle>.png
+(RGBA, alpha = 255 - depth, so the background is transparent as in EDG's PNGs)."""
 
 POINTS_DESCRIPTION = """Sample a point cloud per molecule of STORE where its density exceeds a
 threshold (EDBench's point-cloud representation): N points (default 2048) drawn from the grid
@@ -60,6 +60,9 @@ def register(sub) -> None:
                    "overriding settings")  # fmt: skip
     r.add_argument("--method", default=None,
                    help="density record key (needed if the store has several)")  # fmt: skip
+    r.add_argument("--grids", default="fast", choices=["fast", "exact"],
+                   help="fast (default): rho exact near the isosurface only, ESP from an "
+                   "analytic density fit; exact: rho everywhere, exact ESP integrals")  # fmt: skip
     r.add_argument("--esp-method", default=None,
                    help="take the ESP from this record instead, e.g. the density fit stored by "
                    "'rhoml density compute --fit def2-universal-jkfit' (about 20x cheaper per "
@@ -160,7 +163,7 @@ def _run_jobs(jobs, worker, workers, desc, progress, on_result):
 
 # -- rhoml render --------------------------------------------------------------------------------
 def _render_job(store: str, idx: int, method: str | None, preset_name: str, overrides: dict,
-                grids_only: bool, esp_method: str | None = None):  # fmt: skip
+                grids_only: bool, esp_method: str | None = None, grids: str = "fast"):  # fmt: skip
     """Worker: evaluate the grids (and render on CPU unless ``grids_only``) for one molecule."""
     from rhoml.represent.render import fields_for, image_metadata, preset, render
     from rhoml.store.sqlite_store import Store
@@ -174,7 +177,7 @@ def _render_job(store: str, idx: int, method: str | None, preset_name: str, over
             if cfg.kind == "density" and esp_method:
                 esp_density = st.density(idx, esp_method)
         if cfg.kind == "density":
-            item = fields_for(item, cfg, esp_density=esp_density)
+            item = fields_for(item, cfg, esp_density=esp_density, grids=grids)
         t_grid = time.perf_counter() - start
         if grids_only:
             return {"idx": idx, "item": item, "seconds_grid": t_grid}
@@ -240,8 +243,10 @@ def cmd_render(args) -> int:
             indices = [i for i in indices if i in ok]
             if missing:
                 print(f"{len(missing)} molecule(s) without the needed ok record(s) are skipped")
+        grids = args.grids if cfg.kind == "density" else None
         check_same_settings(st, indices, name, {"config": cfg.to_dict(), "method": method,
-                                                "esp_method": args.esp_method})  # fmt: skip
+                                                "esp_method": args.esp_method,
+                                                "grids": grids})  # fmt: skip
         todo = [i for i in indices if not st.has_array(i, name)]
         skipped = len(indices) - len(todo)
         ids = {i: st.molecule(i).id for i in todo} if args.out else {}
@@ -254,7 +259,7 @@ def cmd_render(args) -> int:
         def store_images(idx, images, meta):
             st.put_array(idx, name, images, unit="dimensionless", codec=IMAGE_CODEC,
                          preset=args.preset, overrides=overrides, method=method,
-                         esp_method=args.esp_method, **meta)  # fmt: skip
+                         esp_method=args.esp_method, grids=grids, **meta)  # fmt: skip
             if args.out:
                 write_pngs(Path(args.out), ids[idx], images, cfg)
 
@@ -282,8 +287,8 @@ def cmd_render(args) -> int:
                 timing["render"] += res["seconds_render"]
                 store_images(res["idx"], res["images"], res["meta"])
 
-        jobs = [(str(args.store), i, method, args.preset, overrides, gpu, args.esp_method)
-                for i in todo]  # fmt: skip
+        jobs = [(str(args.store), i, method, args.preset, overrides, gpu, args.esp_method,
+                 args.grids) for i in todo]  # fmt: skip
         try:
             done = _run_jobs(jobs, _render_job, args.workers, args.preset, not args.quiet,
                              on_result)  # fmt: skip

@@ -59,7 +59,7 @@ from rhoml.represent.render_camera import (
     signed_permutation,
     view_rotation,
 )
-from rhoml.represent.render_fields import ESP_EVALS, RHO_EVALS, DensityFields, prepare_fields
+from rhoml.represent.render_fields import DensityFields, prepare_fields
 from rhoml.represent.render_style import atom_colours, bonds, ramp, to_rgb
 from rhoml.store import schema
 
@@ -76,11 +76,10 @@ class RenderConfig:
     transparency: of each isosurface layer (0 opaque, 1 invisible). max_layers: surface layers
     composited per ray. spacing: density grid step, Å. esp_stride: ESP grid step in units of
     spacing. margin: grid margin around the atoms, Å. show_hydrogens: draw H atoms.
-    ball_radius, stick_radius: Å. background: colour. rho_eval: 'band' (ρ exact only near the
-    isosurface, interpolated from a grid of twice the step elsewhere) or 'full' (exact
-    everywhere). esp_eval: 'fit' (potential of a Coulomb fit on atom- and bond-centred
-    Gaussians, ~3e-4 Hartree/e from exact) or 'exact' (``Density.esp``). See
-    :mod:`rhoml.represent.render_fields`; 'full' + 'exact' is the renderer before 'band'/'fit'.
+    ball_radius, stick_radius: Å. background: colour.
+
+    How the grids are evaluated (fast or exact) is not a render setting: it changes the images
+    by a few colour levels at most (see :func:`fields_for`).
     """
 
     kind: str = "density"
@@ -99,8 +98,6 @@ class RenderConfig:
     ball_radius: float = 0.3
     stick_radius: float = 0.12
     background: Any = "white"
-    rho_eval: str = "band"
-    esp_eval: str = "fit"
 
     def __post_init__(self) -> None:
         views = tuple((str(a), float(d)) for a, d in self.views)
@@ -109,10 +106,6 @@ class RenderConfig:
         object.__setattr__(self, "esp_colours", tuple(self.esp_colours))
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        if self.rho_eval not in RHO_EVALS:
-            raise ValueError(f"rho_eval must be one of {RHO_EVALS}, got {self.rho_eval!r}")
-        if self.esp_eval not in ESP_EVALS:
-            raise ValueError(f"esp_eval must be one of {ESP_EVALS}, got {self.esp_eval!r}")
         if self.channels not in ("rgbd", "rgb"):
             raise ValueError(f"channels must be 'rgbd' or 'rgb', got {self.channels!r}")
         if not views:
@@ -177,13 +170,24 @@ def preset(name: str, **overrides) -> RenderConfig:
     return RenderConfig.from_dict({**PRESETS[name], **overrides})
 
 
-def fields_for(density, config: RenderConfig, *, esp_density=None) -> DensityFields:
+#: How :func:`fields_for` evaluates the grids: ``fast`` = ρ exact only near the isosurface and
+#: the ESP from an analytic Coulomb fit; ``exact`` = ρ on every grid point and ``Density.esp``
+#: (the renderer before the fast grids, ~4× slower, images identical to a few colour levels).
+GRIDS = {"fast": ("band", "fit"), "exact": ("full", "exact")}
+
+
+def fields_for(density, config: RenderConfig, *, esp_density=None,
+               grids: str = "fast") -> DensityFields:  # fmt: skip
     """The grids ``config`` needs for ``density`` (see :func:`prepare_fields`; ``esp_density``
-    optionally supplies the ESP, e.g. a density fit of the same molecule)."""
+    optionally supplies the ESP, e.g. a density fit of the same molecule; ``grids``: 'fast' or
+    'exact', see :data:`GRIDS`)."""
+    if grids not in GRIDS:
+        raise ValueError(f"grids must be one of {', '.join(GRIDS)}, got {grids!r}")
+    rho_eval, esp_eval = GRIDS[grids]
     return prepare_fields(
         density, isovalue=config.isovalue, spacing=config.spacing,
         esp_stride=config.esp_stride, margin=config.margin, esp_density=esp_density,
-        rho_eval=config.rho_eval, esp_eval=config.esp_eval,
+        rho_eval=rho_eval, esp_eval=esp_eval,
     )  # fmt: skip
 
 
@@ -267,10 +271,11 @@ def surface_hits(fields: DensityFields, config: RenderConfig, view) -> dict:
     }  # fmt: skip
 
 
-def render_density(density, config: RenderConfig | None = None, *, device=None) -> np.ndarray:
+def render_density(density, config: RenderConfig | None = None, *, device=None,
+                   grids: str = "fast") -> np.ndarray:  # fmt: skip
     """Evaluate the grids of one density and render it: uint8 (V, size, size, C)."""
     config = config or preset("edg-density")
-    return render([fields_for(density, config)], config, device=device)[0]
+    return render([fields_for(density, config, grids=grids)], config, device=device)[0]
 
 
 def render_structure(molecule: Molecule, config: RenderConfig | None = None, *, device=None):
