@@ -68,7 +68,7 @@ def prepare(store: str, method: str | None, workdir: Path):
         for idx in sorted(st.finished(method, include_failed=False)):
             density = st.density(idx, method)
             t = time.perf_counter()
-            fields = fields_for(density, cfg)
+            fields = fields_for(density, cfg, grids="exact")  # as the committed results
             total = time.perf_counter() - t
             mol = density.molecule
             folder = workdir / mol.id

@@ -5,9 +5,11 @@ points of a grid of step ``esp_stride * spacing`` whose cells contain part of th
 narrow band; 0 elsewhere). Every surface point the renderer shades lies in such a cell, so
 trilinear interpolation of the band is the same as interpolating a full grid of that step.
 
-Two ways to get each (the ``rho_eval`` and ``esp_eval`` settings):
+Two ways to get each (:func:`prepare_fields`' ``rho_eval`` and ``esp_eval``; the renderer's
+``fields_for(..., grids="fast")``, its default, uses "band" and "fit", ``grids="exact"`` "full"
+and "exact"):
 
-* ρ ``"full"``: the separable evaluator on every grid point. ``"band"`` (default): the separable
+* ρ ``"full"``: the separable evaluator on every grid point. ``"band"``: the separable
   evaluator on the grid of twice the step, ln ρ interpolated trilinearly to the full grid, and ρ
   evaluated exactly at every grid point of the coarse cells the isosurface crosses and their
   neighbours (about a tenth of the grid). Everything the renderer reads near the surface (the
@@ -15,9 +17,9 @@ Two ways to get each (the ``rho_eval`` and ``esp_eval`` settings):
   only the sign of ln(ρ/iso) matters, which the interpolation keeps. A surface feature that
   crosses no coarse cell corner would be missed; at 0.4 Å none appeared on QM9 molecules.
 * ESP ``"exact"``: ``Density.esp`` (three-centre integrals per point, ~0.1 ms per point in the
-  xTB basis). ``"fit"`` (default): the potential of a Coulomb-metric fit of the density onto
-  atom- and bond-centred Gaussians (:mod:`rhoml.density.esp_fit`), ~3e-4 Hartree/e median and
-  < 4e-3 max from the exact ESP on QM9 surfaces, about 10 times cheaper per molecule.
+  xTB basis). ``"fit"``: the potential of a Coulomb-metric fit of the density onto atom- and
+  bond-centred Gaussians (:mod:`rhoml.density.esp_fit`), ~5e-4 Hartree/e median and < 4e-3 max
+  from the exact ESP on QM9 surfaces (xTB), about 10 times cheaper per molecule.
 
 Interpolating the electronic potential V_nuc − ESP instead and adding the nuclear term exactly
 was tried and was not more accurate at the ρ = 0.05 surface (see benchmarks/render_accuracy.py).
@@ -185,7 +187,8 @@ def prepare_fields(
     """Evaluate ρ (e/Bohr³) on a grid and the ESP (Hartree/e) on its isosurface band.
 
     ``rho_eval`` ('full' or 'band') and ``esp_eval`` ('exact' or 'fit'): how, see the module
-    docstring (the renderer's presets use 'band' and 'fit').
+    docstring (the defaults are the exact ones; the renderer's ``fields_for`` defaults to
+    'band' and 'fit').
 
     ``density`` is a :class:`~rhoml.density.base.Density` (any engine); ``spacing`` and
     ``margin`` in Å. ``esp_density``: take the ESP from another density of the same molecule,
