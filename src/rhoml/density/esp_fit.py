@@ -56,6 +56,7 @@ VALENCE_BASIS = {
 BOND_BASIS = [[0, [0.4, 1.0]], [0, [1.5, 1.0]], [1, [0.8, 1.0]], [2, [0.8, 1.0]]]
 BOND_LABEL = "X"  # PySCF ghost centre (no nucleus, no electrons)
 _POINT_CHUNK = 2_000_000  # (points × primitives) per torch block
+EXPCUTOFF = 20.0  # libcint's primitive-pair screening for the projections (default 60)
 
 
 def esp_auxmol(
@@ -194,13 +195,22 @@ def fit_esp(
     evaluable potential. Cost on a QM9 molecule in the xTB basis: ~0.05 s, mostly PySCF's
     three-centre integrals."""
     import scipy.linalg
+    from pyscf.gto.mole import PTR_EXPCUTOFF
 
     from rhoml.density.fit import auxiliary_projections
     from rhoml.density.regular_grid import _c2s
 
     aux = esp_auxmol(density, basis, lmax, bonds, lmax_h, bond_basis)
     metric = aux.intor("int2c2e")
-    b = auxiliary_projections(density, aux)
+    # libcint skips primitive pairs whose Gaussian-product prefactor is below e^-EXPCUTOFF:
+    # e^-20 instead of e^-60 changes the projections by ~1e-11 and saves ~10 % of their time
+    env = density.mol._env
+    saved = env[PTR_EXPCUTOFF]
+    env[PTR_EXPCUTOFF] = aux._env[PTR_EXPCUTOFF] = EXPCUTOFF
+    try:
+        b = auxiliary_projections(density, aux)
+    finally:
+        env[PTR_EXPCUTOFF] = saved
     shells = _aux_shells(aux)
     q = np.zeros(aux.nao_nr())  # ∫ of every auxiliary function (only s functions integrate)
     for _, l, exps, coef, off in shells:
