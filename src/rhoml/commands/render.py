@@ -65,8 +65,8 @@ def register(sub) -> None:
                    "analytic density fit; exact: rho everywhere, exact ESP integrals")  # fmt: skip
     r.add_argument("--esp-method", default=None,
                    help="take the ESP from this record instead, e.g. the density fit stored by "
-                   "'rhoml density compute --fit def2-universal-jkfit' (about 20x cheaper per "
-                   "point, ~1e-3 Hartree/e from the exact ESP)")  # fmt: skip
+                   "'rhoml density compute --fit def2-universal-jkfit' (with --grids exact: "
+                   "about 20x cheaper per point, ~1e-3 Hartree/e from the exact ESP)")  # fmt: skip
     options.add_workers(r)
     options.add_device(r)  # with cuda, workers evaluate the grids, the main process renders
     r.add_argument("--batch", type=options.positive_int, default=64,
