@@ -101,7 +101,7 @@ def test_kill_render_leaves_no_orphan_and_resumes(tmp_path, sig, leftovers):
     from rhoml.store.sqlite_store import Store
 
     store = tmp_path / "s"
-    n = 3
+    n = 12  # a structural image takes ~0.1 s once the workers are up: leave the kill time to land
     with Store.create(store) as st:
         st.add_molecules(list(read_molecules(f"qm9:{n}")))
     args = ("render", store, "--preset", "edg-structure", "--workers", "2", "--device", "cpu",
