@@ -237,6 +237,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
 
     from rhoml.families.densnet_train import (
         build_model,
+        energy_errors,
         evaluate,
         make_basis,
         optimise_basis,
@@ -279,15 +280,20 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     if not train:
         raise InputError(f"{d.store}: no training frames")
     log(f"{len(train)} training frames, {len(test)} test frames")
-    fingerprint = _fingerprint(train)
+    e_train, e_val, e_test = _energy_sets(d, train, test)
+    if d.energy_file:
+        log(f"energy stage: {len(e_train)} training and {len(e_val)} validation frames of "
+            f"{Path(d.energy_file).name}")  # fmt: skip
+    fingerprint = _fingerprint(train + (e_train + e_val if d.energy_file else []))
     _claim_checkpoints(run, fingerprint)
-    model = init if init is not None else build_model(config, train, basis)
+    model = init if init is not None else build_model(config, train, basis, e_train)
     t0 = time.perf_counter()
     if t.density_epochs > 0:
         train_density(model, train, t, run.checkpoints("density"), log=log, progress=progress)
     t1 = time.perf_counter()
     if t.energy_epochs > 0:
-        train_energy(model, train, t, run.checkpoints("energy"), log=log, progress=progress)
+        train_energy(model, e_train, t, run.checkpoints("energy"), val=e_val, log=log,
+                     progress=progress)  # fmt: skip
     t2 = time.perf_counter()
     model.to("cpu").eval()
     stages = _stages_of(config, init_build)
@@ -303,11 +309,14 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
             "length_unit": "angstrom",
             "n_train": len(train),
             "elements": list(model.basis.elements),
-            "atom_counts": sorted({len(f.molecule.numbers) for f in train}),
+            "atom_counts": sorted({len(f.molecule.numbers) for f in train + e_train}),
             "start_numbers": train[0].molecule.numbers.tolist(),
             "start_positions": train[0].molecule.positions.tolist(),
         }
     )
+    if d.energy_file:  # energies and forces of the energy stage from another file
+        meta["energy_labels"] = {"file": Path(d.energy_file).name, "n_train": len(e_train),
+                                 "n_validation": len(e_val)}  # fmt: skip
     meta.pop("config", None)  # the run folder's config.toml is the config
     model.meta = meta
     build = {**model.build_args(), "stages": stages}
@@ -319,17 +328,47 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     loaded = DenSNet.from_build(build, state)  # exactly what runs.load gives (float64)
     metrics: dict[str, Any] = {"n_train": len(train), "n_test": len(test),
                                "density_seconds": t1 - t0, "energy_seconds": t2 - t1}  # fmt: skip
+    if d.energy_file:
+        metrics.update(n_energy_train=len(e_train), n_energy_validation=len(e_val))
     if test:
         m = evaluate(loaded, test)
         m.pop("n")
-        if "energy" not in stages:  # an untrained energy network: no energy metrics
+        if "energy" not in stages or d.energy_test_file:  # energy metrics: untrained / below
             m = {k: v for k, v in m.items() if not k.startswith(("energy", "force"))}
+        metrics.update(m)
+    if e_test and "energy" in stages:
+        m = energy_errors(loaded, e_test)
+        metrics["n_energy_test"] = m.pop("n")
         metrics.update(m)
     outputs = POTENTIAL_UNITS if "energy" in stages else DENSITY_OUTPUTS
     run.finish(FAMILY, state, inputs=INPUTS, outputs=dict(outputs), build=build,
                metrics=metrics, data=fingerprint,
                stages={s: run.checkpoints(s) for s in STAGES})  # fmt: skip
     return metrics
+
+
+def _energy_sets(d, train: list, test: list) -> tuple[list, list, list]:
+    """(train, validation, test) frames of the energy stage: from ``[data] energy_file`` (last
+    ``energy_validation`` frames: validation; first ``energy_n_train`` of the rest: training)
+    and ``energy_test_file``, else the store's training frames (no validation) and none (the
+    store's test frames are evaluated with the density)."""
+    from rhoml.represent.coefficients import energy_frames
+
+    if not d.energy_file:
+        if d.energy_test_file:
+            return train, [], energy_frames(d.energy_test_file, "test")
+        return train, [], []
+    frames = energy_frames(d.energy_file, "train")
+    n_val = d.energy_validation
+    if n_val >= len(frames):
+        raise InputError(f"{d.energy_file}: {len(frames)} frames, energy_validation = {n_val}")
+    fit, val = frames[: len(frames) - n_val], frames[len(frames) - n_val :]
+    if d.energy_n_train:
+        fit = fit[: d.energy_n_train]
+    for f in val:
+        f.split = "validation"
+    e_test = energy_frames(d.energy_test_file, "test") if d.energy_test_file else []
+    return fit, val, e_test
 
 
 def read_config(path, overrides: list[str] | None = None) -> dict:
@@ -359,6 +398,10 @@ class DenSNetFamily:
         store = Path(sections["data"].store)
         if not store.exists():
             raise ConfigError(f"{where}: [data] store: no such label store {store.resolve()}")
+        for key in ("energy_file", "energy_test_file"):
+            name = getattr(sections["data"], key)
+            if name and not Path(name).is_file():
+                raise ConfigError(f"{where}: [data] {key}: no such file {Path(name).resolve()}")
         init = sections["train"].init
         if init:
             init = Path(init).resolve()

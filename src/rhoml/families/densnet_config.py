@@ -28,10 +28,24 @@ __all__ = ["BasisSection", "DataSection", "NetConfig", "SECTIONS", "TrainSection
 @dataclass(frozen=True)
 class DataSection:
     """``store``: the label store written by ``rhoml densnet labels`` (its ``_test`` frames are
-    the test set). ``n_train``: the first N training-split frames (0: all)."""
+    the test set). ``n_train``: the first N training-split frames (0: all).
+
+    Energy stage on other frames (e.g. all rMD17 training frames, whose energies and forces
+    are at the store's level of theory): ``energy_file`` is any file :func:`rhoml.io.read_molecules`
+    reads whose molecules carry ``energy`` and ``forces`` labels with units (rMD17/MD17
+    ``.npz``: kcal/mol, kcal/mol/Å; extended XYZ); its last ``energy_validation`` frames are
+    the validation set (the energy stage keeps its epoch of lowest validation loss) and the
+    first ``energy_n_train`` of the others the training set (0: all). ``energy_test_file``:
+    frames for the test energy and force metrics (e.g. the rMD17 test file; default: the
+    store's test frames). Without ``energy_file`` the energy stage trains on the store's
+    frames."""
 
     store: str = option(path=True, doc="label store folder")
     n_train: int = option(0, min=0)
+    energy_file: str = option("", path=True, doc="energies and forces for the energy stage")
+    energy_n_train: int = option(0, min=0)
+    energy_validation: int = option(0, min=0)
+    energy_test_file: str = option("", path=True, doc="energies and forces for test metrics")
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,9 @@ class TrainSection:
     (δρ|δρ) (``coulomb``) or ∫δρ² (``overlap``). ``dtype``: training precision (the saved
     model predicts in float64). ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     ``init``: a run folder whose model is continued (its basis and networks; ``[basis]`` and
-    the network sections are then unused)."""
+    the network sections are then unused). ``patience``: with validation frames
+    (``[data] energy_validation``), stop the energy stage after this many epochs without a
+    lower validation loss (0: run every epoch)."""
 
     density_epochs: int = option(100, min=0)
     energy_epochs: int = option(200, min=0)
@@ -72,6 +88,7 @@ class TrainSection:
     device: str = "cpu"
     loss_metric: str = option("coulomb", choices=("coulomb", "overlap"))
     init: str = option("", path=True, doc="run folder to continue")
+    patience: int = option(0, min=0, doc="energy stage: epochs without validation improvement")
 
     def __post_init__(self) -> None:
         d = self.device

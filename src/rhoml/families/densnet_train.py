@@ -189,7 +189,7 @@ def _stage_modules():
     return DensityStage, EnergyStage
 
 
-def _loop_config(cfg: TrainSection, epochs: int):
+def _loop_config(cfg: TrainSection, epochs: int, validation: bool = False):
     from rhoml.train.config import TrainConfig as LoopConfig
 
     return LoopConfig(
@@ -200,8 +200,9 @@ def _loop_config(cfg: TrainSection, epochs: int):
         optimizer="adam",
         scheduler="cosine",
         loss="mse",
-        monitor="train_loss",  # no validation split at these data sizes
-        patience=0,
+        # without validation frames the loop's "validation" is a few training frames
+        monitor="val_loss" if validation else "train_loss",
+        patience=cfg.patience if validation else 0,
         seed=cfg.seed,
         device=cfg.device,
         bn_recalibration=0,
@@ -212,13 +213,16 @@ def _mse(pred, true):
     return ((pred - true.to(pred.dtype)) ** 2).mean()
 
 
-def fit_stage(module, items, epochs, cfg, objective, out_dir, progress):
+def fit_stage(module, items, epochs, cfg, objective, out_dir, progress, val_items=None):
     """One stage through the shared loop (checkpoints, ``metrics.csv`` and resume in
-    ``out_dir``)."""
+    ``out_dir``). With ``val_items`` the loop keeps the epoch of lowest validation loss (and
+    stops early after ``cfg.patience`` epochs without improvement); without, the last epoch of
+    lowest training loss."""
     from rhoml.train.loop import fit
 
-    val = items[: cfg.batch_size]  # a few training frames: the loop wants a validation set
-    return fit(module, items, val, objective, _loop_config(cfg, epochs), out_dir,
+    validation = bool(val_items)
+    val = val_items if validation else items[: cfg.batch_size]  # the loop wants a val set
+    return fit(module, items, val, objective, _loop_config(cfg, epochs, validation), out_dir,
                collate_fn=collate_items, progress=progress)  # fmt: skip
 
 
@@ -249,11 +253,13 @@ def _composition_residual(frames: list[Frame], energies: np.ndarray) -> np.ndarr
     return energies - a @ shift
 
 
-def train_energy(model, frames, cfg: TrainSection, out_dir, *, log=print, progress=False):
+def train_energy(model, frames, cfg: TrainSection, out_dir, *, val=None, log=print,
+                 progress=False):  # fmt: skip
     """Stage 2 through :func:`rhoml.train.loop.fit` (coefficient network frozen, forces
     through both networks). Loss: mean over the entries of [a·ΔE, b·ΔF] with a = √(3 n̄)/σ_E
     and b = √w/σ_F (n̄ mean atoms per frame, w ``force_weight``, σ from the training set), i.e.
-    ∝ mean ((ΔE/σ_E)²) + w·mean((ΔF/σ_F)²). Returns the training loss per epoch."""
+    ∝ mean ((ΔE/σ_E)²) + w·mean((ΔF/σ_F)²). ``val``: validation frames (the model keeps the
+    epoch of lowest validation loss). Returns the training loss per epoch."""
     import torch
 
     from rhoml.train.loop import Objective
@@ -271,14 +277,19 @@ def train_energy(model, frames, cfg: TrainSection, out_dir, *, log=print, progre
 
     _, energy_stage = _stage_modules()
     items = _items(frames, cfg.loss_metric, model.dtype_(), density=False)
+    val_items = _items(val, cfg.loss_metric, model.dtype_(), density=False) if val else None
     try:
         res = fit_stage(energy_stage(model, a, b), items, cfg.energy_epochs, cfg,
-                         Objective(targets, _mse, lambda p, t: {}), out_dir, progress)  # fmt: skip
+                         Objective(targets, _mse, lambda p, t: {}), out_dir, progress,
+                         val_items)  # fmt: skip
     finally:
         for p in model.coeff_net.parameters():
             p.requires_grad_(True)
     hist = [r["train_loss"] for r in res.history]
-    log(f"energy stage: {res.epochs_run} epochs, loss {hist[0]:.4f} → {hist[-1]:.4f}")
+    msg = f"energy stage: {res.epochs_run} epochs, loss {hist[0]:.4f} → {hist[-1]:.4f}"
+    if val:
+        msg += f", best validation loss {res.best_value:.4f} at epoch {res.best_epoch}"
+    log(msg)
     return hist
 
 
@@ -322,6 +333,30 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
     }
 
 
+def energy_errors(model, frames: list[Frame], batch_size: int = 10) -> dict[str, float]:
+    """Energy and force MAE (kcal/mol, kcal/mol/Å; also the energy MAE after removing the mean
+    error, i.e. up to a constant offset) of ``model`` on ``frames`` (no density needed)."""
+    import torch
+
+    dt = model.dtype_()
+    ee, fe = [], []
+    for i in range(0, len(frames), batch_size):
+        fb = frames[i : i + batch_size]
+        z, pos, batch, n_e = collate(fb, dt)
+        pos.requires_grad_(True)
+        out = model(z, pos, batch, n_e)
+        (g,) = torch.autograd.grad(out["energy"].sum(), pos)
+        ee += (out["energy"].detach().double().numpy() - [f.energy for f in fb]).tolist()
+        fe.append(np.abs(-g.detach().double().numpy() - np.concatenate([f.forces for f in fb])))
+    ee = np.asarray(ee)
+    return {
+        "energy_mae_kcal_mol": float(np.mean(np.abs(ee))),
+        "energy_mae_offset_removed_kcal_mol": float(np.mean(np.abs(ee - ee.mean()))),
+        "force_mae_kcal_mol_angstrom": float(np.mean(np.concatenate([a.ravel() for a in fe]))),
+        "n": len(frames),
+    }
+
+
 def optimise_basis(store, cfg: BasisSection, basis, log=print):
     """Optimise exponent scales on the first 2 training-split DFT densities of ``store``."""
     from rhoml.density.fit_scales import optimise_scales
@@ -338,10 +373,11 @@ def optimise_basis(store, cfg: BasisSection, basis, log=print):
     return opt
 
 
-def build_model(config: dict, frames: list[Frame], basis=None):
+def build_model(config: dict, frames: list[Frame], basis=None, energy_frames=None):
     """A fresh DenSNet for the config sections ``config`` (``basis``, ``density_net``,
-    ``energy_net``, ``train``) with scales and energy shift from the training ``frames``
-    (``basis``: an already optimised flexible basis; default: from ``config["basis"]``)."""
+    ``energy_net``, ``train``) with scales from the training ``frames`` and energy shift and
+    scale from ``energy_frames`` (default: ``frames``) (``basis``: an already optimised
+    flexible basis; default: from ``config["basis"]``)."""
     from rhoml.density.prior import prior_table
     from rhoml.elements import symbol
     from rhoml.models.densnet.potential import DenSNet
@@ -352,11 +388,12 @@ def build_model(config: dict, frames: list[Frame], basis=None):
     prior = prior_table(basis)
     scales = coefficient_scales(frames, basis, prior, bcfg.mode)
     # per-element energy shift by least squares on compositions (min-norm when degenerate)
-    zs = sorted({int(z) for f in frames for z in f.molecule.numbers})
-    a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in frames], float)
-    e = np.array([f.energy for f in frames])
+    ef = energy_frames or frames
+    zs = sorted({int(z) for f in ef for z in f.molecule.numbers})
+    a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in ef], float)
+    e = np.array([f.energy for f in ef])
     shift, *_ = np.linalg.lstsq(a, e, rcond=None)
-    n_atoms = np.mean([len(f.molecule.numbers) for f in frames])
+    n_atoms = np.mean([len(f.molecule.numbers) for f in ef])
     e_scale = max(float(np.std(e - a @ shift)), 0.1) / math.sqrt(n_atoms)
     model = DenSNet(
         basis,

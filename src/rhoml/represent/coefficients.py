@@ -9,6 +9,10 @@ preserved; PySCF AO order, electrons) and the Coulomb metric J (Hartree) of that
 compare densities through (δρ|δρ) = δcᵀ J δc (optionally also the overlap matrix S, for the L²
 loss ∫δρ² = δcᵀ S δc). Fits are cached in the store as arrays named ``densnet_fit:<basis key>``
 (resumable).
+
+:func:`energy_frames` reads frames with energies and forces only (no density: ``coeff`` and
+``metric`` empty) from any molecule file with ``energy``/``forces`` labels, e.g. the rMD17
+training file for the energy stage.
 """
 
 from __future__ import annotations
@@ -158,3 +162,28 @@ def store_elements(store_path, settings: LabelSettings | None = None) -> list[st
     if not zs:
         raise _no_labels(store_path, method)
     return [symbol(z) for z in sorted(zs)]
+
+
+def energy_frames(path, split: str = "other") -> list[Frame]:
+    """Frames of every molecule in ``path`` (any file :func:`rhoml.io.read_molecules` reads)
+    with its ``energy`` (→ kcal/mol) and ``forces`` (→ kcal/mol/Å) labels converted from their
+    recorded units; no density (``coeff`` (0,), ``metric`` (0, 0)). Raises
+    :class:`InputError` naming the file when a frame lacks either label or its unit."""
+    from rhoml.io import read_molecules
+
+    frames = []
+    for k, m in enumerate(read_molecules(path)):
+        units = m.label_units or {}
+        missing = [q for q in (schema.ENERGY, schema.FORCES) if q not in m.labels or q not in units]
+        if missing:
+            raise InputError(f"{path}: frame {k} ({m.id}) has no {' or '.join(missing)} label "
+                             "with a unit")  # fmt: skip
+        energy = float(convert(m.labels[schema.ENERGY], units[schema.ENERGY], "kcal/mol"))
+        forces = np.asarray(convert(np.asarray(m.labels[schema.FORCES], float),
+                                    units[schema.FORCES], FORCE_UNIT))  # fmt: skip
+        if forces.shape != (len(m.numbers), 3):
+            raise InputError(f"{path}: frame {k} ({m.id}) forces of shape {forces.shape}")
+        frames.append(Frame(m, energy, forces, np.zeros(0), np.zeros((0, 0)), split, k))
+    if not frames:
+        raise InputError(f"{path}: no frames")
+    return frames

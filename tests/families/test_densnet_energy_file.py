@@ -1,0 +1,88 @@
+"""DenSNet with the energy stage on another file's energies and forces (``[data] energy_file``,
+e.g. all rMD17 training frames): units converted from the file's, validation frames held out
+and used for model selection, test metrics on ``energy_test_file``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from densnet_fixtures import water_molecules, write_label_store
+
+from rhoml.cli import main
+from rhoml.represent.coefficients import energy_frames
+
+NETS = """
+[density_net]
+channels = 4
+vectors = 2
+layers = 1
+
+[energy_net]
+channels = 4
+vectors = 2
+lmax = 1
+lmax_sh = 1
+layers = 1
+"""
+
+
+def _npz(path, n: int, seed: int) -> np.ndarray:
+    """An rMD17-style file of ``n`` distorted waters (energies kcal/mol, forces kcal/mol/Å)."""
+    mols = water_molecules(n, 0, seed)
+    np.savez(path, nuclear_charges=mols[0].numbers, coords=np.stack([m.positions for m in mols]),
+             energies=np.array([m.labels["energy"] for m in mols]),
+             forces=np.stack([m.labels["forces"] for m in mols]))  # fmt: skip
+    return np.array([m.labels["energy"] for m in mols])
+
+
+def test_energy_frames_convert_units_and_refuse_unlabelled(tmp_path):
+    energies = _npz(tmp_path / "e.npz", 5, 1)
+    frames = energy_frames(tmp_path / "e.npz")
+    assert [f.energy for f in frames] == pytest.approx(energies)
+    assert frames[0].forces.shape == (3, 3) and frames[0].coeff.size == 0
+    from rhoml.io.xyz import write_xyz
+    from rhoml.molecule import Molecule
+
+    m = frames[0].molecule
+    xyz = tmp_path / "e.xyz"  # energy in eV in an extended XYZ file
+    write_xyz(xyz, Molecule(m.numbers, m.positions, id="a", labels={"energy": 1.0, "forces":
+              np.ones((3, 3))}, label_units={"energy": "eV", "forces": "eV/angstrom"}))  # fmt: skip
+    (f,) = energy_frames(xyz)
+    assert f.energy == pytest.approx(23.0605, rel=1e-4)
+    assert f.forces[0, 0] == pytest.approx(23.0605, rel=1e-4)
+    write_xyz(tmp_path / "bare.xyz", Molecule(m.numbers, m.positions, id="b"))
+    with pytest.raises(Exception, match="bare.xyz.*energy"):
+        energy_frames(tmp_path / "bare.xyz")
+
+
+def test_energy_stage_on_an_energy_file_with_validation(tmp_path, capsys):
+    write_label_store(tmp_path / "w.rhoml", n=4, n_test=1)
+    _npz(tmp_path / "train.npz", 9, 2)
+    _npz(tmp_path / "test.npz", 3, 3)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        'family = "densnet"\n\n[data]\nstore = "w.rhoml"\nenergy_file = "train.npz"\n'
+        'energy_validation = 3\nenergy_n_train = 5\nenergy_test_file = "test.npz"\n'
+        f"{NETS}\n[train]\nbatch_size = 2\nlr = 1e-2\ndensity_epochs = 1\nenergy_epochs = 3\n"
+        "patience = 1\n"
+    )  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["train", str(cfg), "--out", str(out), "--quiet"]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    m = man["metrics"]
+    assert (m["n_train"], m["n_test"]) == (3, 1)  # density frames of the store
+    assert (m["n_energy_train"], m["n_energy_validation"], m["n_energy_test"]) == (5, 3, 3)
+    assert m["force_mae_kcal_mol_angstrom"] > 0 and "coulomb_error_hartree" in m
+    assert man["build"]["meta"]["energy_labels"]["file"] == "train.npz"
+    rows = (out / "checkpoints" / "energy" / "metrics.csv").read_text().splitlines()
+    val = [float(r.split(",")[2]) for r in rows[1:]]
+    best = json.loads(json.dumps(__import__("torch").load(out / "checkpoints" / "energy" /
+                                                          "best.pt")["value"]))  # fmt: skip
+    assert best == pytest.approx(min(val))  # model selection on the validation loss
+    # a missing energy file is refused before any work
+    cfg.write_text(cfg.read_text().replace('"train.npz"', '"nowhere.npz"'))
+    assert main(["train", str(cfg), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
+    assert "nowhere.npz" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()
