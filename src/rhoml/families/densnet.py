@@ -348,25 +348,20 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
 
 
 def _energy_sets(d, train: list, test: list) -> tuple[list, list, list]:
-    """(train, validation, test) frames of the energy stage: from ``[data] energy_file`` (last
-    ``energy_validation`` frames: validation; first ``energy_n_train`` of the rest: training)
-    and ``energy_test_file``, else the store's training frames (no validation) and none (the
-    store's test frames are evaluated with the density)."""
+    """(train, validation, test) frames of the energy stage: those of ``[data] energy_file``
+    (else the store's training frames), the last ``energy_validation`` of them for validation
+    and the first ``energy_n_train`` of the rest for training; test frames from
+    ``energy_test_file`` (else none: the store's test frames are evaluated with the density)."""
     from rhoml.represent.coefficients import energy_frames
 
-    if not d.energy_file:
-        if d.energy_test_file:
-            return train, [], energy_frames(d.energy_test_file, "test")
-        return train, [], []
-    frames = energy_frames(d.energy_file, "train")
+    frames = energy_frames(d.energy_file, "train") if d.energy_file else list(train)
     n_val = d.energy_validation
-    if n_val >= len(frames):
-        raise InputError(f"{d.energy_file}: {len(frames)} frames, energy_validation = {n_val}")
+    if n_val and n_val >= len(frames):
+        raise InputError(f"{d.energy_file or d.store}: {len(frames)} training frames, "
+                         f"energy_validation = {n_val}")  # fmt: skip
     fit, val = frames[: len(frames) - n_val], frames[len(frames) - n_val :]
     if d.energy_n_train:
         fit = fit[: d.energy_n_train]
-    for f in val:
-        f.split = "validation"
     e_test = energy_frames(d.energy_test_file, "test") if d.energy_test_file else []
     return fit, val, e_test
 

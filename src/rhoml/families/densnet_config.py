@@ -38,7 +38,7 @@ class DataSection:
     first ``energy_n_train`` of the others the training set (0: all). ``energy_test_file``:
     frames for the test energy and force metrics (e.g. the rMD17 test file; default: the
     store's test frames). Without ``energy_file`` the energy stage trains on the store's
-    frames."""
+    training frames, the last ``energy_validation`` of them held out for validation."""
 
     store: str = option(path=True, doc="label store folder")
     n_train: int = option(0, min=0)
