@@ -11,7 +11,10 @@ from rhoml.commands.options import (
     add_quiet,
     add_scheduler,
     add_seed,
+    add_set,
     add_workers,
+    positive_float,
+    positive_int,
 )
 from rhoml.errors import InputError
 
@@ -69,6 +72,48 @@ def register(subparsers) -> None:
     add_quiet(lab)
     lab.set_defaults(handler=_cmd_labels)
 
+    bu = dsub.add_parser(
+        "build",
+        help="molecule in → DenSNet model out: xTB sampling, DFT labels, training, validation "
+        "(resumable)",
+        description="Build the DenSNet potential of the molecule in GEOMETRY (first molecule of "
+        "any file rhoml reads: xyz, sdf, ...) into OUT: GFN2-xTB Langevin sampling at each "
+        "--temperatures (training frames and an independent test trajectory), DFT labels "
+        "(energy, forces, density) in the batch runner (local processes or --scheduler), a "
+        "generated config (OUT/config.toml), `rhoml train` into OUT/run, and a validation "
+        "report on the test frames (OUT/report.md, report.json: energy and force MAE, density "
+        "NMAE). Each stage is skipped when its output is complete: re-running resumes. Then "
+        "`rhoml ir OUT/run`.",
+    )
+    bu.add_argument("geometry", help="geometry file (xyz, sdf, ...), Å")
+    add_out(bu, "build folder (created; a rerun resumes)", required=True)
+    bu.add_argument("--name", default=None, help="system name in frame ids (default: file stem)")
+    bu.add_argument("--temperatures", type=positive_float, nargs="+", default=[300.0, 600.0, 900.0],
+                    metavar="K", help="sampling temperatures, K (default 300 600 900)")  # fmt: skip
+    bu.add_argument("--frames", type=positive_int, default=60,
+                    help="training frames per temperature (default 60)")  # fmt: skip
+    bu.add_argument("--test-frames", type=positive_int, default=10,
+                    help="test frames per temperature (default 10)")  # fmt: skip
+    bu.add_argument("--interval", type=positive_int, default=20,
+                    help="MD steps between frames (default 20)")  # fmt: skip
+    bu.add_argument("--equilibration", type=positive_int, default=200,
+                    help="MD steps before the first frame (default 200)")  # fmt: skip
+    bu.add_argument("--functional", default="PBE", help="DFT functional (default PBE)")
+    bu.add_argument("--basis", default="def2-SVP", help="orbital basis (default def2-SVP)")
+    bu.add_argument("--aux-basis", default="", help="aux basis (default etb:<basis>:1.8)")
+    bu.add_argument("--density-epochs", type=positive_int, default=150,
+                    help="epochs of the density stage (default 150)")  # fmt: skip
+    bu.add_argument("--energy-epochs", type=positive_int, default=200,
+                    help="epochs of the energy stage (default 200)")  # fmt: skip
+    bu.add_argument("--grid-level", type=positive_int, default=3,
+                    help="Becke grid level of the report's density NMAE (default 3)")  # fmt: skip
+    add_set(bu)
+    add_seed(bu)
+    add_workers(bu)
+    add_scheduler(bu)
+    add_quiet(bu)
+    bu.set_defaults(handler=_cmd_build)
+
 
 def _cmd_sample(args) -> int:
     from rhoml.md.sampling import SampleSettings, sample_frames
@@ -117,3 +162,31 @@ def _cmd_labels(args) -> int:
     if not mols:
         raise InputError(f"{args.input}: no molecules")
     return run_spec(args, mols, LabelSettings(functional=args.functional, basis=args.basis).spec)
+
+
+def _cmd_build(args) -> int:
+    from rhoml.studies.densnet_build import BuildSettings, build_densnet
+
+    s = BuildSettings(
+        temperatures=tuple(args.temperatures),
+        frames=args.frames,
+        test_frames=args.test_frames,
+        interval=args.interval,
+        equilibration=args.equilibration,
+        functional=args.functional,
+        basis=args.basis,
+        aux_basis=args.aux_basis,
+        density_epochs=args.density_epochs,
+        energy_epochs=args.energy_epochs,
+        grid_level=args.grid_level,
+        seed=args.seed,
+        overrides=tuple(args.overrides),
+    )
+    r = build_densnet(args.geometry, args.out, s, name=args.name, workers=args.workers,
+                      scheduler=args.scheduler, progress=not args.quiet)  # fmt: skip
+    print(
+        f"{args.out}: {r['name']} DenSNet in {r['run']}; test force MAE "
+        f"{r['force_mae_kcal_mol_angstrom']:.3f} kcal/mol/Å, density NMAE "
+        f"{r['density_nmae']['mean_percent']:.3f} % ({r['n_test']} frames)"
+    )
+    return 0

@@ -175,10 +175,19 @@ def _existing(path: Path, name: str) -> list[Molecule]:
 
 
 def sample_frames(
-    spec: str, settings: SampleSettings, out, *, progress: bool = True
+    spec: str,
+    settings: SampleSettings,
+    out,
+    *,
+    progress: bool = True,
+    molecule: Molecule | None = None,
 ) -> list[Molecule]:
     """Sample ``settings.frames`` geometries of ``spec`` into the extended XYZ file ``out``
-    (appending; frames already there count, so a rerun resumes). Returns all frames."""
+    (appending; frames already there count, so a rerun resumes). Returns all frames.
+
+    ``molecule``: start from this geometry (Å; pre-optimised on GFN2-xTB) instead of building
+    ``spec``, which is then only the system's name in the frame ids (letters, digits, ``-``,
+    ``.``)."""
     from ase import units as ase_units
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
@@ -189,7 +198,12 @@ def sample_frames(
 
     settings.check()
     out = Path(out)
-    name, smiles = resolve(spec)
+    if molecule is None:
+        name, smiles = resolve(spec)
+    else:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", spec):
+            raise InputError(f"{spec!r}: a system name has only letters, digits, '-' and '.'")
+        name, smiles = spec, str(molecule.labels.get("smiles", ""))
     frames = _existing(out, name)
     if len(frames) >= settings.frames:
         return frames[: settings.frames]
@@ -201,7 +215,8 @@ def sample_frames(
         velocities = np.asarray(last.labels["velocities"], dtype=float)
         step = int(last.labels["step"])
     else:
-        start = preoptimise(build_molecule(spec, settings.seed), settings.fmax)
+        first = build_molecule(spec, settings.seed) if molecule is None else molecule
+        start = preoptimise(first, settings.fmax)
         velocities = None
         step = None
     atoms = _atoms(start)
@@ -264,6 +279,9 @@ def sample_frames(
                     "level": "text",
                 },
             )
+            if not smiles:  # started from a geometry without one
+                mol.labels.pop("smiles")
+                mol.label_units.pop("smiles")
             write_xyz(out, mol, append=True)  # one frame at a time: a killed run keeps them
             frames.append(mol)
             bar.update(1)
