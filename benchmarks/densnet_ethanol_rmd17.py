@@ -95,7 +95,8 @@ def evaluate_run(spec: str, test_frames, store, nmae_limit: int | None) -> dict:
     meta = module.meta
     return {"run": str(spec), "n_train_density": meta.get("n_train"),
             "energy_labels": meta.get("energy_labels"), "rmd17_test": e, "density_nmae": nm,
-            "harmonic": harmonic(run.potential(), dft), "manifest_metrics": run.manifest.get("metrics"),
+            "harmonic": harmonic(run.potential(), dft),
+            "manifest_metrics": run.manifest.get("metrics"),
             "epoch_cost": epoch_cost(Path(run.path))}  # fmt: skip
 
 
@@ -118,8 +119,9 @@ def _rows(name: str, r: dict) -> list[str]:
                 "cm⁻¹) |")  # fmt: skip
     c = r["epoch_cost"].get("energy")
     if c:
+        best = c.get("best_epoch", "-")
         rows.append(f"| [{name}] energy stage: epochs (best), median s/epoch | {c['epochs']} "
-                    f"({c.get('best_epoch', '-')}), {c['median_seconds_per_epoch']:.0f} s |")  # fmt: skip
+                    f"({best}), {c['median_seconds_per_epoch']:.0f} s |")  # fmt: skip
     return rows
 
 
