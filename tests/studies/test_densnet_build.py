@@ -13,7 +13,7 @@ from rhoml.cli import main
 pytest.importorskip("tblite")
 pytest.importorskip("pyscf")
 
-TINY = ["--temperatures", "300", "--frames", "4", "--test-frames", "2", "--interval", "5",
+TINY = ["--temperatures", "300", "600", "--frames", "3", "--test-frames", "1", "--interval", "5",
         "--equilibration", "5", "--basis", "sto-3g", "--density-epochs", "1",
         "--energy-epochs", "2", "--grid-level", "1", "--workers", "1",
         "--set", "density_net.channels=4", "--set", "density_net.vectors=2",
@@ -30,11 +30,18 @@ def test_build_from_a_geometry_file_and_resume(tmp_path, capsys):
     line = capsys.readouterr().out
     assert "force MAE" in line and "density NMAE" in line
     for name in ("build.json", "geometry.xyz", "config.toml", "labels.rhoml", "report.json",
-                 "report.md", "samples/water-T300_train.xyz", "samples/water-T300_test.xyz",
+                 "report.md", "samples/water-T300_train.xyz", "samples/water-T600_test.xyz",
                  "run/model.pt"):  # fmt: skip
         assert (out / name).exists(), name
     r = json.loads((out / "report.json").read_text())
-    assert (r["n_train"], r["n_test"], r["labels_ok"], r["labels_failed"]) == (4, 2, 6, 0)
+    assert (r["n_train"], r["n_test"], r["labels_ok"], r["labels_failed"]) == (6, 2, 8, 0)
+    assert r["n_energy_validation"] == 1  # 10 % of the training frames
+    from rhoml.store.sqlite_store import Store
+
+    with Store.open(out / "labels.rhoml", readonly=True) as st:  # temperatures interleaved
+        ids = [st.molecule(i).id for i in sorted(st.finished(st.methods()[0]))]
+    assert ids[:2] == ["water-T300_train#0", "water-T600_train#0"]
+    assert ids[-1] == "water-T600_test#0"
     assert r["level"] == "PBE/sto-3g" and r["n_atoms"] == 3
     assert 0 < r["density_nmae"]["mean_percent"] < 100 and r["force_mae_kcal_mol_angstrom"] > 0
     from rhoml import runs

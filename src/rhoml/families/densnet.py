@@ -328,7 +328,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     loaded = DenSNet.from_build(build, state)  # exactly what runs.load gives (float64)
     metrics: dict[str, Any] = {"n_train": len(train), "n_test": len(test),
                                "density_seconds": t1 - t0, "energy_seconds": t2 - t1}  # fmt: skip
-    if d.energy_file:
+    if d.energy_file or e_val:
         metrics.update(n_energy_train=len(e_train), n_energy_validation=len(e_val))
     if test:
         m = evaluate(loaded, test)

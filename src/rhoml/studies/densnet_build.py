@@ -124,10 +124,12 @@ def _geometry(folder: Path, molecule: Molecule, name: str) -> Molecule:
 
 
 def sample(folder: Path, start: Molecule, name: str, s: BuildSettings, log, progress: bool):
-    """Stage 2: training and test frames at every temperature (resumable)."""
+    """Stage 2: training and test frames at every temperature (resumable). Training frames come
+    first, interleaved over the temperatures (the last ones, the energy stage's validation
+    frames, then span every temperature), then the test frames."""
     from rhoml.md.sampling import SampleSettings, sample_frames
 
-    frames: list[Molecule] = []
+    per_split: dict[str, list[list[Molecule]]] = {"train": [], "test": []}
     for k, temp in enumerate(s.temperatures):
         tag = f"{name}-T{temp:g}"
         for split, n, seed in (("train", s.frames, s.seed + k), ("test", s.test_frames,
@@ -136,7 +138,10 @@ def sample(folder: Path, start: Molecule, name: str, s: BuildSettings, log, prog
                                 dt_fs=s.dt_fs, temperature=temp, friction=s.friction, seed=seed,
                                 split=split)  # fmt: skip
             out = folder / "samples" / f"{tag}_{split}.xyz"
-            frames += sample_frames(tag, ss, out, progress=progress, molecule=start)
+            per_split[split].append(sample_frames(tag, ss, out, progress=progress,
+                                                  molecule=start))  # fmt: skip
+    frames = [m for group in zip(*per_split["train"], strict=True) for m in group]
+    frames += [m for run in per_split["test"] for m in run]
     log(f"sampling: {len(frames)} frames at {', '.join(f'{t:g}' for t in s.temperatures)} K")
     return frames
 
