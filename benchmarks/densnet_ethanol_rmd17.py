@@ -5,7 +5,8 @@ density NMAE on DFT test frames, and model vs DFT harmonic frequencies.
   (PBE/def2-SVP labels of rMD17; the model's energy stage was trained on the rMD17 training
   file, so no offset is involved);
 * density NMAE = ∫|ρ_model − ρ_DFT| dr / N_e (%) on PySCF Becke grids (level 3) for the test
-  frames of the label store (DFT density matrices of ``rhoml densnet labels``), with the
+  frames of the label store (DFT density matrices of ``rhoml densnet labels``), or, while none
+  is labelled, for labelled training-split frames the density stage never saw; with the
   aux-basis fit as the floor;
 * harmonic frequencies at the model minimum (BFGS from the DFT minimum, fmax 0.005 eV/Å;
   :func:`rhoml.md.ir.harmonic_ir`) vs the DFT harmonic frequencies of
@@ -81,15 +82,26 @@ def harmonic(pot, dft: dict) -> dict:
             "geometry_rmsd_from_dft_minimum_angstrom": rmsd, "seconds": seconds}  # fmt: skip
 
 
-def evaluate_run(spec: str, test_frames, store, nmae_limit: int | None) -> dict:
+def density_frames(module, store, limit: int | None, pool: int | None) -> tuple[list, str]:
+    """DFT frames for the density NMAE: the store's test frames; when none is labelled yet, the
+    labelled training-split frames after the first ``n_train`` (never seen by the density
+    stage, which trains on the first ``n_train``). ``pool``: load only the first N labelled."""
+    dens = load_frames(store, module.basis, progress=False, limit=pool)
+    test = [f for f in dens if f.split == "test"]
+    if test:
+        return test[:limit], "store test frames (rMD17 test split)"
+    n_seen = int(module.meta.get("n_train") or 0)
+    held = [f for f in dens if f.split == "train"][n_seen:]
+    return held[:limit], f"rMD17 train-split frames {n_seen}+ (held out of the density stage)"
+
+
+def evaluate_run(spec: str, test_frames, store, dframes) -> dict:
     run = runs.load(spec)
     module = run.model.module
     t = time.perf_counter()
     e = energy_errors(module, test_frames)
     e["seconds"] = time.perf_counter() - t
-    dens = load_frames(store, module.basis, progress=False)
-    dtest = [f for f in dens if f.split == "test"][:nmae_limit]
-    nm = density_nmae(module, store, dtest) if dtest else {}
+    nm = density_nmae(module, store, dframes) if dframes else {}
     nm.pop("per_frame_percent", None)
     dft = json.loads((RESULTS / "densnet_harmonic_dft.json").read_text())
     meta = module.meta
@@ -133,16 +145,21 @@ def main() -> None:
                                                / "data" / "rmd17"))  # fmt: skip
     ap.add_argument("--compare", default=None, help="another run for the same rows")
     ap.add_argument("--limit", type=int, default=None, help="rMD17 test frames (default all)")
-    ap.add_argument("--nmae-limit", type=int, default=None, help="DFT test frames for NMAE")
+    ap.add_argument("--nmae-limit", type=int, default=None, help="DFT frames for NMAE")
+    ap.add_argument("--store-limit", type=int, default=None,
+                    help="load only the first N labelled frames of the store")  # fmt: skip
     args = ap.parse_args()
     test = energy_frames(Path(args.rmd17_dir) / "rmd17_ethanol_test_01.npz", "test")
     test = test[: args.limit]
+    dframes, dset = density_frames(runs.load(args.run).model.module, args.store, args.nmae_limit,
+                                   args.store_limit)  # fmt: skip
     out = {"title": "DenSNet ethanol on rMD17: test errors, density NMAE, harmonic vs DFT",
-           "machine": machine(), "model": evaluate_run(args.run, test, args.store,
-                                                       args.nmae_limit)}  # fmt: skip
+           "machine": machine(), "density_frames": dset,
+           "model": evaluate_run(args.run, test, args.store, dframes)}  # fmt: skip
     if args.compare:
-        out["compare"] = evaluate_run(args.compare, test, args.store, args.nmae_limit)
-    lines = ["| quantity | value |", "|---|---|", *_rows("model", out["model"])]
+        out["compare"] = evaluate_run(args.compare, test, args.store, dframes)
+    lines = [f"Density NMAE frames: {dset}.\n", "| quantity | value |", "|---|---|",
+             *_rows("model", out["model"])]  # fmt: skip
     if args.compare:
         lines += _rows("compare", out["compare"])
     h = out["model"]["harmonic"]
