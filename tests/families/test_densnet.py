@@ -162,10 +162,10 @@ def test_training_resumes_after_interruption(tmp_path, monkeypatch, water):
     train_run(cfg, ref, frames=frames, progress=False)
     real = tr.fit_stage
 
-    def killed(module, items, epochs, c, objective, out_dir, progress):
+    def killed(module, items, epochs, c, objective, out_dir, progress, *rest):
         if out_dir.name == "energy":
             raise KeyboardInterrupt
-        return real(module, items, epochs, c, objective, out_dir, progress)
+        return real(module, items, epochs, c, objective, out_dir, progress, *rest)
 
     run = RunFolder.create(tmp_path / "b", resolved)
     monkeypatch.setattr(tr, "fit_stage", killed)
@@ -213,10 +213,12 @@ def test_init_continues_a_run_and_density_only_runs_are_not_potentials(tmp_path,
     assert "not a run folder" in _err_line(capsys)
 
 
-def test_shipped_ethanol_run_reproduces_the_single_file_model():
-    """The shipped run (converted from the single-file model) predicts the numbers the
-    single-file model gave on an rMD17 ethanol frame (saved before the conversion)."""
-    ref = json.loads((DATA / "densnet_ethanol_legacy_reference.json").read_text())
+def test_shipped_ethanol_run_predicts_its_recorded_numbers():
+    """The shipped run (energy stage on all 950 rMD17 training frames, issue 14) predicts the
+    numbers recorded when it was shipped on an rMD17 ethanol test frame (fast float64, module
+    float64, fast float32), its fast and module paths agree to round-off, and its manifest
+    records the rMD17 energy labels and the test metrics on the 1000 rMD17 test frames."""
+    ref = json.loads((DATA / "densnet_ethanol_shipped_reference.json").read_text())
     run = runs.load("ethanol")
     assert run.family == "densnet" and run.is_potential
     mol = Molecule(ref["numbers"], ref["positions_angstrom"], id=ref["id"])
@@ -225,15 +227,19 @@ def test_shipped_ethanol_run_reproduces_the_single_file_model():
     f32 = run.model.astype("float32").compute(mol)
     for got, key in ((fast, "fast_float64"), (slow, "module_float64"), (f32, "fast_float32")):
         want = ref[key]
-        # bit-identical on the machine that converted it; other BLAS/numpy builds round differently
+        # bit-identical on the machine that shipped it; other BLAS/numpy builds round differently
         tol = 1e-5 if key.endswith("float32") else 1e-9
         assert float(got["energy"]) == pytest.approx(want["energy"], rel=tol * 1e-3), key
         np.testing.assert_allclose(np.asarray(got["forces"], float), want["forces"], rtol=tol,
                                    atol=tol, err_msg=key)  # fmt: skip
         np.testing.assert_allclose(np.asarray(got["dipole"], float), want["dipole"], rtol=tol,
                                    atol=tol, err_msg=key)  # fmt: skip
+    assert slow["energy"] == pytest.approx(fast["energy"], abs=1e-8)
+    assert np.allclose(slow["forces"], fast["forces"], atol=1e-7)
     assert run.model.density(mol).electron_count() == pytest.approx(ref["electron_count"], 1e-10)
-    assert run.manifest["metrics"]["n_test"] == 47
+    m = run.manifest["metrics"]
+    assert (m["n_energy_train"], m["n_energy_validation"], m["n_energy_test"]) == (950, 50, 1000)
+    assert run.model.meta["energy_labels"]["file"] == "rmd17_ethanol_train_01.npz"
 
 
 def test_run_from_legacy_keeps_predictions(tmp_path, ethanol):
