@@ -415,7 +415,7 @@ def cmd_ir(args) -> int:
         top = y[(grid >= 500) & (grid <= 4000)].max() if np.any(grid >= 500) else y.max()
         exp_bands = B.find_bands(grid, y / top, min_prominence=0.03)
         columns = {}
-        if md_bands:
+        if ens is not None:
             columns["md"] = [b.position for b in md_bands]
         for name, h in harmonic.items():
             columns[name.replace(" ", "_")] = B.visible_modes(h.frequencies, h.intensities)
@@ -471,7 +471,7 @@ def cmd_ir(args) -> int:
             f"{d['max_abs_drift_eV_per_ps']:.2g}), vibrational T "
             f"{d['mean_vibrational_temperature_K']:.0f} K; {result.wall_s['total']:.0f} s"
         )
-    if md_bands:
+    if ens is not None:
         print(
             B.format_band_table(
                 md_bands, "MD bands (± = bootstrap standard error over trajectories):"

@@ -101,8 +101,16 @@ def format_assignment(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_ir(
-    path,
+def plot_ir(path, **kwargs) -> None:
+    """Save :func:`ir_figure` (same keywords) as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = ir_figure(**kwargs)
+    fig.savefig(Path(path), dpi=120)
+    plt.close(fig)
+
+
+def ir_figure(
     *,
     md: EnsembleSpectrum | None = None,
     md_label: str = "",
@@ -111,10 +119,11 @@ def plot_ir(
     title: str = "",
     xlim: tuple[float, float] = (4000.0, 400.0),
     bootstrap: int = 200,
-) -> None:
-    """The comparison plot (PNG): experiment (absorbance), the MD spectrum with a shaded ±1σ
-    bootstrap band, harmonic lines as sticks and Lorentzians (FWHM :data:`HARMONIC_FWHM`); each
-    normalised on its strongest mid-IR band; wavenumber decreasing to the right."""
+):
+    """The comparison plot (a matplotlib figure): experiment (absorbance), the MD spectrum with
+    a shaded ±1σ bootstrap band, harmonic lines as sticks and Lorentzians (FWHM
+    :data:`HARMONIC_FWHM`); each normalised on its strongest mid-IR band; wavenumber decreasing
+    to the right."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,5 +167,4 @@ def plot_ir(
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=120)
-    plt.close(fig)
+    return fig
