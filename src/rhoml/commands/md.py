@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from rhoml.commands import options
 from rhoml.errors import InputError
 
@@ -366,24 +364,21 @@ def cmd_ir(args) -> int:
     harmonic = {}
     if args.harmonic or args.dft_reference or args.experimental:
         from rhoml.ase import RhomlCalculator
-        from rhoml.md.ir import harmonic_ir, optimise
+        from rhoml.md.ir import harmonic_at_minimum
 
         calc = RhomlCalculator(potential, args.charge)
         log("harmonic analysis at the model minimum (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
-        minimum = optimise(calc, minimum if minimum is not None else mol, fmax=1e-3, steps=1000)
-        harmonic["model harmonic"] = harmonic_ir(calc, minimum, step=0.005)
+        start = minimum if minimum is not None else mol
+        harmonic["model harmonic"] = harmonic_at_minimum(calc, start)
     if args.dft_reference:
-        from rhoml.md.ir import harmonic_ir, optimise
-        from rhoml.md.reference import dft_potential
+        from rhoml.md import reference
+        from rhoml.molecule import Molecule
 
-        dft = dft_potential()
-        n = len(minimum.numbers)
-        log(
-            f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
-            f"{6 * n + 1} gradients for the Hessian; this takes a while"
-        )
-        dmin = optimise(dft, minimum, fmax=5e-3, steps=200)
-        harmonic["DFT harmonic"] = harmonic_ir(dft, dmin, step=0.005, progress=not args.quiet)
+        n = len(mol.numbers)
+        log(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
+            f"{6 * n + 1} gradients for the Hessian; this takes a while")  # fmt: skip
+        start = Molecule(mol.numbers, harmonic["model harmonic"].positions, charge=args.charge)
+        harmonic["DFT harmonic"] = reference.dft_harmonic(start, progress=not args.quiet)
 
     md_bands = []
     md_label = ""
@@ -409,18 +404,15 @@ def cmd_ir(args) -> int:
             },
         )
 
-    assignment, exp_bands = [], []
+    assignment, columns = [], []
     if experiment is not None:
-        grid, y = B.smooth(experiment.wavenumber, experiment.absorbance, args.smoothing)
-        top = y[(grid >= 500) & (grid <= 4000)].max() if np.any(grid >= 500) else y.max()
-        exp_bands = B.find_bands(grid, y / top, min_prominence=0.03)
-        columns = {}
-        if ens is not None:
-            columns["md"] = [b.position for b in md_bands]
-        for name, h in harmonic.items():
-            columns[name.replace(" ", "_")] = B.visible_modes(h.frequencies, h.intensities)
-        assignment = B.assign_bands([b.position for b in exp_bands], columns, args.max_shift)
-        summary = {c: B.shift_summary(assignment, c) for c in columns}
+        exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
+                                       smoothing=args.smoothing)  # fmt: skip
+        assignment, summary = B.compare_with_experiment(
+            exp_bands, md=md_bands if ens is not None else None, harmonic=harmonic,
+            max_shift=args.max_shift,
+        )  # fmt: skip
+        columns = list(summary)
         R.write_rows(
             out / "bands",
             assignment,
@@ -485,5 +477,5 @@ def cmd_ir(args) -> int:
             f"band assignment against {Path(args.experimental).name} (shift = computed − "
             "experiment, cm-1):"
         )
-        print(R.format_assignment(assignment, list(columns)))
+        print(R.format_assignment(assignment, columns))
     return 0

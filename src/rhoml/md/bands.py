@@ -228,3 +228,38 @@ def shift_summary(rows: Sequence[Mapping], name: str) -> dict:
         "mean_abs_shift_cm-1": round(float(np.mean(s)), 1) if s else None,
         "max_abs_shift_cm-1": round(float(np.max(s)), 1) if s else None,
     }
+
+
+def experiment_bands(wavenumber, absorbance, *, smoothing: float = 20.0,
+                     min_prominence: float = 0.03, lo: float = 400.0,
+                     hi: float = 4000.0) -> list[Band]:  # fmt: skip
+    """Bands of an experimental spectrum (any absorbance-like units): resampled to 0.5 cm⁻¹,
+    smoothed with a Gaussian of ``smoothing`` cm⁻¹ FWHM (merging rotational P/Q/R structure
+    into band contours), normalised on its strongest mid-IR band, picked by :func:`find_bands`."""
+    grid, y = smooth(wavenumber, absorbance, smoothing)
+    mid = (grid >= 500.0) & (grid <= 4000.0)
+    top = y[mid].max() if np.any(mid) else y.max()
+    return find_bands(grid, y / (top if top > 0 else 1.0), lo=lo, hi=hi,
+                      min_prominence=min_prominence)  # fmt: skip
+
+
+def compare_with_experiment(
+    experiment: Sequence[Band],
+    *,
+    md: Sequence[Band] | None = None,
+    harmonic: Mapping | None = None,
+    max_shift: float = 150.0,
+    min_fraction: float = 0.02,
+) -> tuple[list[dict], dict]:
+    """The band-assignment table of experimental bands against MD bands (column ``md``) and
+    harmonic results (``{"model harmonic": HarmonicIR, ...}`` → columns ``model_harmonic``
+    ...; modes ≥ ``min_fraction`` of the strongest, :func:`visible_modes`), with
+    :func:`shift_summary` per column. Returns (rows, summary)."""
+    columns: dict[str, list[float]] = {}
+    if md is not None:
+        columns["md"] = [b.position for b in md]
+    for name, h in (harmonic or {}).items():
+        columns[name.replace(" ", "_")] = visible_modes(h.frequencies, h.intensities,
+                                                        min_fraction)  # fmt: skip
+    rows = assign_bands([b.position for b in experiment], columns, max_shift)
+    return rows, {c: shift_summary(rows, c) for c in columns}

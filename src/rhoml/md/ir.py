@@ -339,3 +339,11 @@ def harmonic_ir(potential, molecule, step: float = 0.005, progress: bool = False
     order = np.argsort(np.abs(wn))[n_zero:]  # drop translations and rotations
     order = order[np.argsort(wn[order])]
     return HarmonicIR(wn[order], inten[order], molecule.positions.copy())
+
+
+def harmonic_at_minimum(potential, molecule, *, fmax: float = 1e-3, step: float = 0.005,
+                        opt_steps: int = 1000, progress: bool = False) -> HarmonicIR:  # fmt: skip
+    """:func:`harmonic_ir` at the minimum of ``potential`` reached from ``molecule`` by
+    :func:`optimise` (``fmax`` eV/Å); ``.positions`` holds that minimum (Å)."""
+    minimum = optimise(potential, molecule, fmax=fmax, steps=opt_steps)
+    return harmonic_ir(potential, minimum, step=step, progress=progress)
