@@ -174,3 +174,23 @@ def test_ir_refusals_are_one_line(tmp_path, capsys):
     np.savez(tmp_path / "nan.npz", **d)
     assert main(["ir", "--trajectory", str(tmp_path / "nan.npz"), "--out", out]) == 2
     assert "nan.npz: non-finite dipole from frame 5" in _err_line(capsys)
+
+
+def test_ir_harmonic_only_with_the_dft_reference_wired_in(tmp_path, capsys, monkeypatch):
+    """--no-md --dft-reference: the DFT column comes from rhoml.md.reference (replaced here by
+    the model itself, so both columns agree; the real PySCF Hessian takes tens of minutes)."""
+    from rhoml import runs
+    from rhoml.md import reference
+
+    monkeypatch.setattr(
+        reference, "dft_potential", lambda settings=None: runs.load("ethanol").potential()
+    )
+    out = tmp_path / "h"
+    assert main(["ir", "ethanol", "--no-md", "--dft-reference", "--out", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "harmonic.json").read_text())["rows"]
+    model = [r["frequency_cm-1"] for r in rows if r["method"] == "model harmonic"]
+    dft = [r["frequency_cm-1"] for r in rows if r["method"] == "DFT harmonic"]
+    assert len(model) == len(dft) == 21
+    np.testing.assert_allclose(dft[6:], model[6:], atol=2.0)  # same potential, fmax 5e-3 vs 1e-3
+    assert not (out / "ir.csv").exists() and (out / "ir.png").exists()
+    assert "DFT harmonic cm-1" in capsys.readouterr().out

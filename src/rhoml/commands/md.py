@@ -290,6 +290,75 @@ def _check_ir_args(args) -> None:
         raise InputError("--no-md leaves nothing to do: add --harmonic or --dft-reference")
 
 
+def _protocol_settings(args):
+    from rhoml.md.protocol import ProtocolSettings
+
+    return ProtocolSettings(
+        temperature=args.temperature, dt_fs=args.dt, friction=args.friction,
+        equilibration_steps=args.equilibration, spacing_steps=args.spacing,
+        trajectories=args.trajectories, nve_steps=args.steps, max_lag_fs=args.max_lag,
+        correction=args.correction, seed=args.seed,
+    )  # fmt: skip
+
+
+def _from_files(args):
+    """(ensemble spectrum, header metadata) of --trajectory files."""
+    from rhoml.md.protocol import spectrum_from_files
+
+    ens, dt = spectrum_from_files(args.trajectory, temperature=args.temperature,
+                                  max_lag_fs=args.max_lag, correction=args.correction)  # fmt: skip
+    meta = {
+        "trajectory files": " ".join(Path(p).name for p in args.trajectory),
+        "temperature": f"{args.temperature:g} K (quantum correction)",
+        "time step": f"{dt:g} fs (as recorded)",
+        "trajectories": str(ens.n_trajectories),
+        "window": f"{args.max_lag:g} fs Hann (dipole-derivative ACF)",
+        "quantum correction": args.correction,
+    }
+    return ens, meta
+
+
+def _write_md(out: Path, ens, meta: dict, result, seed: int):
+    """ir.csv, peaks.csv|json (and protocol.json after a protocol run); returns the bands."""
+    from rhoml.md import bands as B
+    from rhoml.md import ir_report as R
+
+    spec = ens.mean()
+    md_bands = B.find_bands(spec.wavenumber, spec.intensity, samples=ens.bootstrap(200, seed))
+    R.write_ir_csv(out / "ir.csv", ens, meta, seed=seed)
+    R.write_rows(out / "peaks", [b.row() for b in md_bands], meta)
+    if result is not None:
+        summary = {
+            "metadata": meta, "drift": result.drift_summary(), "nve": result.nve,
+            "langevin": result.langevin, "wall_s": result.wall_s,
+            "minimum_energy_eV": result.minimum_energy_ev,
+            "settings": result.settings.__dict__, "files": result.files,
+        }  # fmt: skip
+        (out / "protocol.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return md_bands
+
+
+def _harmonic(args, potential, mol, minimum, log) -> dict:
+    """Model (and with --dft-reference DFT) harmonic IR, each at its own minimum."""
+    from rhoml.ase import RhomlCalculator
+    from rhoml.md.ir import harmonic_at_minimum
+    from rhoml.molecule import Molecule
+
+    harmonic = {}
+    log("harmonic analysis at the model minimum (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
+    start = minimum if minimum is not None else mol
+    harmonic["model harmonic"] = harmonic_at_minimum(RhomlCalculator(potential, args.charge), start)
+    if args.dft_reference:
+        from rhoml.md import reference
+
+        n_grad = 6 * len(mol.numbers) + 1
+        log(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
+            f"{n_grad} gradients for the Hessian; this takes a while")  # fmt: skip
+        start = Molecule(mol.numbers, harmonic["model harmonic"].positions, charge=args.charge)
+        harmonic["DFT harmonic"] = reference.dft_harmonic(start, progress=not args.quiet)
+    return harmonic
+
+
 def cmd_ir(args) -> int:
     import logging
 
@@ -307,105 +376,42 @@ def cmd_ir(args) -> int:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: is a file, expected a folder")
     check_output_file(out / "ir.csv") if out.is_dir() else check_output_file(out)
+    want_harmonic = bool(args.harmonic or args.dft_reference or args.experimental)
 
-    ens, meta, result, minimum, potential, calc = None, {}, None, None, None, None
+    ens, meta, result, minimum, potential, mol = None, {}, None, None, None, None
+    title, md_label = "IR", ""
     if args.trajectory:
-        from rhoml.md.protocol import spectrum_from_files
-
-        ens, dt = spectrum_from_files(
-            args.trajectory,
-            temperature=args.temperature,
-            max_lag_fs=args.max_lag,
-            correction=args.correction,
-        )
-        meta = {
-            "trajectory files": " ".join(Path(p).name for p in args.trajectory),
-            "temperature": f"{args.temperature:g} K (quantum correction)",
-            "time step": f"{dt:g} fs (as recorded)",
-            "trajectories": str(ens.n_trajectories),
-            "window": f"{args.max_lag:g} fs Hann (dipole-derivative ACF)",
-            "quantum correction": args.correction,
-        }
+        ens, meta = _from_files(args)
         title = f"IR from {ens.n_trajectories} trajectory file(s)"
-    if not args.trajectory or args.harmonic or args.dft_reference or args.experimental:
-        run, potential, mol = _model(args)
-        out.mkdir(parents=True, exist_ok=True)
+        md_label = f"MD dipole-derivative ACF, {ens.n_trajectories} traj"
+    if not args.trajectory or want_harmonic:
+        run, potential, mol = _model(args)  # one-line refusal for a molecule it does not fit
         title = f"IR of {mol.formula}: {run.family} model {args.run}"
-        if not args.trajectory and not args.no_md:
-            from rhoml.md.protocol import ProtocolSettings, run_protocol
-
-            s = ProtocolSettings(
-                temperature=args.temperature,
-                dt_fs=args.dt,
-                friction=args.friction,
-                equilibration_steps=args.equilibration,
-                spacing_steps=args.spacing,
-                trajectories=args.trajectories,
-                nve_steps=args.steps,
-                max_lag_fs=args.max_lag,
-                correction=args.correction,
-                seed=args.seed,
-            )
-            result = run_protocol(
-                args.run,
-                mol,
-                s,
-                out=out,
-                workers=args.workers,
-                threads=args.threads or 1,
-                dtype="float32" if args.float32 else None,
-                compile=args.compile,
-                progress=not args.quiet,
-                log=log,
-            )
-            ens, meta, minimum = result.spectrum, result.metadata(), result.minimum
     out.mkdir(parents=True, exist_ok=True)
+    if not args.trajectory and not args.no_md:
+        from rhoml.md.protocol import run_protocol
 
-    harmonic = {}
-    if args.harmonic or args.dft_reference or args.experimental:
-        from rhoml.ase import RhomlCalculator
-        from rhoml.md.ir import harmonic_at_minimum
+        result = run_protocol(
+            args.run, mol, _protocol_settings(args), out=out, workers=args.workers,
+            threads=args.threads or 1, dtype="float32" if args.float32 else None,
+            compile=args.compile, progress=not args.quiet, log=log,
+        )  # fmt: skip
+        ens, meta, minimum = result.spectrum, result.metadata(), result.minimum
+        md_label = (f"MD dipole-derivative ACF, {ens.n_trajectories} traj × "
+                    f"{args.steps * args.dt / 1000:g} ps, {args.temperature:g} K")  # fmt: skip
+    md_bands = _write_md(out, ens, meta, result, args.seed) if ens is not None else []
 
-        calc = RhomlCalculator(potential, args.charge)
-        log("harmonic analysis at the model minimum (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
-        start = minimum if minimum is not None else mol
-        harmonic["model harmonic"] = harmonic_at_minimum(calc, start)
-    if args.dft_reference:
-        from rhoml.md import reference
-        from rhoml.molecule import Molecule
-
-        n = len(mol.numbers)
-        log(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
-            f"{6 * n + 1} gradients for the Hessian; this takes a while")  # fmt: skip
-        start = Molecule(mol.numbers, harmonic["model harmonic"].positions, charge=args.charge)
-        harmonic["DFT harmonic"] = reference.dft_harmonic(start, progress=not args.quiet)
-
-    md_bands = []
-    md_label = ""
-    if ens is not None:
-        spec = ens.mean()
-        samples = ens.bootstrap(200, args.seed)
-        md_bands = B.find_bands(spec.wavenumber, spec.intensity, samples=samples)
-        R.write_ir_csv(out / "ir.csv", ens, meta, seed=args.seed)
-        R.write_rows(out / "peaks", [b.row() for b in md_bands], meta)
-        length = ""
-        if result is not None:
-            length = f" × {args.steps * args.dt / 1000:g} ps, {args.temperature:g} K"
-        md_label = f"MD dipole-derivative ACF, {ens.n_trajectories} traj{length}"
+    harmonic = _harmonic(args, potential, mol, minimum, log) if want_harmonic else {}
     if harmonic:
-        R.write_rows(
-            out / "harmonic",
-            R.harmonic_rows(harmonic),
-            {
-                "model run": str(args.run),
-                "units": "cm^-1, km/mol",
-                "method": "finite differences (±0.005 Å) of forces and dipoles, "
-                "ase.vibrations.Infrared, at each method's own minimum",
-            },
-        )
+        R.write_rows(out / "harmonic", R.harmonic_rows(harmonic), {
+            "model run": str(args.run), "units": "cm^-1, km/mol",
+            "method": "finite differences (±0.005 Å) of forces and dipoles, "
+            "ase.vibrations.Infrared, at each method's own minimum",
+        })  # fmt: skip
 
-    assignment, columns = [], []
+    assignment, columns, exp_plot = [], [], None
     if experiment is not None:
+        name = Path(args.experimental).name
         exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
                                        smoothing=args.smoothing)  # fmt: skip
         assignment, summary = B.compare_with_experiment(
@@ -413,69 +419,34 @@ def cmd_ir(args) -> int:
             max_shift=args.max_shift,
         )  # fmt: skip
         columns = list(summary)
-        R.write_rows(
-            out / "bands",
-            assignment,
-            {
-                "experiment": f"{Path(args.experimental).name} ({experiment.title}; "
-                f"smoothed {args.smoothing:g} cm^-1 FWHM for peak picking)",
-                "assignment": f"one-to-one, least total |shift|, at most "
-                f"{args.max_shift:g} cm^-1; harmonic: modes >= 2% of the strongest",
-                **{f"{c} |shift|": json.dumps(v) for c, v in summary.items()},
-            },
-        )
-
-    exp_plot = None
-    if experiment is not None:
-        exp_plot = (
-            experiment.wavenumber,
-            experiment.absorbance,
-            f"experiment ({Path(args.experimental).name})",
-        )
-    R.plot_ir(
-        out / "ir.png",
-        md=ens,
-        md_label=md_label,
-        harmonic=harmonic,
-        experiment=exp_plot,
-        title=title,
-    )
-    if result is not None:
-        summary = {
-            "metadata": meta,
-            "drift": result.drift_summary(),
-            "nve": result.nve,
-            "langevin": result.langevin,
-            "wall_s": result.wall_s,
-            "minimum_energy_eV": result.minimum_energy_ev,
-            "settings": result.settings.__dict__,
-            "files": result.files,
-        }
-        (out / "protocol.json").write_text(json.dumps(summary, indent=1) + "\n")
+        R.write_rows(out / "bands", assignment, {
+            "experiment": f"{name} ({experiment.title}; smoothed {args.smoothing:g} cm^-1 "
+            "FWHM for peak picking)",
+            "assignment": f"one-to-one, least total |shift|, at most {args.max_shift:g} cm^-1; "
+            "harmonic: modes >= 2% of the strongest",
+            **{f"{c} |shift|": json.dumps(v) for c, v in summary.items()},
+        })  # fmt: skip
+        exp_plot = (experiment.wavenumber, experiment.absorbance, f"experiment ({name})")
+    R.plot_ir(out / "ir.png", md=ens, md_label=md_label, harmonic=harmonic,
+              experiment=exp_plot, title=title)  # fmt: skip
 
     written = [p.name for p in sorted(out.iterdir()) if p.is_file()]
     print(f"wrote {out}/: {', '.join(written)}")
     if result is not None:
         d = result.drift_summary()
-        print(
-            f"protocol: {meta['trajectories']}; NVE drift median "
-            f"{d['median_abs_drift_eV_per_ps']:.2g} eV/ps (largest "
-            f"{d['max_abs_drift_eV_per_ps']:.2g}), vibrational T "
-            f"{d['mean_vibrational_temperature_K']:.0f} K; {result.wall_s['total']:.0f} s"
-        )
+        print(f"protocol: {meta['trajectories']}; NVE drift median "
+              f"{d['median_abs_drift_eV_per_ps']:.2g} eV/ps (largest "
+              f"{d['max_abs_drift_eV_per_ps']:.2g}), vibrational T "
+              f"{d['mean_vibrational_temperature_K']:.0f} K; "
+              f"{result.wall_s['total']:.0f} s")  # fmt: skip
     if ens is not None:
-        print(
-            B.format_band_table(
-                md_bands, "MD bands (± = bootstrap standard error over trajectories):"
-            )
-        )
+        print(B.format_band_table(md_bands, "MD bands (± = bootstrap standard error over "
+                                  "trajectories):"))  # fmt: skip
     if harmonic:
         print("harmonic (cm-1, km/mol):")
         print(R.format_harmonic(harmonic))
     if assignment:
-        print(
-            f"band assignment against {Path(args.experimental).name} (shift = computed − "
-            "experiment, cm-1):"
-        )
+        print(f"band assignment against {Path(args.experimental).name} (shift = computed − "
+              "experiment, cm-1):")  # fmt: skip
         print(R.format_assignment(assignment, columns))
     return 0
