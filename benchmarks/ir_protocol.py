@@ -15,6 +15,7 @@ densnet_md_speed.md_steps_per_s) and one PySCF PBE/def2-SVP energy+gradient, sam
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -34,6 +35,12 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true", help="skip MD steps/s vs PySCF")
     ap.add_argument("--out", default="ir_protocol")
     ap.add_argument("--quick", action="store_true", help="tiny settings (checks the script)")
+    ap.add_argument("--cache", default=None,
+                    help="folder of per-seed results: seeds found there are not rerun, new ones "
+                    "are added (lets seeds run as separate processes)")  # fmt: skip
+    ap.add_argument("--speed-only", action="store_true", help="only MD vs PySCF (into --cache)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the results from the seeds and speed in --cache")  # fmt: skip
     args = ap.parse_args()
 
     from rhoml import runs
@@ -46,8 +53,13 @@ def main() -> None:
     if args.quick:
         settings = ProtocolSettings(equilibration_steps=100, spacing_steps=20, trajectories=2,
                                     nve_steps=200, max_lag_fs=50)  # fmt: skip
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
     per_seed = []
-    for seed in args.seeds:
+    for seed in [] if (args.speed_only or args.report_only) else args.seeds:
+        if cache is not None and (cache / f"seed_{seed}.json").exists():
+            continue
         s = ProtocolSettings(**{**settings.__dict__, "seed": seed})
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
@@ -69,6 +81,15 @@ def main() -> None:
             "wavenumber": res.spectrum.wavenumber[res.spectrum.wavenumber <= 4500].tolist(),
         })  # fmt: skip
         print(f"seed {seed}: {wall:.0f} s, {len(bands)} bands, drift {res.drift_summary()}")
+        print(json.dumps(per_seed[-1]["bands"]), flush=True)
+        if cache is not None:
+            per_seed[-1]["workers"] = args.workers
+            (cache / f"seed_{seed}.json").write_text(json.dumps(per_seed[-1]))
+    if args.speed_only or args.report_only or cache is not None:
+        if not args.speed_only and not args.report_only:
+            return
+        if cache is not None:
+            per_seed = [json.loads(p.read_text()) for p in sorted(cache.glob("seed_*.json"))]
 
     # bands matched across seeds against seed 0
     ref = [b["position_cm-1"] for b in per_seed[0]["bands"]]
@@ -91,7 +112,9 @@ def main() -> None:
         table.append(row)
 
     speed = None
-    if not args.no_speed:
+    if cache is not None and (cache / "speed.json").exists():
+        speed = json.loads((cache / "speed.json").read_text())
+    if args.speed_only or (speed is None and not args.no_speed and not args.report_only):
         import densnet_md_speed
         import torch
 
@@ -104,9 +127,12 @@ def main() -> None:
                  "dft_gradient_s_1thread": dft["seconds"],
                  "ratio": sp["steps_per_s"] * dft["seconds"],
                  "load_1min": os.getloadavg()[0]}  # fmt: skip
+        if cache is not None:
+            (cache / "speed.json").write_text(json.dumps(speed))
+        if args.speed_only:
+            print(speed)
+            return
 
-    walls = [p["wall_s"] for p in per_seed]
-    loads = ", ".join(f"{p['load_1min_start']:.1f}" for p in per_seed)
     drifts = [p["drift"]["median_abs_drift_eV_per_ps"] for p in per_seed]
     maxdrift = [p["drift"]["max_abs_drift_eV_per_ps"] for p in per_seed]
     n_atoms = len(mol.numbers)
@@ -142,12 +168,17 @@ def main() -> None:
         f"Langevin equilibration at {s.temperature:g} K (friction {s.friction:g}/fs), "
         f"{s.trajectories} NVE trajectories × {s.nve_steps} steps of {s.dt_fs:g} fs "
         f"({s.nve_ps:g} ps in all) from conformers {s.spacing_steps} steps apart, "
-        f"{s.max_lag_fs:g} fs Hann window, harmonic quantum correction; {args.workers} worker "
-        f"processes, 1 torch thread each.\n\n"
-        f"**Wall time**: median {np.median(walls):.0f} s over seeds {args.seeds} "
-        f"({', '.join(f'{w:.0f}' for w in walls)} s; 1-min load at the starts "
-        f"{loads}, the machine's 2 cores "
-        "shared with other jobs).\n\n"
+        f"{s.max_lag_fs:g} fs Hann window, harmonic quantum correction; 1 torch thread per "
+        "process.\n\n"
+        "**Wall time** (whole protocol, model loading included): "
+        + "; ".join(
+            f"seed {p['seed']}: {p['wall_s']:.0f} s on {p.get('workers', args.workers)} worker "
+            f"process(es), 1-min load {p['load_1min_start']:.1f} → {p['load_1min_end']:.1f}"
+            for p in per_seed
+        )
+        + " (the machine's 2 cores shared with other jobs). MD throughput: "
+        + ", ".join(f"{p['md_steps'] / p['wall_s']:.0f}" for p in per_seed)
+        + " steps/s.\n\n"
         f"**NVE energy drift** (least-squares slope of the total energy over each "
         f"{s.nve_steps * s.dt_fs / 1000:g} ps trajectory): median |drift| "
         f"{np.median(drifts):.2g} eV/ps ({np.median(drifts) / n_atoms * 1e3:.2g} meV/ps/atom), "
