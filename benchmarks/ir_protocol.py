@@ -179,6 +179,7 @@ def main() -> None:
         + " (the machine's 2 cores shared with other jobs). MD throughput: "
         + ", ".join(f"{p['md_steps'] / p['wall_s']:.0f}" for p in per_seed)
         + " steps/s.\n\n"
+        + _default_wall(cache, settings, speed)
         f"**NVE energy drift** (least-squares slope of the total energy over each "
         f"{s.nve_steps * s.dt_fs / 1000:g} ps trajectory): median |drift| "
         f"{np.median(drifts):.2g} eV/ps ({np.median(drifts) / n_atoms * 1e3:.2g} meV/ps/atom), "
@@ -200,6 +201,24 @@ def main() -> None:
         )
     md += f"![spectra across seeds]({args.out}.png)"
     write_results(args.out, data, md)
+
+
+def _default_wall(cache, s, speed) -> str:
+    """The wall time of the default command (2 worker processes), when measured separately
+    (``default_wall.json`` in the cache), and the estimate for a quiet machine."""
+    out = ""
+    if cache is not None and (cache / "default_wall.json").exists():
+        d = json.loads((cache / "default_wall.json").read_text())
+        out += (f"**Default command wall time** ({d['workers']} worker processes, seed "
+                f"{d['seed']}): **{d['wall_s'] / 60:.0f} min** with the 1-min load "
+                f"{d['load_1min']} on the 2 cores ({d['command']}). ")  # fmt: skip
+    if speed:
+        sps = speed["md_steps_per_s_1thread"]
+        est = s.langevin_steps / sps + s.trajectories * s.nve_steps / (2 * sps)
+        out += (f"On 2 free cores at the {sps:.0f} steps/s of one process measured below, the "
+                f"MD of the default protocol takes about {est / 60:.0f} min (Langevin serial, "
+                f"NVE on 2 processes; plus ~0.5 min start-up).")  # fmt: skip
+    return out + "\n\n" if out else ""
 
 
 def _plot(per_seed, path) -> None:
