@@ -180,7 +180,7 @@ def main() -> None:
         + ", ".join(f"{p['md_steps'] / p['wall_s']:.0f}" for p in per_seed)
         + " steps/s.\n\n"
         + _default_wall(cache, settings, speed)
-        f"**NVE energy drift** (least-squares slope of the total energy over each "
+        + f"**NVE energy drift** (least-squares slope of the total energy over each "
         f"{s.nve_steps * s.dt_fs / 1000:g} ps trajectory): median |drift| "
         f"{np.median(drifts):.2g} eV/ps ({np.median(drifts) / n_atoms * 1e3:.2g} meV/ps/atom), "
         f"largest {max(maxdrift):.2g} eV/ps.\n\n"
