@@ -91,26 +91,6 @@ def main() -> None:
         if cache is not None:
             per_seed = [json.loads(p.read_text()) for p in sorted(cache.glob("seed_*.json"))]
 
-    # bands matched across seeds against seed 0
-    ref = [b["position_cm-1"] for b in per_seed[0]["bands"]]
-    table = []
-    for i, r in enumerate(ref):
-        row = {"seed0_cm-1": r, "region": per_seed[0]["bands"][i]["region"],
-               "rel_intensity": per_seed[0]["bands"][i]["rel_intensity"],
-               "bootstrap_se_cm-1": [per_seed[0]["bands"][i]["uncertainty_cm-1"]],
-               "positions": [r]}  # fmt: skip
-        for other in per_seed[1:]:
-            pos = [b["position_cm-1"] for b in other["bands"]]
-            j = match([r], pos, 50.0)[0]
-            row["positions"].append(None if j is None else pos[j])
-            row["bootstrap_se_cm-1"].append(
-                None if j is None else other["bands"][j]["uncertainty_cm-1"]
-            )
-        found = [p for p in row["positions"] if p is not None]
-        row["spread_cm-1"] = round(max(found) - min(found), 1) if len(found) > 1 else None
-        row["found_in"] = len(found)
-        table.append(row)
-
     speed = None
     if cache is not None and (cache / "speed.json").exists():
         speed = json.loads((cache / "speed.json").read_text())
@@ -132,6 +112,26 @@ def main() -> None:
         if args.speed_only:
             print(speed)
             return
+
+    # bands matched across seeds against seed 0
+    ref = [b["position_cm-1"] for b in per_seed[0]["bands"]]
+    table = []
+    for i, r in enumerate(ref):
+        row = {"seed0_cm-1": r, "region": per_seed[0]["bands"][i]["region"],
+               "rel_intensity": per_seed[0]["bands"][i]["rel_intensity"],
+               "bootstrap_se_cm-1": [per_seed[0]["bands"][i]["uncertainty_cm-1"]],
+               "positions": [r]}  # fmt: skip
+        for other in per_seed[1:]:
+            pos = [b["position_cm-1"] for b in other["bands"]]
+            j = match([r], pos, 50.0)[0]
+            row["positions"].append(None if j is None else pos[j])
+            row["bootstrap_se_cm-1"].append(
+                None if j is None else other["bands"][j]["uncertainty_cm-1"]
+            )
+        found = [p for p in row["positions"] if p is not None]
+        row["spread_cm-1"] = round(max(found) - min(found), 1) if len(found) > 1 else None
+        row["found_in"] = len(found)
+        table.append(row)
 
     drifts = [p["drift"]["median_abs_drift_eV_per_ps"] for p in per_seed]
     maxdrift = [p["drift"]["max_abs_drift_eV_per_ps"] for p in per_seed]
