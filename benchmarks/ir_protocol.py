@@ -78,7 +78,8 @@ def main() -> None:
             "drift": res.drift_summary(),
             "nve": res.nve,
             "bands": [b.row() for b in bands],
-            "spectrum": res.spectrum.mean().intensity[res.spectrum.wavenumber <= 4500].tolist(),
+            "spectrum": np.round(res.spectrum.mean().intensity[res.spectrum.wavenumber <= 4500],
+                                 4).tolist(),
             "wavenumber": res.spectrum.wavenumber[res.spectrum.wavenumber <= 4500].tolist(),
         })  # fmt: skip
         print(f"seed {seed}: {wall:.0f} s, {len(bands)} bands, drift {res.drift_summary()}")
