@@ -148,7 +148,8 @@ def main() -> None:
         "run": args.run,
         "workers": args.workers,
         "settings": settings.__dict__,
-        "per_seed": per_seed,
+        "per_seed": [{k: v for k, v in p.items() if k != "wavenumber"} for p in per_seed],
+        "wavenumber_cm-1": [round(w, 2) for w in per_seed[0]["wavenumber"]] if per_seed else [],
         "bands_across_seeds": table,
         "speed": speed,
     }
