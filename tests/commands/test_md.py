@@ -44,7 +44,7 @@ def test_md_and_ir_commands(tmp_path, capsys):
     code = main(["ir", "--trajectory", str(traj), "--max-lag", "5", "--out", str(out)])
     assert code == 0
     assert (out / "ir.csv").exists() and (out / "ir.png").exists()
-    assert isinstance(json.loads((out / "peaks.json").read_text()), list)
+    assert isinstance(json.loads((out / "peaks.json").read_text())["rows"], list)
     t32 = tmp_path / "t32.npz"
     args = ["md", "ethanol", "--steps", "20", "--out", str(t32), "--quiet", "--float32"]
     assert main(args) == 0
@@ -88,3 +88,109 @@ def test_md_output_folder_is_checked_before_the_run(tmp_path, capsys):
     assert main(["md", "ethanol", "--steps", "100000", "--out", str(missing), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
+
+
+def _synthetic_jdx(path) -> None:
+    """A small JCAMP-DX absorbance spectrum with bands at 1050 and 2950 cm⁻¹."""
+    x = np.arange(500.0, 4000.0, 4.0)
+    y = np.exp(-0.5 * ((x - 1050) / 10) ** 2) + 0.5 * np.exp(-0.5 * ((x - 2950) / 15) ** 2)
+    lines = [
+        "##TITLE=synthetic", "##JCAMP-DX=4.24", "##DATA TYPE=INFRARED SPECTRUM",
+        "##XUNITS=1/CM", "##YUNITS=ABSORBANCE", "##XFACTOR=1", "##YFACTOR=0.0001",
+        f"##FIRSTX={x[0]:g}", f"##LASTX={x[-1]:g}", f"##NPOINTS={len(x)}", "##XYDATA=(X++(Y..Y))",
+    ]  # fmt: skip
+    for i in range(0, len(x), 10):
+        lines.append(f"{x[i]:g} " + " ".join(str(int(round(v * 1e4))) for v in y[i : i + 10]))
+    path.write_text("\n".join(lines + ["##END="]) + "\n")
+
+
+def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
+    """`rhoml ir ethanol` with tiny settings: every output, the metadata header, the band and
+    assignment tables, and the plot's axis and labels."""
+    jdx = tmp_path / "exp.jdx"
+    _synthetic_jdx(jdx)
+    out = tmp_path / "ir"
+    args = ["ir", "ethanol", "--steps", "40", "--equilibration", "10", "--spacing", "5",
+            "--trajectories", "2", "--workers", "1", "--max-lag", "10", "--harmonic",
+            "--experimental", str(jdx), "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "MD bands" in printed and "band assignment against exp.jdx" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {"ir.csv", "ir.png", "peaks.csv", "peaks.json", "harmonic.csv", "harmonic.json",
+            "bands.csv", "bands.json", "protocol.json", "trajectories"} <= names  # fmt: skip
+    assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
+        "langevin.npz", "nve_00.npz", "nve_01.npz"
+    ]  # fmt: skip
+    header = [ln for ln in (out / "ir.csv").read_text().splitlines() if ln.startswith("#")]
+    for key in ("model run: ethanol", "temperature: 300 K", "time step: 0.5 fs",
+                "trajectories: 2 NVE", "total time: 0.04 ps", "window: 10 fs",
+                "quantum correction: harmonic", "units: wavenumber cm^-1"):  # fmt: skip
+        assert any(ln.startswith(f"# {key}") for ln in header), key
+    data = np.loadtxt(out / "ir.csv", delimiter=",", skiprows=len(header) + 1)
+    assert data.shape[1] == 3 and np.all(np.diff(data[:, 0]) > 0)
+    harmonic = json.loads((out / "harmonic.json").read_text())["rows"]
+    assert len(harmonic) == 21 and harmonic[0]["method"] == "model harmonic"
+    bands = json.loads((out / "bands.json").read_text())["rows"]
+    assert [round(r["experiment_cm-1"]) for r in bands] == [1050, 2950]
+    assert {"md_cm-1", "model_harmonic_cm-1", "model_harmonic_shift_cm-1"} <= set(bands[0])
+    proto = json.loads((out / "protocol.json").read_text())
+    assert len(proto["nve"]) == 2 and "median_abs_drift_eV_per_ps" in proto["drift"]
+
+
+def test_ir_plot_axis_runs_high_to_low_with_labelled_curves():
+    from rhoml.md.ir import EnsembleSpectrum, HarmonicIR
+    from rhoml.md.ir_report import ir_figure
+
+    wn = np.linspace(0, 4500, 901)
+    per = np.stack([np.exp(-0.5 * ((wn - 1000 - k) / 20) ** 2) for k in range(3)])
+    h = HarmonicIR(np.array([1010.0, 3000.0]), np.array([50.0, 20.0]), np.zeros((2, 3)))
+    fig = ir_figure(md=EnsembleSpectrum(wn, per), md_label="MD dipole-derivative ACF, 3 traj",
+                    harmonic={"model harmonic": h},
+                    experiment=(wn, per[0], "experiment (x.jdx)"))  # fmt: skip
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo > hi  # wavenumber decreasing to the right
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "MD dipole-derivative ACF, 3 traj" in labels
+    assert any(lab.startswith("model harmonic") for lab in labels)
+    assert "experiment (x.jdx)" in labels
+
+
+def test_ir_refusals_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jdx"
+    bad.write_text("this is not a spectrum\n")
+    out = str(tmp_path / "o")
+    assert main(["ir", "ethanol", "--experimental", str(bad), "--out", out]) == 2
+    assert "bad.jdx: not a JCAMP-DX file" in _err_line(capsys)
+    assert main(["ir", "ethanol", "--no-md", "--out", out]) == 2
+    assert "--no-md" in _err_line(capsys)
+    t = tmp_path / "t.npz"
+    assert main(["md", "ethanol", "--steps", "20", "--out", str(t), "--quiet"]) == 0
+    capsys.readouterr()
+    with np.load(t) as z:
+        d = {k: z[k] for k in z.files}
+    d["dipole"][5, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", **d)
+    assert main(["ir", "--trajectory", str(tmp_path / "nan.npz"), "--out", out]) == 2
+    assert "nan.npz: non-finite dipole from frame 5" in _err_line(capsys)
+
+
+def test_ir_harmonic_only_with_the_dft_reference_wired_in(tmp_path, capsys, monkeypatch):
+    """--no-md --dft-reference: the DFT column comes from rhoml.md.reference (replaced here by
+    the model itself, so both columns agree; the real PySCF Hessian takes tens of minutes)."""
+    from rhoml import runs
+    from rhoml.md import reference
+
+    monkeypatch.setattr(
+        reference, "dft_potential", lambda settings=None: runs.load("ethanol").potential()
+    )
+    out = tmp_path / "h"
+    assert main(["ir", "ethanol", "--no-md", "--dft-reference", "--out", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "harmonic.json").read_text())["rows"]
+    model = [r["frequency_cm-1"] for r in rows if r["method"] == "model harmonic"]
+    dft = [r["frequency_cm-1"] for r in rows if r["method"] == "DFT harmonic"]
+    assert len(model) == len(dft) == 21
+    np.testing.assert_allclose(dft[6:], model[6:], atol=2.0)  # same potential, fmax 5e-3 vs 1e-3
+    assert not (out / "ir.csv").exists() and (out / "ir.png").exists()
+    assert "DFT harmonic cm-1" in capsys.readouterr().out

@@ -119,3 +119,101 @@ def test_ase_vibrations_path_equals_the_hand_written_analysis():
     committed = json.loads((root / "densnet_md_ir.json").read_text())
     np.testing.assert_allclose(h.frequencies, committed["ml_harmonic_cm-1"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(h.intensities, committed["ml_harmonic_km_mol"], rtol=1e-6)
+
+
+def _oscillator_trajectories(n: int, rng, dt: float = 1.0, steps: int = 2000) -> np.ndarray:
+    """``n`` dipole series (n, steps, 3), each one oscillator whose wavenumber scatters around
+    1000 cm⁻¹ (σ 10 cm⁻¹: conformers) with a random phase, direction, and noise."""
+    t = np.arange(steps) * dt
+    out = np.empty((n, steps, 3))
+    for k in range(n):
+        f = (1000.0 + rng.normal(0, 10.0)) * C_CM_PER_S * 1e-15
+        axis = rng.normal(size=3)
+        out[k] = (
+            np.cos(2 * np.pi * f * t + rng.uniform(0, 6))[:, None] * axis / np.linalg.norm(axis)
+        )
+        out[k] += 0.01 * rng.normal(size=(steps, 3))
+    return out
+
+
+def test_averaging_over_trajectories_reduces_the_spread():
+    """Band position of the averaged spectrum over independent groups of 2 and of 16
+    trajectories: the spread shrinks (about as 1/√N), and the bootstrap error estimates it
+    (for 16 trajectories; two are too few for a bootstrap)."""
+    from rhoml.md.bands import find_bands
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra
+
+    rng = np.random.default_rng(3)
+    spread, boot = {}, {}
+    for n in (2, 16):
+        pos, unc = [], []
+        for _ in range(40):
+            ens = EnsembleSpectrum(*dipole_spectra(_oscillator_trajectories(n, rng), 1.0,
+                                                   max_lag_fs=1000.0))  # fmt: skip
+            m = ens.mean()
+            b = max(find_bands(m.wavenumber, m.intensity, lo=800, hi=1200,
+                               samples=ens.bootstrap(100), noise_sigmas=0.0),
+                    key=lambda b: b.intensity)  # fmt: skip
+            pos.append(b.position)
+            unc.append(b.uncertainty)
+        spread[n], boot[n] = np.std(pos), np.nanmedian(unc)
+    assert spread[16] < 0.5 * spread[2]  # 1/√8 ≈ 0.35 expected
+    assert boot[16] < boot[2]
+    # with 16 trajectories the bootstrap error is of the order of the true spread
+    assert 0.5 * spread[16] < boot[16] < 2.0 * spread[16]
+
+
+def test_ensemble_spectrum_is_normalised_on_the_strongest_mid_ir_band():
+    """A far-IR feature stronger than every mid-IR band does not set the scale, and the mean of
+    per-trajectory spectra is the spectrum of the averaged ACF."""
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra
+
+    dt = 0.5
+    t = np.arange(6000) * dt
+    mu = np.zeros((2, len(t), 3))
+    for k, phase in enumerate((0.3, 2.0)):
+        mu[k, :, 0] = 5.0 * np.cos(2 * np.pi * 150.0 * C_CM_PER_S * 1e-15 * t + phase)
+        mu[k, :, 1] = 0.2 * np.cos(2 * np.pi * 1200.0 * C_CM_PER_S * 1e-15 * t + phase)
+    ens = EnsembleSpectrum(*dipole_spectra(list(mu), dt, max_lag_fs=1000.0))
+    spec = ens.mean()
+    mid = (spec.wavenumber >= 500) & (spec.wavenumber <= 4000)
+    assert spec.intensity[mid].max() == pytest.approx(1.0)
+    assert spec.intensity[spec.wavenumber < 300].max() > 1.0
+    np.testing.assert_allclose(ir_from_dipoles(mu, dt, max_lag_fs=1000.0).intensity, spec.intensity)
+    assert ens.std().shape == spec.wavenumber.shape
+
+
+def test_harmonic_frequencies_of_a_quadratic_potential_with_known_hessian():
+    """E = ½ ΔxᵀKΔx with K free of translations and rotations at x0 and μ = μ0 + QΔx: the
+    harmonic analysis returns the eigenvalues of M^-½KM^-½ and 42.2561·|∂μ/∂q|² km/mol."""
+    from ase import units
+    from ase.data import atomic_masses
+
+    from rhoml.units import convert
+
+    numbers = np.array([8, 8, 1, 1])
+    x0 = np.array([[0.0, 0.72, -0.05], [0.05, -0.72, 0.0], [0.9, 0.9, 0.4], [-0.85, -0.95, 0.45]])
+    n = len(numbers)
+    rng = np.random.default_rng(7)
+    c = x0 - x0.mean(axis=0)
+    basis = [np.tile(np.eye(3)[i], n) for i in range(3)]
+    basis += [np.cross(np.eye(3)[i], c).ravel() for i in range(3)]
+    q, _ = np.linalg.qr(np.array(basis).T)
+    proj = np.eye(3 * n) - q @ q.T
+    a = rng.normal(size=(3 * n, 3 * n))
+    k_mat = proj @ (a @ a.T * 40.0 + 300.0 * np.eye(3 * n)) @ proj  # kcal/mol/Å²
+    dip = rng.normal(size=(3, 3 * n))  # D/Å
+
+    def fn(m: Molecule) -> dict:
+        d = (m.positions - x0).ravel()
+        return {"energy": 0.5 * d @ k_mat @ d, "forces": -(k_mat @ d).reshape(n, 3),
+                "dipole": np.array([0.1, 0.2, 0.3]) + dip @ d}  # fmt: skip
+
+    h = harmonic_ir(fn, Molecule(numbers, x0), step=1e-3)
+    m = np.repeat(atomic_masses[numbers], 3)
+    lam, vec = np.linalg.eigh(convert(1.0, "kcal/mol", "eV") * k_mat / np.sqrt(np.outer(m, m)))
+    order = np.argsort(lam)[6:]
+    s = units._hbar * 1e10 / np.sqrt(units._e * units._amu) / units.invcm
+    np.testing.assert_allclose(h.frequencies, s * np.sqrt(lam[order]), rtol=1e-6)
+    dmu_dq = (vec[:, order] / np.sqrt(m)[:, None]).T @ dip.T
+    np.testing.assert_allclose(h.intensities, 42.2561 * (dmu_dq**2).sum(axis=1), rtol=1e-5)

@@ -18,60 +18,181 @@ def register(sub) -> None:
         help="molecular dynamics with a trained potential (NVE or Langevin)",
         description="Run MD with the potential of run folder RUN (default: the shipped 'ethanol' "
         "DenSNet) and write a trajectory (.npz: positions Å, dipole Debye, energies eV, "
-        "temperature K per recorded step). Refused with one line when RUN's model predicts no "
-        "energies and forces, or was not trained for the molecule.",
+        "temperature K per recorded step). NVE runs report their total-energy drift (eV/ps); a "
+        "run that turns non-finite or blows up (NVE energy error above 3·N·k_B·T, temperature "
+        "above 10×T) stops with one line naming the step, keeping the frames simulated until "
+        "then. Refused with one line when RUN's model predicts no energies and forces, or was "
+        "not trained for the molecule.",
     )
     _md_args(md)
+    md.add_argument("--ensemble", default="nve", choices=["nve", "langevin"])
+    md.add_argument(
+        "--friction",
+        type=options.positive_float,
+        default=0.002,
+        help="Langevin friction, 1/fs (default 0.002)",
+    )
     options.add_out(md, "trajectory file (.npz)", required=True)
     md.set_defaults(handler=cmd_md)
 
+    from rhoml.md.protocol import ProtocolSettings
+
+    d = ProtocolSettings()
     ir = sub.add_parser(
         "ir",
-        help="IR spectrum from MD with a trained potential (dipole autocorrelation)",
-        description="Run MD with the potential of RUN (NVE by default; or read --trajectory) "
-        "and write the IR spectrum from the dipole-derivative autocorrelation (Hann window, "
-        "zero padding, harmonic quantum correction) as OUT/ir.csv, OUT/ir.png and "
-        "OUT/peaks.json. Example: `rhoml ir ethanol`.",
+        help="IR spectrum from MD with a trained potential (protocol, harmonic, experiment)",
+        description="IR spectrum of the molecule of RUN by the MD protocol: optimise with the "
+        "model (BFGS), Langevin equilibration at --temperature, then --trajectories independent "
+        "NVE trajectories from conformers drawn from the Langevin run (run on --workers "
+        "processes), whose dipole-derivative ACF spectra (Hann window --max-lag, harmonic quantum "
+        "correction) are averaged; band uncertainties are bootstrap standard errors over the "
+        "trajectories. Writes OUT/ir.csv (commented header: model, temperature, time step, "
+        "trajectories, total time, window, correction, units), OUT/peaks.csv|json (bands per "
+        "region: position, ±, FWHM, relative intensity), OUT/protocol.json, OUT/ir.png "
+        "(wavenumber decreasing to the right, normalised on the strongest 500-4000 cm-1 band) "
+        "and the trajectories in OUT/trajectories/. --harmonic adds harmonic frequencies and "
+        "intensities at the model minimum (OUT/harmonic.csv|json), --dft-reference the same with "
+        "PySCF PBE/def2-SVP (minutes), --experimental FILE.jdx overlays a JCAMP-DX spectrum and "
+        "writes the band assignment OUT/bands.csv|json. Default protocol: "
+        f"{d.trajectories} x {d.nve_steps * d.dt_fs / 1000:g} ps NVE at {d.temperature:g} K "
+        "(ethanol: 38,000 MD steps, about 5 min on 2 free cores; longer on a busy machine). "
+        "Example: `rhoml ir ethanol --harmonic`.",
     )
-    _md_args(ir, default_steps=4000)
-    ir.add_argument("--trajectory", default=None, help="use this trajectory instead of running MD")
-    ir.add_argument("--max-lag", type=options.positive_float, default=1000.0,
-                    help="ACF length in fs (default 1000)")  # fmt: skip
-    ir.add_argument("--correction", default="harmonic", choices=["harmonic", "none"])
+    _md_args(ir, default_steps=d.nve_steps, steps_help="NVE steps per trajectory")
+    ir.add_argument(
+        "--trajectories",
+        type=options.positive_int,
+        default=d.trajectories,
+        metavar="N",
+        help=f"independent NVE trajectories (default {d.trajectories})",
+    )
+    ir.add_argument(
+        "--equilibration",
+        type=options.nonnegative_int,
+        default=d.equilibration_steps,
+        metavar="STEPS",
+        help=f"Langevin equilibration steps (default {d.equilibration_steps})",
+    )
+    ir.add_argument(
+        "--spacing",
+        type=options.positive_int,
+        default=d.spacing_steps,
+        metavar="STEPS",
+        help=f"Langevin steps between drawn conformers (default {d.spacing_steps})",
+    )
+    ir.add_argument(
+        "--friction",
+        type=options.positive_float,
+        default=d.friction,
+        help=f"Langevin friction, 1/fs (default {d.friction:g})",
+    )
+    ir.add_argument(
+        "--max-lag",
+        type=options.positive_float,
+        default=d.max_lag_fs,
+        metavar="FS",
+        help=f"ACF window in fs (default {d.max_lag_fs:g})",
+    )
+    ir.add_argument(
+        "--correction",
+        default=d.correction,
+        choices=["harmonic", "none"],
+        help="quantum correction (default harmonic)",
+    )
+    options.add_workers(ir)
+    ir.add_argument(
+        "--trajectory",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="spectrum of these trajectory files (.npz from `rhoml md` or "
+        "OUT/trajectories/nve_*.npz) instead of running the protocol",
+    )
+    ir.add_argument(
+        "--harmonic",
+        action="store_true",
+        help="also harmonic frequencies and intensities at the model minimum "
+        "(finite differences, ase.vibrations)",
+    )
+    ir.add_argument(
+        "--dft-reference",
+        action="store_true",
+        help="also the harmonic spectrum of the DFT reference (PySCF PBE/def2-SVP, "
+        "optimised from the model minimum; ethanol: tens of minutes)",
+    )
+    ir.add_argument(
+        "--no-md", action="store_true", help="skip the MD protocol (harmonic analysis only)"
+    )
+    ir.add_argument(
+        "--experimental",
+        default=None,
+        metavar="FILE.jdx",
+        help="JCAMP-DX experimental spectrum to overlay and assign bands against",
+    )
+    ir.add_argument(
+        "--smoothing",
+        type=options.nonnegative_float,
+        default=20.0,
+        metavar="CM-1",
+        help="Gaussian FWHM (cm-1) the experimental spectrum is smoothed with before "
+        "its bands are picked, merging rotational P/Q/R structure (default 20; the "
+        "plot shows it unsmoothed)",
+    )
+    ir.add_argument(
+        "--max-shift",
+        type=options.positive_float,
+        default=150.0,
+        metavar="CM-1",
+        help="largest shift (cm-1) a band is assigned across (default 150)",
+    )
     options.add_out(ir, "output folder", default="ir-out")
     ir.set_defaults(handler=cmd_ir)
 
 
-def _md_args(p, default_steps: int = 1000) -> None:
-    p.add_argument("run", nargs="?", default="ethanol", metavar="RUN",
-                   help=RUN_HELP + " (default ethanol)")  # fmt: skip
-    p.add_argument("--geometry", default=None,
-                   help="start geometry file (default: the model's start geometry)")  # fmt: skip
+def _md_args(p, default_steps: int = 1000, steps_help: str = "MD steps") -> None:
+    p.add_argument(
+        "run", nargs="?", default="ethanol", metavar="RUN", help=RUN_HELP + " (default ethanol)"
+    )
+    p.add_argument(
+        "--geometry", default=None, help="start geometry file (default: the model's start geometry)"
+    )
     p.add_argument("--charge", type=int, default=0, help="total charge, e (default 0)")
-    p.add_argument("--steps", type=options.positive_int, default=default_steps,
-                   help=f"MD steps (default {default_steps})")  # fmt: skip
-    p.add_argument("--dt", type=options.positive_float, default=0.5,
-                   help="time step in fs (default 0.5)")  # fmt: skip
-    p.add_argument("--ensemble", default="nve", choices=["nve", "langevin"])
-    p.add_argument("--temperature", type=float, default=300.0,
-                   help="K: initial velocities and Langevin bath (default 300)")  # fmt: skip
-    p.add_argument("--friction", type=options.positive_float, default=0.002,
-                   help="Langevin friction, 1/fs (default 0.002)")  # fmt: skip
+    p.add_argument(
+        "--steps",
+        type=options.positive_int,
+        default=default_steps,
+        help=f"{steps_help} (default {default_steps})",
+    )
+    p.add_argument(
+        "--dt", type=options.positive_float, default=0.5, help="time step in fs (default 0.5)"
+    )
+    p.add_argument(
+        "--temperature",
+        type=options.positive_float,
+        default=300.0,
+        help="K: initial velocities and Langevin bath (default 300)",
+    )
     options.add_seed(p)
     options.add_threads(p)
     p.set_defaults(threads=1)  # one thread is fastest for small molecules
     for action in p._actions:
         if action.dest == "threads":
             action.help = (
-                "torch CPU threads (default 1: fastest for small molecules; 0: torch's default)"
+                "torch CPU threads per process (default 1: fastest for small "
+                "molecules; 0: torch's default)"
             )
-    p.add_argument("--float32", action="store_true",
-                   help="evaluate the model in float32 (DenSNet: about 1.1x faster; forces to "
-                   "~1e-6 relative)")  # fmt: skip
-    p.add_argument("--compile", action="store_true",
-                   help="compile the model's fast evaluator with torch.compile (DenSNet: about "
-                   "1.7x faster per step; needs a C++ compiler; the first run compiles for 1-2 "
-                   "min, later runs reuse the cache)")  # fmt: skip
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="evaluate the model in float32 (DenSNet: about 1.1x faster; forces to ~1e-6 relative)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model's fast evaluator with torch.compile (DenSNet: about "
+        "1.7x faster per step; needs a C++ compiler; the first run compiles for 1-2 "
+        "min, later runs reuse the cache)",
+    )
     options.add_quiet(p)
 
 
@@ -110,72 +231,223 @@ def check_output_file(path) -> Path:
     return p
 
 
-def _run(args, path=None, before=None):
+def _model(args):
+    """(run, potential, start molecule) after the one-line checks: the run is a potential and
+    the molecule is one it was trained for."""
     from rhoml import runs
-    from rhoml.ase import RhomlCalculator
-    from rhoml.md.driver import MDSettings, run_md
 
     options.set_threads(args.threads)
     run = runs.load(args.run)
     potential = run.potential()
     mol = _start(potential, args.geometry, args.charge)
     potential.check_molecule(mol)
+    return run, potential, mol
+
+
+def _run(args, path=None, before=None):
+    from rhoml.ase import RhomlCalculator
+    from rhoml.md.driver import MDSettings, run_md
+
+    run, potential, mol = _model(args)
     if before is not None:  # e.g. create the output folder once the model and molecule fit
         before()
-    calc = RhomlCalculator(potential, args.charge, dtype="float32" if args.float32 else None,
-                           compile=args.compile)  # fmt: skip
-    settings = MDSettings(steps=args.steps, dt_fs=args.dt, ensemble=args.ensemble,
-                          temperature=args.temperature, friction=args.friction,
-                          seed=args.seed)  # fmt: skip
-    return run_md(calc, mol, settings, path=path, progress=not args.quiet), settings, run
+    calc = RhomlCalculator(
+        potential, args.charge, dtype="float32" if args.float32 else None, compile=args.compile
+    )
+    settings = MDSettings(
+        steps=args.steps,
+        dt_fs=args.dt,
+        ensemble=args.ensemble,
+        temperature=args.temperature,
+        friction=args.friction,
+        seed=args.seed,
+    )
+    meta = {"run": str(run.path), "family": run.family}
+    traj = run_md(calc, mol, settings, path=path, progress=not args.quiet, meta=meta)
+    return traj, settings, run
 
 
 def cmd_md(args) -> int:
+    from rhoml.md.driver import nve_drift
+
     out = check_output_file(args.out)
     traj, s, run = _run(args, path=out)
-    traj.save(out, {"run": str(run.path), "family": run.family, "settings": s.__dict__})
     a = traj.arrays()
     line = f"wrote {out}: {len(a['time_fs'])} frames, mean T {a['temperature'].mean():.0f} K"
     if s.ensemble == "nve":  # a thermostat exchanges energy: a drift means nothing there
-        ps = (a["time_fs"][-1] - a["time_fs"][0]) / 1000.0
-        drift = a["total"][-1] - a["total"][0]
-        line += f", NVE total-energy drift {drift:+.4f} eV ({drift / ps:+.4f} eV/ps)" if ps else ""
+        d = nve_drift(a["time_fs"], a["total"])
+        line += (
+            f", NVE total-energy drift {d['drift_eV_per_ps']:+.4f} eV/ps (largest error "
+            f"{d['max_error_eV']:.4f} eV)"
+        )
     print(line)
     return 0
 
 
+def _check_ir_args(args) -> None:
+    if args.no_md and args.trajectory:
+        raise InputError("--no-md and --trajectory exclude each other")
+    if args.no_md and not (args.harmonic or args.dft_reference or args.experimental):
+        raise InputError("--no-md leaves nothing to do: add --harmonic or --dft-reference")
+
+
+def _protocol_settings(args):
+    from rhoml.md.protocol import ProtocolSettings
+
+    return ProtocolSettings(
+        temperature=args.temperature, dt_fs=args.dt, friction=args.friction,
+        equilibration_steps=args.equilibration, spacing_steps=args.spacing,
+        trajectories=args.trajectories, nve_steps=args.steps, max_lag_fs=args.max_lag,
+        correction=args.correction, seed=args.seed,
+    )  # fmt: skip
+
+
+def _from_files(args):
+    """(ensemble spectrum, header metadata) of --trajectory files."""
+    from rhoml.md.protocol import spectrum_from_files
+
+    ens, dt = spectrum_from_files(args.trajectory, temperature=args.temperature,
+                                  max_lag_fs=args.max_lag, correction=args.correction)  # fmt: skip
+    meta = {
+        "trajectory files": " ".join(Path(p).name for p in args.trajectory),
+        "temperature": f"{args.temperature:g} K (quantum correction)",
+        "time step": f"{dt:g} fs (as recorded)",
+        "trajectories": str(ens.n_trajectories),
+        "window": f"{args.max_lag:g} fs Hann (dipole-derivative ACF)",
+        "quantum correction": args.correction,
+    }
+    return ens, meta
+
+
+def _write_md(out: Path, ens, meta: dict, result, seed: int):
+    """ir.csv, peaks.csv|json (and protocol.json after a protocol run); returns the bands."""
+    from rhoml.md import bands as B
+    from rhoml.md import ir_report as R
+
+    spec = ens.mean()
+    md_bands = B.find_bands(spec.wavenumber, spec.intensity, samples=ens.bootstrap(200, seed))
+    R.write_ir_csv(out / "ir.csv", ens, meta, seed=seed)
+    R.write_rows(out / "peaks", [b.row() for b in md_bands], meta)
+    if result is not None:
+        summary = {
+            "metadata": meta, "drift": result.drift_summary(), "nve": result.nve,
+            "langevin": result.langevin, "wall_s": result.wall_s,
+            "minimum_energy_eV": result.minimum_energy_ev,
+            "settings": result.settings.__dict__, "files": result.files,
+        }  # fmt: skip
+        (out / "protocol.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return md_bands
+
+
+def _harmonic(args, potential, mol, minimum, log) -> dict:
+    """Model (and with --dft-reference DFT) harmonic IR, each at its own minimum."""
+    from rhoml.ase import RhomlCalculator
+    from rhoml.md.ir import harmonic_at_minimum
+    from rhoml.molecule import Molecule
+
+    harmonic = {}
+    log("harmonic analysis at the model minimum (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
+    start = minimum if minimum is not None else mol
+    harmonic["model harmonic"] = harmonic_at_minimum(RhomlCalculator(potential, args.charge), start)
+    if args.dft_reference:
+        from rhoml.md import reference
+
+        n_grad = 6 * len(mol.numbers) + 1
+        log(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
+            f"{n_grad} gradients for the Hessian; this takes a while")  # fmt: skip
+        start = Molecule(mol.numbers, harmonic["model harmonic"].positions, charge=args.charge)
+        harmonic["DFT harmonic"] = reference.dft_harmonic(start, progress=not args.quiet)
+    return harmonic
+
+
 def cmd_ir(args) -> int:
-    from rhoml.md.ir import ir_from_dipoles, write_spectrum
+    import logging
 
-    traj, run = None, None
-    if args.trajectory:
-        from rhoml.md.driver import load_trajectory
+    from rhoml.md import bands as B
+    from rhoml.md import ir_report as R
 
-        t = load_trajectory(args.trajectory)
-        dip, times = t["dipole"], t["time_fs"]
-        title = f"IR from MD ({Path(args.trajectory).name})"
-    else:
-        out = Path(args.out)
-        check_output_file(out / "trajectory.npz") if out.is_dir() else check_output_file(out)
-        traj, _, run = _run(args, path=out / "trajectory.npz",
-                            before=lambda: out.mkdir(parents=True, exist_ok=True))  # fmt: skip
-        a = traj.arrays()
-        dip, times = a["dipole"], a["time_fs"]
-        title = f"IR from {run.family} MD ({args.run})"
-    if len(times) < 16:
-        raise InputError("IR needs at least 16 recorded MD frames")
-    dt = float(times[1] - times[0])
-    spec = ir_from_dipoles(
-        dip, dt, temperature=args.temperature, max_lag_fs=args.max_lag, correction=args.correction
-    )
+    log = logging.getLogger("rhoml.ir").info
+    _check_ir_args(args)
+    experiment = None
+    if args.experimental:  # read first: a bad file fails before any simulation
+        from rhoml.io.jcamp import read_jcamp_spectrum
+
+        experiment = read_jcamp_spectrum(args.experimental)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file, expected a folder")
+    check_output_file(out / "ir.csv") if out.is_dir() else check_output_file(out)
+    want_harmonic = bool(args.harmonic or args.dft_reference or args.experimental)
+
+    ens, meta, result, minimum, potential, mol = None, {}, None, None, None, None
+    title, md_label = "IR", ""
+    if args.trajectory:
+        ens, meta = _from_files(args)
+        title = f"IR from {ens.n_trajectories} trajectory file(s)"
+        md_label = f"MD dipole-derivative ACF, {ens.n_trajectories} traj"
+    if not args.trajectory or want_harmonic:
+        run, potential, mol = _model(args)  # one-line refusal for a molecule it does not fit
+        title = f"IR of {mol.formula}: {run.family} model {args.run}"
     out.mkdir(parents=True, exist_ok=True)
-    if traj is not None:
-        traj.save(out / "trajectory.npz", {"run": str(run.path), "family": run.family})
-    write_spectrum(spec, out / "ir.csv", out / "ir.png", title=title)
-    peaks = [{"wavenumber_cm-1": w, "intensity_arb": i} for w, i in spec.peaks(n=12)]
-    (out / "peaks.json").write_text(json.dumps(peaks, indent=1))
-    print(f"wrote {out}/ir.csv, ir.png, peaks.json")
-    for p in peaks:
-        print(f"  {p['wavenumber_cm-1']:8.1f} cm-1  {p['intensity_arb']:.3f}")
+    if not args.trajectory and not args.no_md:
+        from rhoml.md.protocol import run_protocol
+
+        result = run_protocol(
+            args.run, mol, _protocol_settings(args), out=out, workers=args.workers,
+            threads=args.threads or 1, dtype="float32" if args.float32 else None,
+            compile=args.compile, progress=not args.quiet, log=log,
+        )  # fmt: skip
+        ens, meta, minimum = result.spectrum, result.metadata(), result.minimum
+        md_label = (f"MD dipole-derivative ACF, {ens.n_trajectories} traj × "
+                    f"{args.steps * args.dt / 1000:g} ps, {args.temperature:g} K")  # fmt: skip
+    md_bands = _write_md(out, ens, meta, result, args.seed) if ens is not None else []
+
+    harmonic = _harmonic(args, potential, mol, minimum, log) if want_harmonic else {}
+    if harmonic:
+        R.write_rows(out / "harmonic", R.harmonic_rows(harmonic), {
+            "model run": str(args.run), "units": "cm^-1, km/mol",
+            "method": "finite differences (±0.005 Å) of forces and dipoles, "
+            "ase.vibrations.Infrared, at each method's own minimum",
+        })  # fmt: skip
+
+    assignment, columns, exp_plot = [], [], None
+    if experiment is not None:
+        name = Path(args.experimental).name
+        exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
+                                       smoothing=args.smoothing)  # fmt: skip
+        assignment, summary = B.compare_with_experiment(
+            exp_bands, md=md_bands if ens is not None else None, harmonic=harmonic,
+            max_shift=args.max_shift,
+        )  # fmt: skip
+        columns = list(summary)
+        R.write_rows(out / "bands", assignment, {
+            "experiment": f"{name} ({experiment.title}; smoothed {args.smoothing:g} cm^-1 "
+            "FWHM for peak picking)",
+            "assignment": f"one-to-one, least total |shift|, at most {args.max_shift:g} cm^-1; "
+            "harmonic: modes >= 2% of the strongest",
+            **{f"{c} |shift|": json.dumps(v) for c, v in summary.items()},
+        })  # fmt: skip
+        exp_plot = (experiment.wavenumber, experiment.absorbance, f"experiment ({name})")
+    R.plot_ir(out / "ir.png", md=ens, md_label=md_label, harmonic=harmonic,
+              experiment=exp_plot, title=title)  # fmt: skip
+
+    written = [p.name for p in sorted(out.iterdir()) if p.is_file()]
+    print(f"wrote {out}/: {', '.join(written)}")
+    if result is not None:
+        d = result.drift_summary()
+        print(f"protocol: {meta['trajectories']}; NVE drift median "
+              f"{d['median_abs_drift_eV_per_ps']:.2g} eV/ps (largest "
+              f"{d['max_abs_drift_eV_per_ps']:.2g}), vibrational T "
+              f"{d['mean_vibrational_temperature_K']:.0f} K; "
+              f"{result.wall_s['total']:.0f} s")  # fmt: skip
+    if ens is not None:
+        print(B.format_band_table(md_bands, "MD bands (± = bootstrap standard error over "
+                                  "trajectories):"))  # fmt: skip
+    if harmonic:
+        print("harmonic (cm-1, km/mol):")
+        print(R.format_harmonic(harmonic))
+    if assignment:
+        print(f"band assignment against {Path(args.experimental).name} (shift = computed − "
+              "experiment, cm-1):")  # fmt: skip
+        print(R.format_assignment(assignment, columns))
     return 0

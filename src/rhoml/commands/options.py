@@ -40,6 +40,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    """A finite number ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
+    return value
+
+
 def add_out(p: argparse.ArgumentParser, what: str, *, required: bool = False,
             default: str | None = None) -> None:  # fmt: skip
     """``--out PATH``: where the command writes ``what``."""

@@ -54,6 +54,65 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
     return acf / (n - np.arange(n))
 
 
+MID_IR = (500.0, 4000.0)  # cm⁻¹: the range a spectrum is normalised on (its strongest band)
+
+
+def mid_ir_max(wavenumber: np.ndarray, intensity: np.ndarray) -> float:
+    """Largest intensity in the mid IR (:data:`MID_IR`), or anywhere when nothing lies there."""
+    m = (wavenumber >= MID_IR[0]) & (wavenumber <= MID_IR[1])
+    y = intensity[m] if np.any(m) else intensity
+    return float(y.max()) if y.size else 0.0
+
+
+def dipole_spectra(
+    dipoles,
+    dt_fs: float,
+    *,
+    temperature: float = 300.0,
+    max_lag_fs: float = 1000.0,
+    pad: int = 4,
+    correction: str = "harmonic",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trajectory IR spectra of dipole series, unnormalised and on one common grid.
+
+    ``dipoles``: a sequence of (n_steps, 3) arrays in Debye sampled every ``dt_fs`` fs (lengths
+    may differ), or one (n_traj, n_steps, 3) array. Returns (wavenumber (n_wn,) cm⁻¹,
+    spectra (n_traj, n_wn) arb. units on a common scale). Spectra are linear in the ACF: their
+    mean is the spectrum of the averaged ACF."""
+    if isinstance(dipoles, np.ndarray) and dipoles.ndim == 2:
+        dipoles = [dipoles]
+    series = [np.asarray(d, float) for d in dipoles]
+    for d in series:
+        if d.ndim != 2 or d.shape[-1] != 3 or d.shape[0] < 8:
+            raise InputError(f"dipoles of shape {d.shape}: expected (n_steps ≥ 8, 3)")
+    if not series:
+        raise InputError("no dipole series given")
+    if correction not in ("harmonic", "none"):
+        raise InputError(f"correction must be 'harmonic' or 'none', got {correction!r}")
+    if not dt_fs > 0:
+        raise InputError(f"time step must be > 0 fs, got {dt_fs}")
+    n_min = min(len(d) for d in series)
+    n_lag = min(n_min - 2, max(8, int(round(max_lag_fs / dt_fs))))
+    window = np.hanning(2 * n_lag)[n_lag:]  # right half: 1 → 0
+    n_fft = pad * 2 * n_lag
+    out = []
+    for x in series:
+        if correction == "harmonic":
+            y = (x[2:] - x[:-2]) / (2 * dt_fs)  # μ̇, central differences
+        else:
+            y = x - x.mean(axis=0)
+        a = autocorrelation(y)[:n_lag] * window
+        mirrored = np.concatenate([a, np.zeros(n_fft - 2 * n_lag + 1), a[:0:-1]])
+        out.append(np.fft.rfft(mirrored).real * dt_fs)
+    freq_hz = np.fft.rfftfreq(n_fft, d=dt_fs * 1e-15)
+    wn = freq_hz / C_CM_PER_S
+    spec = np.asarray(out)
+    if correction == "none":
+        bh_omega = wn / (KB_CM * temperature)  # βħω = hcν̃/kT
+        spec = wn * (1 - np.exp(-bh_omega)) * spec
+    return wn, spec
+
+
 def ir_from_dipoles(
     dipoles: np.ndarray,
     dt_fs: float,
@@ -64,33 +123,61 @@ def ir_from_dipoles(
     correction: str = "harmonic",
 ) -> Spectrum:
     """IR spectrum of a dipole series ``dipoles`` (n_steps, 3) Debye sampled every ``dt_fs`` fs
-    (or (n_traj, n_steps, 3): ACFs are averaged)."""
+    (or (n_traj, n_steps, 3): ACFs are averaged), normalised on its strongest mid-IR band."""
     d = np.asarray(dipoles, float)
     if d.ndim == 2:
         d = d[None]
-    if d.ndim != 3 or d.shape[-1] != 3 or d.shape[1] < 8:
+    if d.ndim != 3:
         raise InputError(f"dipoles of shape {d.shape}: expected (n_steps ≥ 8, 3)")
-    if correction not in ("harmonic", "none"):
-        raise InputError(f"correction must be 'harmonic' or 'none', got {correction!r}")
-    n_lag = min(d.shape[1] - 2, max(8, int(round(max_lag_fs / dt_fs))))
-    if correction == "harmonic":
-        series = [(x[2:] - x[:-2]) / (2 * dt_fs) for x in d]  # μ̇, central differences
-    else:
-        series = [x - x.mean(axis=0) for x in d]
-    acf = np.mean([autocorrelation(s)[:n_lag] for s in series], axis=0)
-    window = np.hanning(2 * n_lag)[n_lag:]  # right half: 1 → 0
-    a = acf * window
-    n_fft = pad * 2 * n_lag
-    mirrored = np.concatenate([a, np.zeros(n_fft - 2 * n_lag + 1), a[:0:-1]])
-    spec = np.fft.rfft(mirrored).real * dt_fs
-    freq_hz = np.fft.rfftfreq(len(mirrored), d=dt_fs * 1e-15)
-    wn = freq_hz / C_CM_PER_S
-    if correction == "none":
-        bh_omega = wn / (KB_CM * temperature)  # βħω = hcν̃/kT
-        spec = wn * (1 - np.exp(-bh_omega)) * spec
-    spec = np.clip(spec, 0, None)
-    top = spec[wn > 100].max() if np.any(wn > 100) else spec.max()
-    return Spectrum(wn, spec / top if top > 0 else spec)
+    return EnsembleSpectrum(
+        *dipole_spectra(
+            list(d),
+            dt_fs,
+            temperature=temperature,
+            max_lag_fs=max_lag_fs,
+            pad=pad,
+            correction=correction,
+        )  # fmt: skip
+    ).mean()
+
+
+@dataclass
+class EnsembleSpectrum:
+    """IR spectra of independent trajectories on one grid: ``wavenumber`` (n_wn,) cm⁻¹ and
+    ``per_trajectory`` (n_traj, n_wn), unnormalised on a common scale. The ensemble spectrum is
+    their mean; bootstrap resamples of the trajectories give its uncertainty. Everything
+    returned is normalised on the strongest mid-IR band of the mean (max 1 in 500–4000 cm⁻¹)."""
+
+    wavenumber: np.ndarray
+    per_trajectory: np.ndarray
+
+    @property
+    def n_trajectories(self) -> int:
+        return int(len(self.per_trajectory))
+
+    def scale(self) -> float:
+        top = mid_ir_max(self.wavenumber, np.clip(self.per_trajectory.mean(axis=0), 0, None))
+        return top if top > 0 else 1.0
+
+    def mean(self) -> Spectrum:
+        y = np.clip(self.per_trajectory.mean(axis=0), 0, None) / self.scale()
+        return Spectrum(self.wavenumber, y)
+
+    def trajectories(self) -> np.ndarray:
+        """(n_traj, n_wn) per-trajectory spectra on the mean's scale (each averages to it)."""
+        return self.per_trajectory / self.scale()
+
+    def bootstrap(self, n: int = 200, seed: int = 0) -> np.ndarray:
+        """(n, n_wn) means of ``n`` bootstrap resamples of the trajectories, on the mean's
+        scale (all equal to the mean for one trajectory)."""
+        rng = np.random.default_rng(seed)
+        k = self.n_trajectories
+        counts = np.stack([np.bincount(rng.integers(0, k, k), minlength=k) for _ in range(n)])
+        return np.clip(counts @ self.per_trajectory / k, 0, None) / self.scale()
+
+    def std(self, n: int = 200, seed: int = 0) -> np.ndarray:
+        """(n_wn,) bootstrap standard error of the mean spectrum (0 for one trajectory)."""
+        return self.bootstrap(n, seed).std(axis=0)
 
 
 def broaden(
@@ -113,7 +200,9 @@ def write_spectrum(
     reference: Spectrum | None = None,
     sticks=None,
 ) -> None:
-    """CSV (wavenumber_cm-1, intensity_arb) and optionally a PNG plot (400–4000 cm⁻¹)."""
+    """CSV (wavenumber_cm-1, intensity_arb) and optionally a PNG plot (4000–400 cm⁻¹,
+    wavenumber decreasing to the right). The protocol's richer outputs (metadata header,
+    uncertainty, experiment overlay) are in :mod:`rhoml.md.ir_report`."""
     from pathlib import Path
 
     m = (spectrum.wavenumber >= 0) & (spectrum.wavenumber <= 4500)
@@ -133,7 +222,7 @@ def write_spectrum(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(spectrum.wavenumber[m], spectrum.intensity[m], lw=1, label="ML MD (dipole ACF)")
+    ax.plot(spectrum.wavenumber[m], spectrum.intensity[m], lw=1, label="MD dipole-derivative ACF")
     if reference is not None:
         r = (reference.wavenumber >= 0) & (reference.wavenumber <= 4500)
         ax.plot(
@@ -146,7 +235,7 @@ def write_spectrum(
     if sticks is not None:
         f, i = sticks
         ax.vlines(f, 0, i / i.max(), colors="k", lw=0.6, alpha=0.5, label="DFT harmonic lines")
-    ax.set_xlim(400, 4000)
+    ax.set_xlim(4000, 400)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("wavenumber (cm⁻¹)")
     ax.set_ylabel("intensity (arb.)")
@@ -250,3 +339,11 @@ def harmonic_ir(potential, molecule, step: float = 0.005, progress: bool = False
     order = np.argsort(np.abs(wn))[n_zero:]  # drop translations and rotations
     order = order[np.argsort(wn[order])]
     return HarmonicIR(wn[order], inten[order], molecule.positions.copy())
+
+
+def harmonic_at_minimum(potential, molecule, *, fmax: float = 1e-3, step: float = 0.005,
+                        opt_steps: int = 1000, progress: bool = False) -> HarmonicIR:  # fmt: skip
+    """:func:`harmonic_ir` at the minimum of ``potential`` reached from ``molecule`` by
+    :func:`optimise` (``fmax`` eV/Å); ``.positions`` holds that minimum (Å)."""
+    minimum = optimise(potential, molecule, fmax=fmax, steps=opt_steps)
+    return harmonic_ir(potential, minimum, step=step, progress=progress)

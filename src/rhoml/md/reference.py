@@ -24,3 +24,14 @@ def dft_potential(settings=None) -> FunctionPotential:
         }
 
     return FunctionPotential(fn)
+
+
+def dft_harmonic(molecule: Molecule, settings=None, *, fmax: float = 5e-3,
+                 progress: bool = False):  # fmt: skip
+    """Harmonic IR (:class:`~rhoml.md.ir.HarmonicIR`) of the DFT reference at its own minimum,
+    optimised from ``molecule`` (e.g. the model minimum; ``fmax`` eV/Å): 6N+1 PySCF gradients
+    for the Hessian plus the optimisation (ethanol: tens of minutes on 2 cores)."""
+    from rhoml.md.ir import harmonic_at_minimum
+
+    return harmonic_at_minimum(dft_potential(settings), molecule, fmax=fmax, opt_steps=200,
+                               progress=progress)  # fmt: skip

@@ -1,0 +1,265 @@
+"""IR bands: peak picking with positions, widths and uncertainties, spectral regions, and the
+assignment of bands between spectra (experiment, MD, harmonic).
+
+Positions are refined below the grid spacing by a parabola through the three highest points;
+widths are full widths at half prominence (FWHM for an isolated band); intensities are relative
+to the strongest mid-IR band of the spectrum given (normalise it first, e.g.
+:meth:`rhoml.md.ir.EnsembleSpectrum.mean`). Uncertainties come from resampled spectra (bootstrap
+over trajectories): the standard deviation of the band position over the samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+#: (name, lowest, highest) cm⁻¹: the regions a peak table is split into.
+REGIONS: tuple[tuple[str, float, float], ...] = (
+    ("fingerprint <1500", 0.0, 1500.0),
+    ("double/triple bonds 1500-2500", 1500.0, 2500.0),
+    ("C-H stretch 2500-3200", 2500.0, 3200.0),
+    ("O-H/N-H stretch >3200", 3200.0, np.inf),
+)
+
+
+def region_of(wavenumber: float) -> str:
+    """The :data:`REGIONS` name of a wavenumber (cm⁻¹)."""
+    for name, lo, hi in REGIONS:
+        if lo <= wavenumber < hi:
+            return name
+    return REGIONS[-1][0]
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band: ``position`` and ``fwhm`` in cm⁻¹, ``intensity`` relative to the strongest
+    mid-IR band, ``uncertainty`` (cm⁻¹) and ``intensity_std`` from resampled spectra (NaN when
+    none were given), ``region`` (:data:`REGIONS`)."""
+
+    position: float
+    fwhm: float
+    intensity: float
+    uncertainty: float = float("nan")
+    intensity_std: float = float("nan")
+    region: str = ""
+
+    def row(self) -> dict:
+        """The band rounded for tables: position and width to 0.1 cm⁻¹, intensity to 0.001."""
+        d = asdict(self)
+        return {
+            "region": d["region"],
+            "position_cm-1": round(d["position"], 1),
+            "uncertainty_cm-1": _r(d["uncertainty"], 1),
+            "fwhm_cm-1": _r(d["fwhm"], 1),
+            "rel_intensity": round(d["intensity"], 3),
+            "rel_intensity_std": _r(d["intensity_std"], 3),
+        }
+
+
+def _r(x: float, digits: int) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), digits)
+
+
+def _refine(wn: np.ndarray, y: np.ndarray, i: int) -> float:
+    """Parabolic interpolation of the maximum at index ``i`` (cm⁻¹)."""
+    if i <= 0 or i >= len(y) - 1:
+        return float(wn[i])
+    a, b, c = y[i - 1], y[i], y[i + 1]
+    den = a - 2 * b + c
+    off = 0.5 * (a - c) / den if den < 0 else 0.0
+    return float(np.interp(i + np.clip(off, -0.5, 0.5), np.arange(len(wn)), wn))
+
+
+def _sample_position(wn: np.ndarray, y: np.ndarray, i: int, half: int) -> float | None:
+    """Position of the local maximum of ``y`` nearest index ``i`` within ±``half`` points."""
+    lo, hi = max(i - half, 1), min(i + half + 1, len(y) - 1)
+    j = lo + int(np.argmax(y[lo:hi]))
+    if j in (lo, hi - 1) and not (y[j] >= y[j - 1] and y[j] >= y[j + 1]):
+        return None  # no maximum inside the window
+    return _refine(wn, y, j)
+
+
+def find_bands(
+    wavenumber: np.ndarray,
+    intensity: np.ndarray,
+    *,
+    lo: float = 400.0,
+    hi: float = 4000.0,
+    min_prominence: float = 0.02,
+    samples: np.ndarray | None = None,
+    noise_sigmas: float = 3.0,
+) -> list[Band]:
+    """Bands of a spectrum on a uniform ascending grid (``wavenumber`` cm⁻¹, ``intensity``
+    normalised to 1 on its strongest mid-IR band), in [lo, hi], ascending.
+
+    A band is a local maximum with prominence ≥ ``min_prominence`` and, when resampled spectra
+    ``samples`` (n, n_wn) are given, ≥ ``noise_sigmas`` × their standard deviation there; every
+    region keeps its bands however weak they are next to the strongest band elsewhere."""
+    from scipy.signal import find_peaks, peak_widths
+
+    wn = np.asarray(wavenumber, float)
+    y = np.asarray(intensity, float)
+    if wn.shape != y.shape or wn.ndim != 1 or len(wn) < 5:
+        raise ValueError(f"need matching 1-D wavenumber and intensity, got {wn.shape}, {y.shape}")
+    std = samples.std(axis=0) if samples is not None and len(samples) > 1 else None
+    idx, props = find_peaks(y, prominence=min_prominence)
+    keep = (wn[idx] >= lo) & (wn[idx] <= hi)
+    if std is not None:
+        keep &= props["prominences"] >= noise_sigmas * std[idx]
+    idx = idx[keep]
+    if not len(idx):
+        return []
+    widths, _, left, right = peak_widths(y, idx, rel_height=0.5)
+    grid = np.arange(len(wn))
+    fwhm = np.interp(right, grid, wn) - np.interp(left, grid, wn)
+    step = float(np.median(np.diff(wn)))
+    bands = []
+    for k, i in enumerate(idx):
+        pos = _refine(wn, y, int(i))
+        unc = ist = float("nan")
+        if samples is not None and len(samples) > 1:
+            half = max(3, int(round(0.5 * fwhm[k] / step)))
+            found = [_sample_position(wn, s, int(i), half) for s in samples]
+            found = [f for f in found if f is not None]
+            if len(found) >= max(2, len(samples) // 2):
+                unc = float(np.std(found))
+            ist = float(std[i])
+        bands.append(Band(pos, float(fwhm[k]), float(y[i]), unc, ist, region_of(pos)))
+    return bands
+
+
+def band_table(bands: Sequence[Band]) -> dict[str, list[dict]]:
+    """Rows (:meth:`Band.row`) per region, regions in :data:`REGIONS` order (empty ones too)."""
+    out: dict[str, list[dict]] = {name: [] for name, _, _ in REGIONS}
+    for b in sorted(bands, key=lambda b: b.position):
+        out[b.region or region_of(b.position)].append(b.row())
+    return out
+
+
+def format_band_table(bands: Sequence[Band], title: str = "") -> str:
+    """A plain-text peak table, one block per region."""
+    lines = [title] if title else []
+    lines.append(f"  {'cm-1':>8} {'±':>6} {'FWHM':>7} {'rel.int':>8}")
+    for region, rows in band_table(bands).items():
+        lines.append(f"  {region}:" + ("" if rows else " none"))
+        for r in rows:
+            u = "" if r["uncertainty_cm-1"] is None else f"{r['uncertainty_cm-1']:.1f}"
+            w = "" if r["fwhm_cm-1"] is None else f"{r['fwhm_cm-1']:.1f}"
+            lines.append(f"  {r['position_cm-1']:8.1f} {u:>6} {w:>7} {r['rel_intensity']:8.3f}")
+    return "\n".join(lines)
+
+
+def smooth(wavenumber: np.ndarray, intensity: np.ndarray, fwhm: float,
+           step: float = 0.5) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``intensity`` on a uniform ``step`` cm⁻¹ grid, convolved with a Gaussian of ``fwhm``
+    cm⁻¹ (e.g. to merge the rotational P/Q/R structure of a gas-phase band before peak
+    picking); ``fwhm`` 0 only resamples."""
+    wn = np.asarray(wavenumber, float)
+    y = np.asarray(intensity, float)
+    order = np.argsort(wn)
+    wn, y = wn[order], y[order]
+    grid = np.arange(wn[0], wn[-1] + step / 2, step)
+    out = np.interp(grid, wn, y)
+    if fwhm > 0:
+        from scipy.ndimage import gaussian_filter1d
+
+        out = gaussian_filter1d(out, fwhm / step / 2.3548, mode="nearest")
+    return grid, out
+
+
+def visible_modes(frequencies: Sequence[float], intensities: Sequence[float],
+                  min_fraction: float = 0.02, lo: float = 400.0) -> list[float]:  # fmt: skip
+    """Harmonic modes above ``lo`` cm⁻¹ whose intensity is ≥ ``min_fraction`` of the strongest
+    one's: the lines a spectrum can show."""
+    f = np.asarray(frequencies, float)
+    i = np.asarray(intensities, float)
+    if not len(f):
+        return []
+    top = i[f >= lo].max() if np.any(f >= lo) else 0.0
+    return [float(x) for x, y in zip(f, i, strict=True) if x >= lo and y >= min_fraction * top]
+
+
+def match(reference: Sequence[float], candidates: Sequence[float],
+          max_shift: float = 150.0) -> list[int | None]:  # fmt: skip
+    """One-to-one assignment of ``candidates`` to ``reference`` positions (cm⁻¹) minimising the
+    total |shift| (Hungarian algorithm); pairs further apart than ``max_shift`` are left
+    unassigned. Returns, per reference position, the candidate index or None."""
+    from scipy.optimize import linear_sum_assignment
+
+    r = np.asarray(reference, float)
+    c = np.asarray(candidates, float)
+    out: list[int | None] = [None] * len(r)
+    if not len(r) or not len(c):
+        return out
+    cost = np.abs(r[:, None] - c[None, :])
+    big = 1e6
+    rows, cols = linear_sum_assignment(np.where(cost <= max_shift, cost, big))
+    for i, j in zip(rows, cols, strict=True):
+        if cost[i, j] <= max_shift:
+            out[i] = int(j)
+    return out
+
+
+def assign_bands(experiment: Sequence[float], columns: Mapping[str, Sequence[float]],
+                 max_shift: float = 150.0) -> list[dict]:  # fmt: skip
+    """Band-assignment table: one row per experimental band (cm⁻¹) with, for each named column
+    of computed positions (e.g. ``{"md": [...], "model_harmonic": [...], "dft_harmonic":
+    [...]}``), the position assigned to it by :func:`match` and its shift (computed −
+    experiment), None where nothing lies within ``max_shift``."""
+    exp = [float(e) for e in experiment]
+    rows = [{"region": region_of(e), "experiment_cm-1": round(e, 1)} for e in exp]
+    for name, values in columns.items():
+        vals = [float(v) for v in values]
+        for row, j, e in zip(rows, match(exp, vals, max_shift), exp, strict=True):
+            row[f"{name}_cm-1"] = None if j is None else round(vals[j], 1)
+            row[f"{name}_shift_cm-1"] = None if j is None else round(vals[j] - e, 1)
+    return rows
+
+
+def shift_summary(rows: Sequence[Mapping], name: str) -> dict:
+    """Mean and largest |shift| (cm⁻¹) of column ``name`` over the assigned rows of
+    :func:`assign_bands`, and how many rows were assigned."""
+    s = [abs(r[f"{name}_shift_cm-1"]) for r in rows if r.get(f"{name}_shift_cm-1") is not None]
+    return {
+        "assigned": len(s),
+        "of": len(rows),
+        "mean_abs_shift_cm-1": round(float(np.mean(s)), 1) if s else None,
+        "max_abs_shift_cm-1": round(float(np.max(s)), 1) if s else None,
+    }
+
+
+def experiment_bands(wavenumber, absorbance, *, smoothing: float = 20.0,
+                     min_prominence: float = 0.03, lo: float = 400.0,
+                     hi: float = 4000.0) -> list[Band]:  # fmt: skip
+    """Bands of an experimental spectrum (any absorbance-like units): resampled to 0.5 cm⁻¹,
+    smoothed with a Gaussian of ``smoothing`` cm⁻¹ FWHM (merging rotational P/Q/R structure
+    into band contours), normalised on its strongest mid-IR band, picked by :func:`find_bands`."""
+    grid, y = smooth(wavenumber, absorbance, smoothing)
+    mid = (grid >= 500.0) & (grid <= 4000.0)
+    top = y[mid].max() if np.any(mid) else y.max()
+    return find_bands(grid, y / (top if top > 0 else 1.0), lo=lo, hi=hi,
+                      min_prominence=min_prominence)  # fmt: skip
+
+
+def compare_with_experiment(
+    experiment: Sequence[Band],
+    *,
+    md: Sequence[Band] | None = None,
+    harmonic: Mapping | None = None,
+    max_shift: float = 150.0,
+    min_fraction: float = 0.02,
+) -> tuple[list[dict], dict]:
+    """The band-assignment table of experimental bands against MD bands (column ``md``) and
+    harmonic results (``{"model harmonic": HarmonicIR, ...}`` → columns ``model_harmonic``
+    ...; modes ≥ ``min_fraction`` of the strongest, :func:`visible_modes`), with
+    :func:`shift_summary` per column. Returns (rows, summary)."""
+    columns: dict[str, list[float]] = {}
+    if md is not None:
+        columns["md"] = [b.position for b in md]
+    for name, h in (harmonic or {}).items():
+        columns[name.replace(" ", "_")] = visible_modes(h.frequencies, h.intensities,
+                                                        min_fraction)  # fmt: skip
+    rows = assign_bands([b.position for b in experiment], columns, max_shift)
+    return rows, {c: shift_summary(rows, c) for c in columns}

@@ -1,0 +1,363 @@
+"""The MD IR spectrum protocol: one answer however it is seeded.
+
+1. **optimise** the start geometry with the model (ASE BFGS, ``optimise_fmax`` eV/Å);
+2. **Langevin** at ``temperature`` from the minimum: ``equilibration_steps`` to equilibrate, then
+   ``trajectories`` × ``spacing_steps`` more, drawing a conformer (positions and momenta) every
+   ``spacing_steps``: canonical initial conditions;
+3. **NVE**: one trajectory of ``nve_steps`` from each drawn conformer (centre-of-mass motion and
+   rotation removed), in parallel over local processes (each loads the model itself);
+4. **spectra**: the dipole-derivative ACF spectrum of every trajectory
+   (:func:`rhoml.md.ir.dipole_spectra`); their mean is the IR spectrum, bootstrap resamples of
+   the trajectories give the uncertainty of every band (:func:`rhoml.md.bands.find_bands`).
+
+Energy drift is reported for the NVE trajectories only (a thermostat exchanges energy). A run
+that turns non-finite or blows up stops with a one-line :class:`~rhoml.errors.CalculationError`
+naming the trajectory, the step and the NVE energy drift; every trajectory file written so far
+(the failing one up to its last finite frame) is kept.
+
+>>> from rhoml.md.protocol import ProtocolSettings, run_protocol
+>>> res = run_protocol("ethanol", molecule, ProtocolSettings(), out="ir-out", workers=2)
+>>> res.spectrum.mean(), res.bands()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rhoml.errors import CalculationError, InputError
+from rhoml.molecule import Molecule
+
+if TYPE_CHECKING:  # imported where used: the CLI reads the defaults without loading ASE
+    from rhoml.md.ir import EnsembleSpectrum
+
+__all__ = ["ProtocolResult", "ProtocolSettings", "run_protocol", "spectrum_from_files"]
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """Protocol parameters. Temperatures in K, times in steps of ``dt_fs`` fs, ``friction`` in
+    1/fs (Langevin), ``max_lag_fs`` the ACF window (fs), ``correction`` the quantum correction
+    (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, 1 ps Langevin
+    equilibration, 8 NVE trajectories of 4 ps drawn 0.25 ps apart, 1 ps window."""
+
+    temperature: float = 300.0
+    dt_fs: float = 0.5
+    friction: float = 0.01
+    optimise_fmax: float = 0.01
+    optimise_steps: int = 500
+    equilibration_steps: int = 2000
+    spacing_steps: int = 500
+    trajectories: int = 8
+    nve_steps: int = 8000
+    max_lag_fs: float = 1000.0
+    correction: str = "harmonic"
+    seed: int = 0
+
+    def check(self) -> None:
+        """One-line :class:`InputError` for settings the protocol cannot run."""
+        if not self.temperature > 0:
+            raise InputError(f"temperature must be > 0 K, got {self.temperature}")
+        if not self.dt_fs > 0 or not self.friction > 0 or not self.max_lag_fs > 0:
+            raise InputError("dt, friction and the ACF window must be > 0")
+        if self.trajectories < 1 or self.spacing_steps < 1 or self.equilibration_steps < 0:
+            raise InputError("need ≥ 1 trajectory, spacing ≥ 1 and equilibration ≥ 0 steps")
+        if self.nve_steps < 16:
+            raise InputError(f"NVE trajectories need ≥ 16 steps, got {self.nve_steps}")
+        if self.correction not in ("harmonic", "none"):
+            raise InputError(f"correction must be 'harmonic' or 'none', got {self.correction!r}")
+
+    @property
+    def langevin_steps(self) -> int:
+        return self.equilibration_steps + self.trajectories * self.spacing_steps
+
+    @property
+    def nve_ps(self) -> float:
+        """Total NVE time (ps) over all trajectories."""
+        return self.trajectories * self.nve_steps * self.dt_fs / 1000.0
+
+
+@dataclass
+class ProtocolResult:
+    """What :func:`run_protocol` made: the model ``minimum`` (and its energy, eV), the
+    ``spectrum`` (an :class:`~rhoml.md.ir.EnsembleSpectrum`), per-trajectory NVE statistics
+    ``nve`` (vibrational temperature K, drift eV/ps, largest energy error eV), Langevin
+    statistics, the trajectory files and wall times (s)."""
+
+    settings: ProtocolSettings
+    model: str
+    minimum: Molecule
+    minimum_energy_ev: float
+    spectrum: EnsembleSpectrum
+    nve: list[dict] = field(default_factory=list)
+    langevin: dict = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    wall_s: dict = field(default_factory=dict)
+
+    def bands(self, *, lo: float = 400.0, hi: float = 4000.0, bootstrap: int = 200):
+        """Bands of the mean spectrum with bootstrap uncertainties
+        (:func:`rhoml.md.bands.find_bands`)."""
+        from rhoml.md.bands import find_bands
+
+        spec = self.spectrum.mean()
+        samples = self.spectrum.bootstrap(bootstrap, self.settings.seed)
+        return find_bands(spec.wavenumber, spec.intensity, lo=lo, hi=hi, samples=samples)
+
+    def drift_summary(self) -> dict:
+        """Median and largest |NVE drift| (eV/ps), largest |energy error| (eV), mean
+        vibrational temperature (K) over the NVE trajectories."""
+        d = np.abs([t["drift_eV_per_ps"] for t in self.nve])
+        return {
+            "median_abs_drift_eV_per_ps": float(np.median(d)),
+            "max_abs_drift_eV_per_ps": float(d.max()),
+            "max_error_eV": float(max(t["max_error_eV"] for t in self.nve)),
+            "mean_vibrational_temperature_K": float(
+                np.mean([t["vibrational_temperature_K"] for t in self.nve])
+            ),
+        }
+
+    def metadata(self) -> dict:
+        """Everything needed to say how the spectrum was made (for file headers)."""
+        s = self.settings
+        return {
+            "model run": self.model,
+            "temperature": f"{s.temperature:g} K",
+            "time step": f"{s.dt_fs:g} fs",
+            "trajectories": f"{self.spectrum.n_trajectories} NVE x "
+            f"{s.nve_steps * s.dt_fs / 1000:g} ps from Langevin conformers "
+            f"({s.equilibration_steps * s.dt_fs / 1000:g} ps equilibration, "
+            f"{s.spacing_steps * s.dt_fs / 1000:g} ps apart, friction {s.friction:g}/fs)",
+            "total time": f"{self.spectrum.n_trajectories * s.nve_steps * s.dt_fs / 1000:g} ps NVE",
+            "window": f"{s.max_lag_fs:g} fs Hann (dipole-derivative ACF)",
+            "quantum correction": s.correction,
+            "NVE drift": "median |{median_abs_drift_eV_per_ps:.2g}| eV/ps, largest "
+            "|{max_abs_drift_eV_per_ps:.2g}| eV/ps".format(**self.drift_summary()),
+            "seed": str(s.seed),
+        }
+
+
+def _vib_temperature(kinetic_ev: np.ndarray, n_atoms: int) -> float:
+    """Mean temperature (K) of the kinetic energy over 3N−6 degrees of freedom (no
+    translation or rotation in the NVE runs)."""
+    from rhoml.md.driver import KB_EV_PER_K
+
+    dof = max(3 * n_atoms - 6, 1)
+    return float(2 * np.mean(kinetic_ev) / (dof * KB_EV_PER_K))
+
+
+_CALCULATORS: dict = {}
+
+
+def _calculator(model, charge: int, dtype: str | None, compile: bool):
+    """An ASE calculator for ``model``, reused within a process for a run name or folder."""
+    from rhoml.ase import RhomlCalculator
+
+    if not isinstance(model, str | Path):
+        return RhomlCalculator(model, charge, dtype=dtype, compile=compile)
+    key = (str(model), charge, dtype, compile)
+    if key not in _CALCULATORS:
+        _CALCULATORS[key] = RhomlCalculator(str(model), charge, dtype=dtype, compile=compile)
+    return _CALCULATORS[key]
+
+
+def _nve_job(job: dict) -> dict:
+    """One NVE trajectory (runs in a worker process or in-process)."""
+    from rhoml.md.driver import nve_drift, run_md
+
+    try:
+        import torch
+
+        torch.set_num_threads(job["threads"])
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    calc = _calculator(job["model"], job["charge"], job["dtype"], job["compile"])
+    mol = Molecule(job["numbers"], job["positions"], charge=job["charge"])
+    try:
+        traj = run_md(calc, mol, job["settings"], path=job["path"], momenta=job["momenta"],
+                      meta=job["meta"], progress=False)  # fmt: skip
+    except CalculationError as exc:
+        raise CalculationError(f"NVE trajectory {job['index']}: {exc}") from None
+    a = traj.arrays()
+    stats = nve_drift(a["time_fs"], a["total"])
+    stats["vibrational_temperature_K"] = _vib_temperature(a["kinetic"], len(mol.numbers))
+    return {"index": job["index"], "dipole": a["dipole"], "time_fs": a["time_fs"], **stats}
+
+
+def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
+    """Run ``jobs`` in-process (``workers`` 1) or on a spawn process pool; on the first failure
+    the jobs not yet started are cancelled and the error is raised."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc="NVE trajectories", unit="traj", disable=not progress)
+    results = []
+    try:
+        if workers <= 1 or len(jobs) == 1:
+            for job in jobs:
+                results.append(_nve_job(job))
+                bar.update(1)
+            return results
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                   mp_context=mp.get_context("spawn"))  # fmt: skip
+        try:
+            futures = [pool.submit(_nve_job, job) for job in jobs]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                bar.update(1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return sorted(results, key=lambda r: r["index"])
+    finally:
+        bar.close()
+
+
+def default_workers() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def run_protocol(
+    model,
+    molecule: Molecule,
+    settings: ProtocolSettings | None = None,
+    *,
+    out=None,
+    workers: int | None = None,
+    dtype: str | None = None,
+    compile: bool = False,
+    threads: int = 1,
+    progress: bool = True,
+    log=None,
+) -> ProtocolResult:
+    """Run the protocol (module docstring) for ``molecule`` with ``model``: a run folder or
+    shipped run name (each worker loads it), or any potential :class:`~rhoml.ase.RhomlCalculator`
+    takes (picklable when ``workers`` > 1). Trajectories go to ``out/trajectories/``
+    (``langevin.npz``, ``nve_00.npz`` ...) when ``out`` is given. ``workers``: local processes
+    for the NVE trajectories (default: all cores); ``threads``: torch threads per process.
+    ``log``: a function taking one progress line (e.g. ``logging.info``)."""
+    from rhoml.ase import molecule_to_atoms
+    from rhoml.md.driver import MDSettings, run_md
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, optimise
+
+    s = settings or ProtocolSettings()
+    s.check()
+    say = log or (lambda msg: None)
+    workers = workers or default_workers()
+    folder = None
+    if out is not None:
+        folder = Path(out) / "trajectories"
+        folder.mkdir(parents=True, exist_ok=True)
+    label = str(model) if isinstance(model, str | Path) else type(model).__name__
+    wall: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass
+    calc = _calculator(model, molecule.charge, dtype, compile)
+
+    say(f"optimising with the model (BFGS, fmax {s.optimise_fmax:g} eV/Å)")
+    minimum = optimise(calc, molecule, fmax=s.optimise_fmax, steps=s.optimise_steps)
+    atoms = molecule_to_atoms(minimum)
+    atoms.calc = calc
+    e_min = float(atoms.get_potential_energy())
+    wall["optimise"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    draw = {s.equilibration_steps + (k + 1) * s.spacing_steps: k for k in range(s.trajectories)}
+    snaps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def take(step: int, a) -> None:
+        if step in draw:
+            snaps[draw[step]] = (a.get_positions().copy(), a.get_momenta().copy())
+
+    lang = MDSettings(steps=s.langevin_steps, dt_fs=s.dt_fs, ensemble="langevin",
+                      temperature=s.temperature, friction=s.friction, seed=s.seed)  # fmt: skip
+    say(f"Langevin at {s.temperature:g} K: {s.equilibration_steps} steps equilibration, then "
+        f"{s.trajectories} conformers {s.spacing_steps} steps apart")  # fmt: skip
+    files = []
+    lpath = folder / "langevin.npz" if folder is not None else None
+    meta = {"run": label, "protocol": asdict(s)}
+    traj = run_md(calc, minimum, lang, path=lpath, hooks=[take], progress=progress, meta=meta)
+    if lpath is not None:
+        files.append(str(lpath))
+    temps = np.asarray(traj.temperature)[s.equilibration_steps :]
+    wall["langevin"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    jobs = []
+    for k in range(s.trajectories):
+        pos, mom = snaps[k]
+        path = folder / f"nve_{k:02d}.npz" if folder is not None else None
+        nve = MDSettings(steps=s.nve_steps, dt_fs=s.dt_fs, ensemble="nve",
+                         temperature=s.temperature, seed=s.seed * 1000 + k)  # fmt: skip
+        jobs.append({"index": k, "model": model, "charge": molecule.charge, "dtype": dtype,
+                     "compile": compile, "threads": threads, "numbers": minimum.numbers,
+                     "positions": pos, "momenta": mom, "settings": nve, "path": path,
+                     "meta": {**meta, "trajectory": k}})  # fmt: skip
+    say(f"{s.trajectories} NVE trajectories of {s.nve_steps} steps on "
+        f"{min(workers, s.trajectories)} process(es)")  # fmt: skip
+    try:
+        results = _run_jobs(jobs, workers, progress)
+    except CalculationError as exc:
+        kept = f"; trajectories kept in {folder}" if folder is not None else ""
+        raise CalculationError(f"{exc}{kept}") from None
+    files += [str(j["path"]) for j in jobs if j["path"] is not None]
+    wall["nve"] = time.perf_counter() - t2
+
+    wn, spectra = dipole_spectra([r["dipole"] for r in results], s.dt_fs,
+                                 temperature=s.temperature, max_lag_fs=s.max_lag_fs,
+                                 correction=s.correction)  # fmt: skip
+    wall["total"] = time.perf_counter() - t0
+    nve_stats = [{k: v for k, v in r.items() if k not in ("dipole", "time_fs")} for r in results]
+    return ProtocolResult(
+        settings=s,
+        model=label,
+        minimum=minimum,
+        minimum_energy_ev=e_min,
+        spectrum=EnsembleSpectrum(wn, spectra),
+        nve=nve_stats,
+        langevin={
+            "mean_temperature_K": float(temps.mean()) if len(temps) else float("nan"),
+            "steps": s.langevin_steps,
+        },  # fmt: skip
+        files=files,
+        wall_s=wall,
+    )
+
+
+def spectrum_from_files(
+    paths, *, temperature: float = 300.0, max_lag_fs: float = 1000.0, correction: str = "harmonic"
+) -> tuple[EnsembleSpectrum, float]:
+    """The ensemble spectrum of trajectory files written by :func:`rhoml.md.driver.run_md`
+    (each refused with one line when unreadable or non-finite); returns it and the time step
+    (fs). Files must share the time step."""
+    from rhoml.md.driver import load_trajectory
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra
+
+    dips, dts = [], []
+    for p in paths:
+        t = load_trajectory(p)
+        if len(t["time_fs"]) < 16:
+            raise InputError(
+                f"{p}: IR needs at least 16 recorded frames, found {len(t['time_fs'])}"
+            )
+        dts.append(float(t["time_fs"][1] - t["time_fs"][0]))
+        dips.append(t["dipole"])
+    if not np.allclose(dts, dts[0]):
+        raise InputError(f"trajectories with different time steps: {sorted(set(dts))} fs")
+    wn, spectra = dipole_spectra(dips, dts[0], temperature=temperature, max_lag_fs=max_lag_fs,
+                                 correction=correction)  # fmt: skip
+    return EnsembleSpectrum(wn, spectra), dts[0]

@@ -1,0 +1,104 @@
+"""Band picking (positions below the grid spacing, widths, regions, noise rejection) and the
+one-to-one band assignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rhoml.md.bands import (
+    REGIONS,
+    assign_bands,
+    band_table,
+    find_bands,
+    match,
+    shift_summary,
+    smooth,
+    visible_modes,
+)
+
+# (position cm⁻¹, FWHM cm⁻¹, height): fingerprint, a C=O-like band, two overlapping C–H
+# stretches and a weak O–H stretch far below the strongest band
+LINES = [
+    (801.3, 20.0, 0.30),
+    (1052.7, 25.0, 1.00),
+    (1451.1, 18.0, 0.12),
+    (1748.9, 22.0, 0.55),
+    (2941.6, 30.0, 0.40),
+    (3012.4, 30.0, 0.35),
+    (3655.2, 40.0, 0.05),
+]
+
+
+def _lorentzians(grid, lines):
+    y = np.zeros_like(grid)
+    for pos, fwhm, h in lines:
+        g = fwhm / 2
+        y += h * g**2 / ((grid - pos) ** 2 + g**2)
+    return y
+
+
+def test_every_band_of_a_synthetic_spectrum_is_found():
+    grid = np.arange(0.0, 4500.0, 4.1)  # coarser than the positions' decimals
+    y = _lorentzians(grid, LINES)
+    y /= y[(grid > 500) & (grid < 4000)].max()
+    bands = find_bands(grid, y)
+    assert len(bands) == len(LINES)
+    for b, (pos, _, _) in zip(bands, LINES, strict=True):
+        assert b.position == pytest.approx(pos, abs=0.5)  # parabolic refinement
+    # isolated bands: width at half height is the FWHM; intensities relative to the strongest
+    iso = {round(b.position): b for b in bands}
+    assert iso[801].fwhm == pytest.approx(20.0, rel=0.15)
+    assert iso[1053].intensity == pytest.approx(1.0, abs=0.02)
+    # the weak O–H band is kept in its own region
+    table = band_table(bands)
+    assert list(table) == [name for name, _, _ in REGIONS]
+    assert [r["position_cm-1"] for r in table["O-H/N-H stretch >3200"]] == [
+        pytest.approx(3655.2, abs=0.5)
+    ]
+    assert len(table["C-H stretch 2500-3200"]) == 2
+    assert table["fingerprint <1500"][0]["position_cm-1"] == round(bands[0].position, 1)
+
+
+def test_noise_peaks_are_rejected_and_uncertainties_come_from_samples():
+    rng = np.random.default_rng(0)
+    grid = np.arange(400.0, 4000.0, 2.0)
+    clean = _lorentzians(grid, [(1000.0, 30.0, 1.0), (3000.0, 40.0, 0.3)])
+    samples = np.stack([
+        _lorentzians(grid, [(1000.0 + rng.normal(0, 2), 30.0, 1.0),
+                            (3000.0 + rng.normal(0, 6), 40.0, 0.3)])
+        + 0.01 * rng.normal(size=grid.size)
+        for _ in range(100)
+    ])  # fmt: skip
+    mean = samples.mean(axis=0)
+    noisy = find_bands(grid, mean, min_prominence=0.001)  # ripples pass a tiny prominence...
+    bands = find_bands(grid, mean, min_prominence=0.001, samples=samples)  # ...not 3σ of noise
+    assert len(noisy) > 2
+    assert [round(b.position) for b in bands] == [1000, 3000]
+    assert bands[0].uncertainty == pytest.approx(2.0, rel=0.4)
+    assert bands[1].uncertainty == pytest.approx(6.0, rel=0.4)
+    assert np.isnan(find_bands(grid, clean)[0].uncertainty)  # no samples: unknown
+
+
+def test_assignment_is_one_to_one_within_the_largest_shift():
+    exp = [1000.0, 1050.0, 2900.0, 3650.0]
+    md = [1045.0, 1010.0, 2950.0]
+    rows = assign_bands(exp, {"md": md, "dft": [1060.0, 3700.0]}, max_shift=80.0)
+    assert [r["md_cm-1"] for r in rows] == [1010.0, 1045.0, 2950.0, None]
+    assert [r["md_shift_cm-1"] for r in rows] == [10.0, -5.0, 50.0, None]
+    assert [r["dft_cm-1"] for r in rows] == [None, 1060.0, None, 3700.0]
+    assert match([1000.0], [1200.0], max_shift=100.0) == [None]
+    s = shift_summary(rows, "md")
+    assert s == {"assigned": 3, "of": 4, "mean_abs_shift_cm-1": 21.7, "max_abs_shift_cm-1": 50.0}
+
+
+def test_visible_modes_and_smoothing():
+    assert visible_modes([300.0, 1000.0, 1100.0, 3000.0], [50.0, 100.0, 1.0, 10.0]) == [
+        1000.0,
+        3000.0,
+    ]
+    # P and R branches 30 cm⁻¹ apart merge into one band at the centre
+    wn = np.arange(900.0, 1100.0, 0.25)
+    y = _lorentzians(wn, [(985.0, 6.0, 1.0), (1015.0, 6.0, 1.0)])
+    g, s = smooth(wn, y, fwhm=40.0)
+    assert [round(b.position) for b in find_bands(g, s / s.max(), lo=900)] == [1000]
