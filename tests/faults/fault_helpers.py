@@ -26,11 +26,19 @@ def rhoml(*args: str) -> list[str]:
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
     """Start ``rhoml ARGS`` in a session of its own (its process group receives a terminal's
-    Ctrl-C), stdout and stderr captured as text."""
+    Ctrl-C), stdout and stderr captured as text. SIGINT is reset to its default in the child: a
+    test run started in the background (``cmd &`` in a script) inherits an ignored SIGINT, and
+    Python then never raises KeyboardInterrupt."""
     return subprocess.Popen(
         rhoml(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, env={**os.environ, **(env or {})},
+        start_new_session=True, env={**os.environ, **(env or {})}, preexec_fn=_default_sigint,
     )  # fmt: skip
+
+
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
