@@ -183,7 +183,7 @@ def main() -> None:
             f"process(es), 1-min load {p['load_1min_start']:.1f} → {p['load_1min_end']:.1f}"
             for p in per_seed
         )
-        + " (the machine's 2 cores shared with other jobs). MD throughput: "
+        + " (1-min load of the 2-core machine at start and end). MD throughput: "
         + ", ".join(f"{p['md_steps'] / p['wall_s']:.0f}" for p in per_seed)
         + f" steps/s. {args.note}\n\n"
         + _default_wall(cache, settings)
@@ -204,9 +204,9 @@ def main() -> None:
             f"**MD vs DFT** (1 process, 1 thread, dipole every step): "
             f"{speed['md_steps_per_s_1thread']:.1f} MD steps/s; one PySCF PBE/def2-SVP "
             f"energy+gradient {speed['dft_gradient_s_1thread']:.1f} s → "
-            f"**{speed['ratio']:.0f}×** per step (goal ≥ 1000×), measured with the 2 cores "
-            f"busy (1-min load {speed['load_1min']:.1f}; both sides slow down, the ratio less "
-            "so); on a quiet machine densnet_md_speed.md has 128 steps/s and 1184×.\n\n"
+            f"**{speed['ratio']:.0f}×** per step (goal ≥ 1000×), 1-min load "
+            f"{speed['load_1min']:.1f} (under load both sides slow down, the ratio less so); "
+            "densnet_md_speed.md (previous model, quiet machine): 128 steps/s, 1184×.\n\n"
         )
     if per_seed:
         md += f"![spectra across seeds]({args.out}.png)"
