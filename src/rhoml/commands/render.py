@@ -62,7 +62,9 @@ def register(sub) -> None:
                    help="density record key (needed if the store has several)")  # fmt: skip
     r.add_argument("--grids", default="fast", choices=["fast", "exact"],
                    help="fast (default): rho exact near the isosurface only, ESP from an "
-                   "analytic density fit; exact: rho everywhere, exact ESP integrals")  # fmt: skip
+                   "analytic density fit (its memory grows as the square of the fit basis: "
+                   "use exact for molecules of hundreds of atoms); exact: rho everywhere, exact "
+                   "ESP integrals")  # fmt: skip
     r.add_argument("--esp-method", default=None,
                    help="take the ESP from this record instead, e.g. the density fit stored by "
                    "'rhoml density compute --fit def2-universal-jkfit' (with --grids exact: "
