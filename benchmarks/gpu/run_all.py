@@ -99,17 +99,18 @@ SIZES = {
     ),  # fmt: skip
 }
 
-SMALL = [
-    (["O", "H", "H"], [[0, 0, 0.1173], [0, 0.7572, -0.4692], [0, -0.7572, -0.4692]]),
-    (["H", "F"], [[0, 0, 0], [0, 0, 0.92]]),
-    (["C", "H", "H", "H", "H"],
-     [[0, 0, 0], [0.629, 0.629, 0.629], [-0.629, -0.629, 0.629], [-0.629, 0.629, -0.629],
-      [0.629, -0.629, -0.629]]),
-    (["N", "H", "H", "H"], [[0, 0, 0.1], [0, 0.94, -0.27], [0.81, -0.47, -0.27],
-                            [-0.81, -0.47, -0.27]]),
-    (["C", "O"], [[0, 0, 0], [0, 0, 1.128]]),
-    (["C", "O", "H", "H"], [[0, 0, -0.53], [0, 0, 0.67], [0, 0.94, -1.11], [0, -0.94, -1.11]]),
-]  # fmt: skip
+#: six small molecules from ASE's G2 collection (Å)
+SMALL_NAMES = ("H2O", "HF", "CH4", "NH3", "CO", "H2CO")
+
+
+def _small(i: int, **kw):
+    """Molecule ``SMALL_NAMES[i]`` at ASE's G2 geometry."""
+    from ase.build import molecule
+
+    from rhoml import Molecule
+
+    atoms = molecule(SMALL_NAMES[i])
+    return Molecule(atoms.get_atomic_numbers(), atoms.get_positions(), **kw)
 
 
 def _sync(device: str) -> None:
@@ -153,12 +154,12 @@ def _water_label_store(path: Path, n: int) -> None:
     from rhoml.units import convert
 
     rng = np.random.default_rng(0)
-    base = np.array(SMALL[0][1], float)
+    water = _small(0)
     mols = []
     for i in range(n):
         split = "test" if i >= n - 2 else "train"
-        mols.append(Molecule.from_symbols(SMALL[0][0], base + 0.08 * rng.normal(size=(3, 3)),
-                                          id=f"w_{split}#{i}"))  # fmt: skip
+        mols.append(Molecule(water.numbers, water.positions + 0.08 * rng.normal(size=(3, 3)),
+                             id=f"w_{split}#{i}"))  # fmt: skip
     with Store.create(path) as st:
         for idx, m in zip(st.add_molecules(mols), mols, strict=True):
             dens = compute_promolecule(m)
@@ -170,7 +171,7 @@ def _water_label_store(path: Path, n: int) -> None:
 
 
 def smoke_densnet(ctx) -> dict:
-    from rhoml import Molecule, runs
+    from rhoml import runs
 
     s = ctx["sizes"]
     store = ctx["tmp"] / "water.rhoml"
@@ -186,7 +187,7 @@ def smoke_densnet(ctx) -> dict:
     }  # fmt: skip
     run = runs.train(cfg, ctx["tmp"] / "densnet", progress=False)
     pot = runs.load(run.path, device=ctx["device"]).potential()
-    out = pot.compute(Molecule.from_symbols(*SMALL[0]))
+    out = pot.compute(_small(0))
     assert np.all(np.isfinite(out["forces"]))
     return {"energy_unit": "see manifest", "forces_shape": list(np.shape(out["forces"]))}
 
@@ -194,7 +195,6 @@ def smoke_densnet(ctx) -> dict:
 def _edg_store(ctx) -> Path:
     """Six small molecules with xTB densities and 32-px density / structure images rendered on
     the device (as ``rhoml render`` stores them)."""
-    from rhoml import Molecule
     from rhoml.density import compute
     from rhoml.represent.render import fields_for, image_metadata, preset, render
     from rhoml.store.sqlite_store import Store
@@ -202,8 +202,7 @@ def _edg_store(ctx) -> Path:
     path = ctx["tmp"] / "edg.rhoml"
     if path.exists():
         return path
-    mols = [Molecule.from_symbols(s, np.array(p, float), id=f"m{i}")
-            for i, (s, p) in enumerate(SMALL)]  # fmt: skip
+    mols = [_small(i, id=f"m{i}") for i in range(len(SMALL_NAMES))]
     with Store.create(path) as st:
         for idx, m in zip(st.add_molecules(mols), mols, strict=True):
             st.put_density(idx, "xtb", compute(m, "xtb"))

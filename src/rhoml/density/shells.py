@@ -183,35 +183,12 @@ def _element_shells(sym: str, entry: str, cutoff: float) -> ElementShells:
 
 
 @dataclass(frozen=True)
-class MoleculeShells:
-    """The functions of a whole molecule (same fields as :class:`ElementShells`, indices global
+class MoleculeShells(ElementShells):
+    """The functions of a whole molecule (the fields of :class:`ElementShells`, indices global
     in PySCF's order) plus ``centres`` (n_shell, 3) Bohr and ``shell_atom`` (n_shell,)."""
 
-    nao: int
-    centres: np.ndarray
-    shell_atom: np.ndarray
-    shell_l: np.ndarray
-    shell_radius: np.ndarray
-    prim_exp: np.ndarray
-    prim_coef: np.ndarray
-    prim_shell: np.ndarray
-    prim_rad: np.ndarray
-    col_rad: np.ndarray
-    col_pow: np.ndarray
-    col_shell: np.ndarray
-    c2s_rows: np.ndarray
-    c2s_cols: np.ndarray
-    c2s_vals: np.ndarray
-    ao_shell: np.ndarray
-    rad_ao: np.ndarray
-
-    @property
-    def n_rad(self) -> int:
-        return len(self.rad_ao)
-
-    @property
-    def n_col(self) -> int:
-        return len(self.col_rad)
+    centres: np.ndarray = None  # type: ignore[assignment]  # always given by molecule_shells
+    shell_atom: np.ndarray = None  # type: ignore[assignment]
 
 
 def _tiled(parts: list[np.ndarray], offsets: np.ndarray, counts: np.ndarray) -> np.ndarray:
