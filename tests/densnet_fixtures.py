@@ -13,6 +13,22 @@ WATER = Molecule.from_symbols(
 )  # fmt: skip
 
 
+#: the smallest DenSNet network sections, for config files written by tests
+TINY_NETS = """
+[density_net]
+channels = 4
+vectors = 2
+layers = 1
+
+[energy_net]
+channels = 4
+vectors = 2
+lmax = 1
+lmax_sh = 1
+layers = 1
+"""
+
+
 def water_molecules(n: int = 10, n_test: int = 2, seed: int = 0) -> list[Molecule]:
     """``n`` distorted waters (Å), the last ``n_test`` in the test split (by id), with energy
     (kcal/mol) and forces (kcal/mol/Å) labels drawn at random."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from densnet_fixtures import water_frames, write_label_store
+from densnet_fixtures import TINY_NETS, water_frames, write_label_store
 
 from rhoml import runs
 from rhoml.cli import main
@@ -20,19 +20,6 @@ from rhoml.train.run_folder import RunFolder
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DATA = Path(__file__).resolve().parent / "data"
-TINY_NETS = """
-[density_net]
-channels = 4
-vectors = 2
-layers = 1
-
-[energy_net]
-channels = 4
-vectors = 2
-lmax = 1
-lmax_sh = 1
-layers = 1
-"""
 
 
 def _config(tmp_path, train: str = "density_epochs = 2\nenergy_epochs = 2", name="c.toml",

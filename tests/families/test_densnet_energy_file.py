@@ -8,24 +8,10 @@ import json
 
 import numpy as np
 import pytest
-from densnet_fixtures import water_molecules, write_label_store
+from densnet_fixtures import TINY_NETS, water_molecules, write_label_store
 
 from rhoml.cli import main
 from rhoml.represent.coefficients import energy_frames
-
-NETS = """
-[density_net]
-channels = 4
-vectors = 2
-layers = 1
-
-[energy_net]
-channels = 4
-vectors = 2
-lmax = 1
-lmax_sh = 1
-layers = 1
-"""
 
 
 def _npz(path, n: int, seed: int) -> np.ndarray:
@@ -65,7 +51,7 @@ def test_energy_stage_on_an_energy_file_with_validation(tmp_path, capsys):
     cfg.write_text(
         'family = "densnet"\n\n[data]\nstore = "w.rhoml"\nenergy_file = "train.npz"\n'
         'energy_validation = 3\nenergy_n_train = 5\nenergy_test_file = "test.npz"\n'
-        f"{NETS}\n[train]\nbatch_size = 2\nlr = 1e-2\ndensity_epochs = 1\nenergy_epochs = 3\n"
+        f"{TINY_NETS}\n[train]\nbatch_size = 2\nlr = 1e-2\ndensity_epochs = 1\nenergy_epochs = 3\n"
         "patience = 1\n"
     )  # fmt: skip
     out = tmp_path / "run"
