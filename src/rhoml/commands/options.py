@@ -136,7 +136,7 @@ def bench_subparsers(sub):
     if "bench" in sub.choices:
         parser = sub.choices["bench"]
     else:
-        parser = sub.add_parser("bench", help="benchmark studies (rhoml bench edg-study ...)")
+        parser = sub.add_parser("bench", help="benchmark studies (voxel-study, edg-study)")
     for action in getattr(parser, "_actions", []):
         if isinstance(action, argparse._SubParsersAction):
             return action

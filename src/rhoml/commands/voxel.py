@@ -12,18 +12,6 @@ from rhoml.datasets import drop
 from rhoml.errors import RhomlError
 
 
-def _bench_subparsers(sub):
-    """The sub-command group under ``rhoml bench`` (created once, shared with other modules)."""
-    if "bench" in sub.choices:
-        parser = sub.choices["bench"]
-    else:
-        parser = sub.add_parser("bench", help="benchmark studies (rhoml bench voxel-study ...)")
-    for action in getattr(parser, "_actions", []):
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest="bench_command", required=True)
-
-
 def _ints(text: str) -> list[int]:
     """Comma-separated positive integers (training-set sizes)."""
     values = [options.positive_int(x) for x in text.split(",") if x.strip()]
@@ -105,7 +93,7 @@ def register(sub) -> None:
     options.add_quiet(vx)
     vx.set_defaults(handler=_cmd_voxelize)
 
-    bench = _bench_subparsers(sub)
+    bench = options.bench_subparsers(sub)
     st = bench.add_parser(
         "voxel-study",
         help="voxel study: representations x training size x seed -> test errors",
