@@ -52,7 +52,7 @@ def main() -> None:
     mol = pot.start_molecule()
     settings = ProtocolSettings()
     if args.quick:
-        settings = ProtocolSettings(equilibration_steps=100, spacing_steps=20, trajectories=2,
+        settings = ProtocolSettings(equilibration_steps=100, trajectories=2,
                                     nve_steps=200, max_lag_fs=50)  # fmt: skip
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
@@ -67,7 +67,7 @@ def main() -> None:
         res = run_protocol(args.run, mol, s, workers=args.workers, progress=False, log=print)
         wall = time.perf_counter() - t
         bands = res.bands()
-        steps = s.langevin_steps + s.trajectories * s.nve_steps
+        steps = s.trajectories * (s.equilibration_steps + s.nve_steps)
         per_seed.append({
             "seed": seed,
             "wall_s": wall,
@@ -122,6 +122,7 @@ def main() -> None:
         row = {"seed0_cm-1": r, "region": per_seed[0]["bands"][i]["region"],
                "rel_intensity": per_seed[0]["bands"][i]["rel_intensity"],
                "bootstrap_se_cm-1": [per_seed[0]["bands"][i]["uncertainty_cm-1"]],
+               "rel_intensities": [per_seed[0]["bands"][i]["rel_intensity"]],
                "positions": [r]}  # fmt: skip
         for other in per_seed[1:]:
             pos = [b["position_cm-1"] for b in other["bands"]]
@@ -130,6 +131,7 @@ def main() -> None:
             row["bootstrap_se_cm-1"].append(
                 None if j is None else other["bands"][j]["uncertainty_cm-1"]
             )
+            row["rel_intensities"].append(None if j is None else other["bands"][j]["rel_intensity"])
         found = [p for p in row["positions"] if p is not None]
         row["spread_cm-1"] = round(max(found) - min(found), 1) if len(found) > 1 else None
         row["found_in"] = len(found)
@@ -157,7 +159,9 @@ def main() -> None:
     if per_seed:
         _plot(per_seed, RESULTS / f"{args.out}.png")
     rows = "\n".join(
-        f"| {r['region']} | {r['seed0_cm-1']:.1f} | {r['rel_intensity']:.3f} | "
+        f"| {r['region']} | {r['seed0_cm-1']:.1f} | "
+        + " / ".join("—" if i is None else f"{i:.2f}" for i in r["rel_intensities"])
+        + " | "
         + " / ".join("—" if p is None else f"{p:.1f}" for p in r["positions"])
         + f" | {'—' if r['spread_cm-1'] is None else r['spread_cm-1']} | "
         + " / ".join("—" if u is None else f"{u:.1f}" for u in r["bootstrap_se_cm-1"])
@@ -172,9 +176,9 @@ def main() -> None:
     s = settings
     md = (
         f"Default protocol (`rhoml ir {args.run}`): BFGS minimum, {s.equilibration_steps} steps "
-        f"Langevin equilibration at {s.temperature:g} K (friction {s.friction:g}/fs), "
-        f"{s.trajectories} NVE trajectories × {s.nve_steps} steps of {s.dt_fs:g} fs "
-        f"({s.nve_ps:g} ps in all) from conformers {s.spacing_steps} steps apart, "
+        f"Langevin at {s.temperature:g} K (friction {s.friction:g}/fs) in each of "
+        f"{s.trajectories} independent chains, each followed by an NVE trajectory of "
+        f"{s.nve_steps} steps of {s.dt_fs:g} fs ({s.nve_ps:g} ps in all), "
         f"{s.max_lag_fs:g} fs Hann window, harmonic quantum correction; 1 torch thread per "
         "process.\n\n"
         "**Wall time** (whole protocol, model loading included): "
@@ -196,7 +200,8 @@ def main() -> None:
         f"trajectories of each run). Median spread of bands with relative intensity ≥ 0.1: "
         f"{np.median(strong) if strong else float('nan'):.1f} cm⁻¹, largest "
         f"{max(strong) if strong else float('nan'):.1f} cm⁻¹.\n\n"
-        "| region | seed 0 (cm⁻¹) | rel. int. | per seed | spread | ± per seed |\n"
+        "| region | seed 0 (cm⁻¹) | rel. int. per seed | position per seed | spread | "
+        "± per seed |\n"
         f"|---|---|---|---|---|---|\n{rows}\n\n"
     )
     if speed:
@@ -226,10 +231,10 @@ def _default_wall(cache, s) -> str:
     if quiet.exists():
         q = json.loads(quiet.read_text())
         sps = q["variants"]["fast float64"]["steps_per_s"]
-        est = s.langevin_steps / sps + s.trajectories * s.nve_steps / (2 * sps)
+        est = s.trajectories * (s.equilibration_steps + s.nve_steps) / (2 * sps)
         out += (f"On 2 free cores, at the {sps:.0f} MD steps/s of one process on a quiet "
                 f"machine (densnet_md_speed.md, {q['machine']['date'][:10]}), the MD of the "
-                f"default protocol takes about {est / 60:.1f} min (Langevin serial, NVE on 2 "
+                f"default protocol takes about {est / 60:.1f} min (chains and NVE on 2 "
                 "processes) plus about half a minute of start-up.")  # fmt: skip
     return out + "\n\n" if out else ""
 

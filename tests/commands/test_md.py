@@ -110,7 +110,7 @@ def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
     jdx = tmp_path / "exp.jdx"
     _synthetic_jdx(jdx)
     out = tmp_path / "ir"
-    args = ["ir", "ethanol", "--steps", "40", "--equilibration", "10", "--spacing", "5",
+    args = ["ir", "ethanol", "--steps", "40", "--equilibration", "10",
             "--trajectories", "2", "--workers", "1", "--max-lag", "10", "--harmonic",
             "--experimental", str(jdx), "--out", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0
@@ -120,7 +120,7 @@ def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
     assert {"ir.csv", "ir.png", "peaks.csv", "peaks.json", "harmonic.csv", "harmonic.json",
             "bands.csv", "bands.json", "protocol.json", "trajectories"} <= names  # fmt: skip
     assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
-        "langevin.npz", "nve_00.npz", "nve_01.npz"
+        "langevin_00.npz", "langevin_01.npz", "nve_00.npz", "nve_01.npz"
     ]  # fmt: skip
     header = [ln for ln in (out / "ir.csv").read_text().splitlines() if ln.startswith("#")]
     for key in ("model run: ethanol", "temperature: 300 K", "time step: 0.5 fs",

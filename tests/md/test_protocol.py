@@ -42,7 +42,7 @@ def pushed(mol: Molecule) -> dict:
     return out
 
 
-TINY = ProtocolSettings(equilibration_steps=40, spacing_steps=10, trajectories=3, nve_steps=400,
+TINY = ProtocolSettings(equilibration_steps=40, trajectories=3, nve_steps=400,
                         max_lag_fs=100.0, friction=0.05)  # fmt: skip
 
 
@@ -51,7 +51,8 @@ def test_protocol_writes_trajectories_and_reports_nve_drift(tmp_path):
     res = run_protocol(FunctionPotential(springs), mol, TINY, out=tmp_path, workers=1,
                        progress=False)  # fmt: skip
     names = sorted(p.name for p in (tmp_path / "trajectories").iterdir())
-    assert names == ["langevin.npz", "nve_00.npz", "nve_01.npz", "nve_02.npz"]
+    assert names == ["langevin_00.npz", "langevin_01.npz", "langevin_02.npz", "nve_00.npz",
+                     "nve_01.npz", "nve_02.npz"]  # fmt: skip
     np.testing.assert_allclose(res.minimum.positions - res.minimum.positions.mean(0),
                                X0 - X0.mean(0), atol=0.02)  # fmt: skip
     assert res.spectrum.per_trajectory.shape[0] == 3

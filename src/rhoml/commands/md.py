@@ -68,17 +68,11 @@ def register(sub) -> None:
     )
     ir.add_argument(
         "--equilibration",
-        type=options.nonnegative_int,
+        type=options.positive_int,
         default=d.equilibration_steps,
         metavar="STEPS",
-        help=f"Langevin equilibration steps (default {d.equilibration_steps})",
-    )
-    ir.add_argument(
-        "--spacing",
-        type=options.positive_int,
-        default=d.spacing_steps,
-        metavar="STEPS",
-        help=f"Langevin steps between drawn conformers (default {d.spacing_steps})",
+        help="Langevin steps of each trajectory's own equilibration chain "
+        f"(default {d.equilibration_steps})",
     )
     ir.add_argument(
         "--friction",
@@ -296,7 +290,7 @@ def _protocol_settings(args):
 
     return ProtocolSettings(
         temperature=args.temperature, dt_fs=args.dt, friction=args.friction,
-        equilibration_steps=args.equilibration, spacing_steps=args.spacing,
+        equilibration_steps=args.equilibration,
         trajectories=args.trajectories, nve_steps=args.steps, max_lag_fs=args.max_lag,
         correction=args.correction, seed=args.seed,
     )  # fmt: skip

@@ -1,11 +1,14 @@
 """The MD IR spectrum protocol: one answer however it is seeded.
 
 1. **optimise** the start geometry with the model (ASE BFGS, ``optimise_fmax`` eV/Å);
-2. **Langevin** at ``temperature`` from the minimum: ``equilibration_steps`` to equilibrate, then
-   ``trajectories`` × ``spacing_steps`` more, drawing a conformer (positions and momenta) every
-   ``spacing_steps``: canonical initial conditions;
-3. **NVE**: one trajectory of ``nve_steps`` from each drawn conformer (centre-of-mass motion and
-   rotation removed), in parallel over local processes (each loads the model itself);
+2. **Langevin** at ``temperature``: one independent chain per trajectory, each from the minimum
+   with its own Maxwell–Boltzmann velocities and noise (seed ``(seed, k)``), ``equilibration_steps``
+   long; its last conformer (positions and momenta) is a canonical initial condition. Conformers
+   drawn from one chain a short time apart share its slow (torsional) state, which made band
+   intensities depend on the seed; independent chains do not;
+3. **NVE**: one trajectory of ``nve_steps`` from each chain's conformer (centre-of-mass motion and
+   rotation removed). Chain and trajectory run together in one job, the jobs in parallel over
+   local processes (each loads the model itself);
 4. **spectra**: the dipole-derivative ACF spectrum of every trajectory
    (:func:`rhoml.md.ir.dipole_spectra`); their mean is the IR spectrum, bootstrap resamples of
    the trajectories give the uncertainty of every band (:func:`rhoml.md.bands.find_bands`).
@@ -44,7 +47,8 @@ class ProtocolSettings:
     """Protocol parameters. Temperatures in K, times in steps of ``dt_fs`` fs, ``friction`` in
     1/fs (Langevin), ``max_lag_fs`` the ACF window (fs), ``correction`` the quantum correction
     (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, 1 ps Langevin
-    equilibration, 8 NVE trajectories of 4 ps drawn 0.25 ps apart, 1 ps window."""
+    equilibration per trajectory (independent chains), 8 NVE trajectories of 4 ps, 1 ps
+    window."""
 
     temperature: float = 300.0
     dt_fs: float = 0.5
@@ -52,7 +56,6 @@ class ProtocolSettings:
     optimise_fmax: float = 0.01
     optimise_steps: int = 500
     equilibration_steps: int = 2000
-    spacing_steps: int = 500
     trajectories: int = 8
     nve_steps: int = 8000
     max_lag_fs: float = 1000.0
@@ -65,16 +68,12 @@ class ProtocolSettings:
             raise InputError(f"temperature must be > 0 K, got {self.temperature}")
         if not self.dt_fs > 0 or not self.friction > 0 or not self.max_lag_fs > 0:
             raise InputError("dt, friction and the ACF window must be > 0")
-        if self.trajectories < 1 or self.spacing_steps < 1 or self.equilibration_steps < 0:
-            raise InputError("need ≥ 1 trajectory, spacing ≥ 1 and equilibration ≥ 0 steps")
+        if self.trajectories < 1 or self.equilibration_steps < 1:
+            raise InputError("need ≥ 1 trajectory and ≥ 1 Langevin equilibration step")
         if self.nve_steps < 16:
             raise InputError(f"NVE trajectories need ≥ 16 steps, got {self.nve_steps}")
         if self.correction not in ("harmonic", "none"):
             raise InputError(f"correction must be 'harmonic' or 'none', got {self.correction!r}")
-
-    @property
-    def langevin_steps(self) -> int:
-        return self.equilibration_steps + self.trajectories * self.spacing_steps
 
     @property
     def nve_ps(self) -> float:
@@ -129,9 +128,8 @@ class ProtocolResult:
             "temperature": f"{s.temperature:g} K",
             "time step": f"{s.dt_fs:g} fs",
             "trajectories": f"{self.spectrum.n_trajectories} NVE x "
-            f"{s.nve_steps * s.dt_fs / 1000:g} ps from Langevin conformers "
-            f"({s.equilibration_steps * s.dt_fs / 1000:g} ps equilibration, "
-            f"{s.spacing_steps * s.dt_fs / 1000:g} ps apart, friction {s.friction:g}/fs)",
+            f"{s.nve_steps * s.dt_fs / 1000:g} ps, each from its own Langevin chain "
+            f"({s.equilibration_steps * s.dt_fs / 1000:g} ps, friction {s.friction:g}/fs)",
             "total time": f"{self.spectrum.n_trajectories * s.nve_steps * s.dt_fs / 1000:g} ps NVE",
             "window": f"{s.max_lag_fs:g} fs Hann (dipole-derivative ACF)",
             "quantum correction": s.correction,
@@ -165,8 +163,9 @@ def _calculator(model, charge: int, dtype: str | None, compile: bool):
     return _CALCULATORS[key]
 
 
-def _nve_job(job: dict) -> dict:
-    """One NVE trajectory (runs in a worker process or in-process)."""
+def _trajectory_job(job: dict) -> dict:
+    """One Langevin chain from the minimum, then the NVE trajectory from its last conformer
+    (runs in a worker process or in-process)."""
     from rhoml.md.driver import nve_drift, run_md
 
     try:
@@ -176,16 +175,31 @@ def _nve_job(job: dict) -> dict:
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
     calc = _calculator(job["model"], job["charge"], job["dtype"], job["compile"])
-    mol = Molecule(job["numbers"], job["positions"], charge=job["charge"])
+    start = Molecule(job["numbers"], job["positions"], charge=job["charge"])
+    last: dict[str, np.ndarray] = {}
+
+    def keep_last(step: int, atoms) -> None:
+        last["positions"] = atoms.get_positions().copy()
+        last["momenta"] = atoms.get_momenta().copy()
+
+    k = job["index"]
     try:
-        traj = run_md(calc, mol, job["settings"], path=job["path"], momenta=job["momenta"],
+        chain = run_md(calc, start, job["langevin"], path=job["langevin_path"],
+                       hooks=[keep_last], meta=job["meta"], progress=False)  # fmt: skip
+    except CalculationError as exc:
+        raise CalculationError(f"Langevin chain {k}: {exc}") from None
+    temps = np.asarray(chain.temperature)
+    conformer = Molecule(start.numbers, last["positions"], charge=start.charge)
+    try:
+        traj = run_md(calc, conformer, job["nve"], path=job["path"], momenta=last["momenta"],
                       meta=job["meta"], progress=False)  # fmt: skip
     except CalculationError as exc:
-        raise CalculationError(f"NVE trajectory {job['index']}: {exc}") from None
+        raise CalculationError(f"NVE trajectory {k}: {exc}") from None
     a = traj.arrays()
     stats = nve_drift(a["time_fs"], a["total"])
-    stats["vibrational_temperature_K"] = _vib_temperature(a["kinetic"], len(mol.numbers))
-    return {"index": job["index"], "dipole": a["dipole"], "time_fs": a["time_fs"], **stats}
+    stats["vibrational_temperature_K"] = _vib_temperature(a["kinetic"], len(start.numbers))
+    stats["langevin_temperature_K"] = float(temps[len(temps) // 2 :].mean())
+    return {"index": k, "dipole": a["dipole"], "time_fs": a["time_fs"], **stats}
 
 
 def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
@@ -193,12 +207,12 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
     the jobs not yet started are cancelled and the error is raised."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs), desc="NVE trajectories", unit="traj", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="Langevin + NVE", unit="traj", disable=not progress)
     results = []
     try:
         if workers <= 1 or len(jobs) == 1:
             for job in jobs:
-                results.append(_nve_job(job))
+                results.append(_trajectory_job(job))
                 bar.update(1)
             return results
         import multiprocessing as mp
@@ -207,7 +221,7 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
                                    mp_context=mp.get_context("spawn"))  # fmt: skip
         try:
-            futures = [pool.submit(_nve_job, job) for job in jobs]
+            futures = [pool.submit(_trajectory_job, job) for job in jobs]
             for fut in as_completed(futures):
                 results.append(fut.result())
                 bar.update(1)
@@ -242,11 +256,12 @@ def run_protocol(
     """Run the protocol (module docstring) for ``molecule`` with ``model``: a run folder or
     shipped run name (each worker loads it), or any potential :class:`~rhoml.ase.RhomlCalculator`
     takes (picklable when ``workers`` > 1). Trajectories go to ``out/trajectories/``
-    (``langevin.npz``, ``nve_00.npz`` ...) when ``out`` is given. ``workers``: local processes
-    for the NVE trajectories (default: all cores); ``threads``: torch threads per process.
-    ``log``: a function taking one progress line (e.g. ``logging.info``)."""
+    (``langevin_00.npz``, ``nve_00.npz`` ...) when ``out`` is given. ``workers``: local
+    processes for the chains and their NVE trajectories (default: all cores); ``threads``:
+    torch threads per process. ``log``: a function taking one progress line (e.g.
+    ``logging.info``)."""
     from rhoml.ase import molecule_to_atoms
-    from rhoml.md.driver import MDSettings, run_md
+    from rhoml.md.driver import MDSettings
     from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, optimise
 
     s = settings or ProtocolSettings()
@@ -276,52 +291,40 @@ def run_protocol(
     wall["optimise"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    draw = {s.equilibration_steps + (k + 1) * s.spacing_steps: k for k in range(s.trajectories)}
-    snaps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def take(step: int, a) -> None:
-        if step in draw:
-            snaps[draw[step]] = (a.get_positions().copy(), a.get_momenta().copy())
-
-    lang = MDSettings(steps=s.langevin_steps, dt_fs=s.dt_fs, ensemble="langevin",
-                      temperature=s.temperature, friction=s.friction, seed=s.seed)  # fmt: skip
-    say(f"Langevin at {s.temperature:g} K: {s.equilibration_steps} steps equilibration, then "
-        f"{s.trajectories} conformers {s.spacing_steps} steps apart")  # fmt: skip
-    files = []
-    lpath = folder / "langevin.npz" if folder is not None else None
     meta = {"run": label, "protocol": asdict(s)}
-    traj = run_md(calc, minimum, lang, path=lpath, hooks=[take], progress=progress, meta=meta)
-    if lpath is not None:
-        files.append(str(lpath))
-    temps = np.asarray(traj.temperature)[s.equilibration_steps :]
-    wall["langevin"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
     jobs = []
     for k in range(s.trajectories):
-        pos, mom = snaps[k]
-        path = folder / f"nve_{k:02d}.npz" if folder is not None else None
+        chain_seed = int(np.random.SeedSequence([s.seed, k]).generate_state(1)[0])
+        langevin = MDSettings(steps=s.equilibration_steps, dt_fs=s.dt_fs, ensemble="langevin",
+                              temperature=s.temperature, friction=s.friction,
+                              seed=chain_seed)  # fmt: skip
         nve = MDSettings(steps=s.nve_steps, dt_fs=s.dt_fs, ensemble="nve",
-                         temperature=s.temperature, seed=s.seed * 1000 + k)  # fmt: skip
+                         temperature=s.temperature, seed=chain_seed)  # fmt: skip
         jobs.append({"index": k, "model": model, "charge": molecule.charge, "dtype": dtype,
                      "compile": compile, "threads": threads, "numbers": minimum.numbers,
-                     "positions": pos, "momenta": mom, "settings": nve, "path": path,
+                     "positions": minimum.positions, "langevin": langevin, "nve": nve,
+                     "langevin_path": folder / f"langevin_{k:02d}.npz" if folder else None,
+                     "path": folder / f"nve_{k:02d}.npz" if folder else None,
                      "meta": {**meta, "trajectory": k}})  # fmt: skip
-    say(f"{s.trajectories} NVE trajectories of {s.nve_steps} steps on "
+    say(f"{s.trajectories} independent Langevin chains at {s.temperature:g} K "
+        f"({s.equilibration_steps} steps) each followed by {s.nve_steps} NVE steps, on "
         f"{min(workers, s.trajectories)} process(es)")  # fmt: skip
     try:
         results = _run_jobs(jobs, workers, progress)
     except CalculationError as exc:
         kept = f"; trajectories kept in {folder}" if folder is not None else ""
         raise CalculationError(f"{exc}{kept}") from None
-    files += [str(j["path"]) for j in jobs if j["path"] is not None]
-    wall["nve"] = time.perf_counter() - t2
+    files = [str(j[key]) for j in jobs for key in ("langevin_path", "path") if j[key] is not None]
+    wall["trajectories"] = time.perf_counter() - t1
 
     wn, spectra = dipole_spectra([r["dipole"] for r in results], s.dt_fs,
                                  temperature=s.temperature, max_lag_fs=s.max_lag_fs,
                                  correction=s.correction)  # fmt: skip
     wall["total"] = time.perf_counter() - t0
-    nve_stats = [{k: v for k, v in r.items() if k not in ("dipole", "time_fs")} for r in results]
+    nve_stats = [{k: v for k, v in r.items() if k not in ("dipole", "time_fs",
+                                                          "langevin_temperature_K")}
+                 for r in results]  # fmt: skip
+    chain_temps = [r["langevin_temperature_K"] for r in results]
     return ProtocolResult(
         settings=s,
         model=label,
@@ -330,8 +333,9 @@ def run_protocol(
         spectrum=EnsembleSpectrum(wn, spectra),
         nve=nve_stats,
         langevin={
-            "mean_temperature_K": float(temps.mean()) if len(temps) else float("nan"),
-            "steps": s.langevin_steps,
+            "mean_temperature_K": float(np.mean(chain_temps)),
+            "chains": s.trajectories,
+            "steps_per_chain": s.equilibration_steps,
         },  # fmt: skip
         files=files,
         wall_s=wall,
