@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rhoml.commands import options
@@ -42,8 +41,8 @@ def register(sub) -> None:
         "ir",
         help="IR spectrum from MD with a trained potential (protocol, harmonic, experiment)",
         description="IR spectrum of the molecule of RUN by the MD protocol: optimise with the "
-        "model (BFGS), Langevin equilibration at --temperature, then --trajectories independent "
-        "NVE trajectories from conformers drawn from the Langevin run (run on --workers "
+        "model (BFGS), then --trajectories NVE trajectories, each after its own Langevin "
+        "equilibration chain at --temperature (chains and trajectories run on --workers "
         "processes), whose dipole-derivative ACF spectra (Hann window --max-lag, harmonic quantum "
         "correction) are averaged; band uncertainties are bootstrap standard errors over the "
         "trajectories. Writes OUT/ir.csv (commented header: model, temperature, time step, "
@@ -190,25 +189,6 @@ def _md_args(p, default_steps: int = 1000, steps_help: str = "MD steps") -> None
     options.add_quiet(p)
 
 
-def _start(potential, geometry, charge: int):
-    """The start molecule: the first of ``geometry``, or the model's stored start geometry."""
-    from rhoml.molecule import Molecule
-
-    if geometry:
-        from rhoml.io import read_molecules
-
-        mols = list(read_molecules(geometry))
-        if not mols:
-            raise InputError(f"{geometry}: no molecule found")
-        m = mols[0]
-        return Molecule(m.numbers, m.positions, charge=charge, id=m.id or Path(geometry).stem)
-    start = getattr(potential, "start_molecule", None)
-    mol = start() if start is not None else None
-    if mol is None:
-        raise InputError("this model stores no start geometry; give --geometry")
-    return Molecule(mol.numbers, mol.positions, charge=charge, id=mol.id)
-
-
 def check_output_file(path) -> Path:
     """``path`` as a Path whose folder exists and is writable: checked before a long run, so
     that nothing is lost at the end."""
@@ -233,7 +213,9 @@ def _model(args):
     options.set_threads(args.threads)
     run = runs.load(args.run)
     potential = run.potential()
-    mol = _start(potential, args.geometry, args.charge)
+    from rhoml.md.ir_pipeline import start_molecule
+
+    mol = start_molecule(potential, args.geometry, args.charge)
     potential.check_molecule(mol)
     return run, potential, mol
 
@@ -296,137 +278,31 @@ def _protocol_settings(args):
     )  # fmt: skip
 
 
-def _from_files(args):
-    """(ensemble spectrum, header metadata) of --trajectory files."""
-    from rhoml.md.protocol import spectrum_from_files
-
-    ens, dt = spectrum_from_files(args.trajectory, temperature=args.temperature,
-                                  max_lag_fs=args.max_lag, correction=args.correction)  # fmt: skip
-    meta = {
-        "trajectory files": " ".join(Path(p).name for p in args.trajectory),
-        "temperature": f"{args.temperature:g} K (quantum correction)",
-        "time step": f"{dt:g} fs (as recorded)",
-        "trajectories": str(ens.n_trajectories),
-        "window": f"{args.max_lag:g} fs Hann (dipole-derivative ACF)",
-        "quantum correction": args.correction,
-    }
-    return ens, meta
-
-
-def _write_md(out: Path, ens, meta: dict, result, seed: int):
-    """ir.csv, peaks.csv|json (and protocol.json after a protocol run); returns the bands."""
-    from rhoml.md import bands as B
-    from rhoml.md import ir_report as R
-
-    spec = ens.mean()
-    md_bands = B.find_bands(spec.wavenumber, spec.intensity, samples=ens.bootstrap(200, seed))
-    R.write_ir_csv(out / "ir.csv", ens, meta, seed=seed)
-    R.write_rows(out / "peaks", [b.row() for b in md_bands], meta)
-    if result is not None:
-        summary = {
-            "metadata": meta, "drift": result.drift_summary(), "nve": result.nve,
-            "langevin": result.langevin, "wall_s": result.wall_s,
-            "minimum_energy_eV": result.minimum_energy_ev,
-            "settings": result.settings.__dict__, "files": result.files,
-        }  # fmt: skip
-        (out / "protocol.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return md_bands
-
-
-def _harmonic(args, potential, mol, minimum, log) -> dict:
-    """Model (and with --dft-reference DFT) harmonic IR, each at its own minimum."""
-    from rhoml.ase import RhomlCalculator
-    from rhoml.md.ir import harmonic_at_minimum
-    from rhoml.molecule import Molecule
-
-    harmonic = {}
-    log("harmonic analysis at the model minimum (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
-    start = minimum if minimum is not None else mol
-    harmonic["model harmonic"] = harmonic_at_minimum(RhomlCalculator(potential, args.charge), start)
-    if args.dft_reference:
-        from rhoml.md import reference
-
-        n_grad = 6 * len(mol.numbers) + 1
-        log(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
-            f"{n_grad} gradients for the Hessian; this takes a while")  # fmt: skip
-        start = Molecule(mol.numbers, harmonic["model harmonic"].positions, charge=args.charge)
-        harmonic["DFT harmonic"] = reference.dft_harmonic(start, progress=not args.quiet)
-    return harmonic
-
-
 def cmd_ir(args) -> int:
     import logging
 
     from rhoml.md import bands as B
     from rhoml.md import ir_report as R
+    from rhoml.md.ir_pipeline import ir_spectrum
 
-    log = logging.getLogger("rhoml.ir").info
     _check_ir_args(args)
-    experiment = None
-    if args.experimental:  # read first: a bad file fails before any simulation
-        from rhoml.io.jcamp import read_jcamp_spectrum
-
-        experiment = read_jcamp_spectrum(args.experimental)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: is a file, expected a folder")
     check_output_file(out / "ir.csv") if out.is_dir() else check_output_file(out)
-    want_harmonic = bool(args.harmonic or args.dft_reference or args.experimental)
-
-    ens, meta, result, minimum, potential, mol = None, {}, None, None, None, None
-    title, md_label = "IR", ""
-    if args.trajectory:
-        ens, meta = _from_files(args)
-        title = f"IR from {ens.n_trajectories} trajectory file(s)"
-        md_label = f"MD dipole-derivative ACF, {ens.n_trajectories} traj"
-    if not args.trajectory or want_harmonic:
-        run, potential, mol = _model(args)  # one-line refusal for a molecule it does not fit
-        title = f"IR of {mol.formula}: {run.family} model {args.run}"
-    out.mkdir(parents=True, exist_ok=True)
-    if not args.trajectory and not args.no_md:
-        from rhoml.md.protocol import run_protocol
-
-        result = run_protocol(
-            args.run, mol, _protocol_settings(args), out=out, workers=args.workers,
-            threads=args.threads or 1, dtype="float32" if args.float32 else None,
-            compile=args.compile, progress=not args.quiet, log=log,
-        )  # fmt: skip
-        ens, meta, minimum = result.spectrum, result.metadata(), result.minimum
-        md_label = (f"MD dipole-derivative ACF, {ens.n_trajectories} traj × "
-                    f"{args.steps * args.dt / 1000:g} ps, {args.temperature:g} K")  # fmt: skip
-    md_bands = _write_md(out, ens, meta, result, args.seed) if ens is not None else []
-
-    harmonic = _harmonic(args, potential, mol, minimum, log) if want_harmonic else {}
-    if harmonic:
-        R.write_rows(out / "harmonic", R.harmonic_rows(harmonic), {
-            "model run": str(args.run), "units": "cm^-1, km/mol",
-            "method": "finite differences (±0.005 Å) of forces and dipoles, "
-            "ase.vibrations.Infrared, at each method's own minimum",
-        })  # fmt: skip
-
-    assignment, columns, exp_plot = [], [], None
-    if experiment is not None:
-        name = Path(args.experimental).name
-        exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
-                                       smoothing=args.smoothing)  # fmt: skip
-        assignment, summary = B.compare_with_experiment(
-            exp_bands, md=md_bands if ens is not None else None, harmonic=harmonic,
-            max_shift=args.max_shift,
-        )  # fmt: skip
-        columns = list(summary)
-        R.write_rows(out / "bands", assignment, {
-            "experiment": f"{name} ({experiment.title}; smoothed {args.smoothing:g} cm^-1 "
-            "FWHM for peak picking)",
-            "assignment": f"one-to-one, least total |shift|, at most {args.max_shift:g} cm^-1; "
-            "harmonic: modes >= 2% of the strongest",
-            **{f"{c} |shift|": json.dumps(v) for c, v in summary.items()},
-        })  # fmt: skip
-        exp_plot = (experiment.wavenumber, experiment.absorbance, f"experiment ({name})")
-    R.plot_ir(out / "ir.png", md=ens, md_label=md_label, harmonic=harmonic,
-              experiment=exp_plot, title=title)  # fmt: skip
-
-    written = [p.name for p in sorted(out.iterdir()) if p.is_file()]
-    print(f"wrote {out}/: {', '.join(written)}")
+    options.set_threads(args.threads)
+    res = ir_spectrum(
+        args.run, out, settings=_protocol_settings(args), geometry=args.geometry,
+        charge=args.charge, md=not args.no_md, trajectory_files=args.trajectory,
+        harmonic=args.harmonic, dft_reference=args.dft_reference,
+        experimental=args.experimental, smoothing=args.smoothing, max_shift=args.max_shift,
+        workers=args.workers, threads=args.threads or 1,
+        dtype="float32" if args.float32 else None, compile=args.compile,
+        progress=not args.quiet, log=logging.getLogger("rhoml.ir").info,
+    )  # fmt: skip
+    result, ens, md_bands, harmonic = res.protocol, res.spectrum, res.md_bands, res.harmonic
+    assignment, columns, meta = res.assignment, list(res.shift_summary), res.metadata
+    print(f"wrote {out}/: {', '.join(res.files)}")
     if result is not None:
         d = result.drift_summary()
         print(f"protocol: {meta['trajectories']}; NVE drift median "
