@@ -92,16 +92,11 @@ def test_md_output_folder_is_checked_before_the_run(tmp_path, capsys):
 
 def _synthetic_jdx(path) -> None:
     """A small JCAMP-DX absorbance spectrum with bands at 1050 and 2950 cm⁻¹."""
+    from rhoml.io.jcamp import write_jcamp
+
     x = np.arange(500.0, 4000.0, 4.0)
     y = np.exp(-0.5 * ((x - 1050) / 10) ** 2) + 0.5 * np.exp(-0.5 * ((x - 2950) / 15) ** 2)
-    lines = [
-        "##TITLE=synthetic", "##JCAMP-DX=4.24", "##DATA TYPE=INFRARED SPECTRUM",
-        "##XUNITS=1/CM", "##YUNITS=ABSORBANCE", "##XFACTOR=1", "##YFACTOR=0.0001",
-        f"##FIRSTX={x[0]:g}", f"##LASTX={x[-1]:g}", f"##NPOINTS={len(x)}", "##XYDATA=(X++(Y..Y))",
-    ]  # fmt: skip
-    for i in range(0, len(x), 10):
-        lines.append(f"{x[i]:g} " + " ".join(str(int(round(v * 1e4))) for v in y[i : i + 10]))
-    path.write_text("\n".join(lines + ["##END="]) + "\n")
+    write_jcamp(path, x, y, title="synthetic")
 
 
 def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
@@ -117,8 +112,9 @@ def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "MD bands" in printed and "band assignment against exp.jdx" in printed
     names = {p.name for p in out.iterdir()}
-    assert {"ir.csv", "ir.png", "peaks.csv", "peaks.json", "harmonic.csv", "harmonic.json",
-            "bands.csv", "bands.json", "protocol.json", "trajectories"} <= names  # fmt: skip
+    assert {"ir.csv", "ir.jdx", "ir.png", "peaks.csv", "peaks.json", "harmonic.csv",
+            "harmonic.json", "bands.csv", "bands.json", "protocol.json",
+            "trajectories"} <= names  # fmt: skip
     assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
         "langevin_00.npz", "langevin_01.npz", "nve_00.npz", "nve_01.npz"
     ]  # fmt: skip

@@ -145,3 +145,19 @@ def test_shared_gas_phase_spectra():
     assert 1000 < top < 1060  # C–O stretch, the strongest methanol band
     w, a = read_jcamp(folder / "acetone.jdx")  # absorption coefficient with YFACTOR
     assert 1700 < w[np.argmax(a)] < 1760  # C=O stretch
+
+
+def test_write_jcamp_round_trips_through_the_reader(tmp_path):
+    from rhoml.io.jcamp import write_jcamp
+
+    x = np.arange(400.0, 4000.0, 1.5)
+    y = np.exp(-0.5 * ((x - 1650.0) / 12.0) ** 2) - 0.01
+    write_jcamp(tmp_path / "a.jdx", x[::-1], y[::-1], title="round trip")  # descending input
+    s = read_jcamp_spectrum(tmp_path / "a.jdx")
+    assert s.title == "round trip"
+    np.testing.assert_allclose(s.wavenumber, x, atol=1e-6)
+    np.testing.assert_allclose(s.absorbance, y, atol=2e-5)  # 5 significant digits
+    with pytest.raises(InputError, match="evenly spaced"):
+        write_jcamp(tmp_path / "b.jdx", [1.0, 2.0, 4.0], [0.0, 1.0, 0.0])
+    with pytest.raises(InputError, match="non-finite"):
+        write_jcamp(tmp_path / "c.jdx", [1.0, 2.0], [0.0, np.nan])

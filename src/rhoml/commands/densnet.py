@@ -88,31 +88,59 @@ def register(subparsers) -> None:
     bu.add_argument("geometry", help="geometry file (xyz, sdf, ...), Å")
     add_out(bu, "build folder (created; a rerun resumes)", required=True)
     bu.add_argument("--name", default=None, help="system name in frame ids (default: file stem)")
-    bu.add_argument("--temperatures", type=positive_float, nargs="+", default=[300.0, 600.0, 900.0],
-                    metavar="K", help="sampling temperatures, K (default 300 600 900)")  # fmt: skip
-    bu.add_argument("--frames", type=positive_int, default=60,
-                    help="training frames per temperature (default 60)")  # fmt: skip
-    bu.add_argument("--test-frames", type=positive_int, default=10,
-                    help="test frames per temperature (default 10)")  # fmt: skip
-    bu.add_argument("--interval", type=positive_int, default=20,
-                    help="MD steps between frames (default 20)")  # fmt: skip
-    bu.add_argument("--equilibration", type=positive_int, default=200,
-                    help="MD steps before the first frame (default 200)")  # fmt: skip
-    bu.add_argument("--functional", default="PBE", help="DFT functional (default PBE)")
-    bu.add_argument("--basis", default="def2-SVP", help="orbital basis (default def2-SVP)")
-    bu.add_argument("--aux-basis", default="", help="aux basis (default etb:<basis>:1.8)")
-    bu.add_argument("--density-epochs", type=positive_int, default=150,
-                    help="epochs of the density stage (default 150)")  # fmt: skip
-    bu.add_argument("--energy-epochs", type=positive_int, default=200,
-                    help="epochs of the energy stage (default 200)")  # fmt: skip
-    bu.add_argument("--grid-level", type=positive_int, default=3,
-                    help="Becke grid level of the report's density NMAE (default 3)")  # fmt: skip
-    add_set(bu)
-    add_seed(bu)
+    add_build_args(bu)
     add_workers(bu)
     add_scheduler(bu)
     add_quiet(bu)
     bu.set_defaults(handler=_cmd_build)
+
+
+def add_build_args(p) -> None:
+    """The settings of :class:`~rhoml.studies.densnet_build.BuildSettings` as options (shared by
+    ``rhoml densnet build`` and ``rhoml bench ir-vs-experiment``); read with
+    :func:`build_settings`."""
+    p.add_argument("--temperatures", type=positive_float, nargs="+", default=[300.0, 600.0, 900.0],
+                    metavar="K", help="sampling temperatures, K (default 300 600 900)")  # fmt: skip
+    p.add_argument("--frames", type=positive_int, default=60,
+                    help="training frames per temperature (default 60)")  # fmt: skip
+    p.add_argument("--test-frames", type=positive_int, default=10,
+                    help="test frames per temperature (default 10)")  # fmt: skip
+    p.add_argument("--interval", type=positive_int, default=20,
+                    help="MD steps between frames (default 20)")  # fmt: skip
+    p.add_argument("--equilibration", type=positive_int, default=200,
+                    help="MD steps before the first frame (default 200)")  # fmt: skip
+    p.add_argument("--functional", default="PBE", help="DFT functional (default PBE)")
+    p.add_argument("--basis", default="def2-SVP", help="orbital basis (default def2-SVP)")
+    p.add_argument("--aux-basis", default="", help="aux basis (default etb:<basis>:1.8)")
+    p.add_argument("--density-epochs", type=positive_int, default=150,
+                    help="epochs of the density stage (default 150)")  # fmt: skip
+    p.add_argument("--energy-epochs", type=positive_int, default=200,
+                    help="epochs of the energy stage (default 200)")  # fmt: skip
+    p.add_argument("--grid-level", type=positive_int, default=3,
+                    help="Becke grid level of the report's density NMAE (default 3)")  # fmt: skip
+    add_set(p)
+    add_seed(p)
+
+
+def build_settings(args):
+    """The :class:`~rhoml.studies.densnet_build.BuildSettings` of :func:`add_build_args`."""
+    from rhoml.studies.densnet_build import BuildSettings
+
+    return BuildSettings(
+        temperatures=tuple(args.temperatures),
+        frames=args.frames,
+        test_frames=args.test_frames,
+        interval=args.interval,
+        equilibration=args.equilibration,
+        functional=args.functional,
+        basis=args.basis,
+        aux_basis=args.aux_basis,
+        density_epochs=args.density_epochs,
+        energy_epochs=args.energy_epochs,
+        grid_level=args.grid_level,
+        seed=args.seed,
+        overrides=tuple(args.overrides),
+    )
 
 
 def _cmd_sample(args) -> int:
@@ -165,23 +193,9 @@ def _cmd_labels(args) -> int:
 
 
 def _cmd_build(args) -> int:
-    from rhoml.studies.densnet_build import BuildSettings, build_densnet
+    from rhoml.studies.densnet_build import build_densnet
 
-    s = BuildSettings(
-        temperatures=tuple(args.temperatures),
-        frames=args.frames,
-        test_frames=args.test_frames,
-        interval=args.interval,
-        equilibration=args.equilibration,
-        functional=args.functional,
-        basis=args.basis,
-        aux_basis=args.aux_basis,
-        density_epochs=args.density_epochs,
-        energy_epochs=args.energy_epochs,
-        grid_level=args.grid_level,
-        seed=args.seed,
-        overrides=tuple(args.overrides),
-    )
+    s = build_settings(args)
     r = build_densnet(args.geometry, args.out, s, name=args.name, workers=args.workers,
                       scheduler=args.scheduler, progress=not args.quiet)  # fmt: skip
     print(

@@ -20,7 +20,7 @@ import numpy as np
 
 from rhoml.errors import InputError
 
-__all__ = ["JcampSpectrum", "read_jcamp", "read_jcamp_spectrum"]
+__all__ = ["JcampSpectrum", "read_jcamp", "read_jcamp_spectrum", "write_jcamp"]
 
 
 @dataclass
@@ -96,3 +96,34 @@ def read_jcamp_spectrum(path) -> JcampSpectrum:
 
 def _is_ir(block: dict) -> bool:
     return "INFRARED" in str(block.get("data type", block.get("datatype", ""))).upper()
+
+
+def write_jcamp(path, wavenumber, intensity, *, title: str = "", yunits: str = "ABSORBANCE",
+                origin: str = "rhoml", digits: int = 5) -> Path:  # fmt: skip
+    """Write a spectrum (``wavenumber`` (n,) cm⁻¹ on an even grid, ``intensity`` (n,)) as a
+    JCAMP-DX 4.24 infrared file in the ``(X++(Y..Y))`` AFFN form, y stored as integers with
+    ``YFACTOR`` = max|y|·10^-``digits``: what :func:`read_jcamp` and other JCAMP-DX programs
+    read. Returns the path."""
+    x = np.asarray(wavenumber, dtype=float)
+    y = np.asarray(intensity, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 2:
+        raise InputError(f"{path}: a JCAMP-DX spectrum needs matching 1-D x and y (≥ 2 points)")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise InputError(f"{path}: spectrum has non-finite values")
+    step = np.diff(x)
+    if not np.allclose(step, step[0], rtol=1e-6, atol=1e-9) or step[0] == 0:
+        raise InputError(f"{path}: JCAMP-DX (X++(Y..Y)) needs evenly spaced wavenumbers")
+    top = float(np.abs(y).max()) or 1.0
+    yfactor = top * 10.0**-digits
+    ints = np.rint(y / yfactor).astype(np.int64)
+    head = [f"##TITLE={title or 'spectrum'}", "##JCAMP-DX=4.24",
+            "##DATA TYPE=INFRARED SPECTRUM", f"##ORIGIN={origin}", "##OWNER=public",
+            "##XUNITS=1/CM", f"##YUNITS={yunits}", "##XFACTOR=1", f"##YFACTOR={yfactor:.8g}",
+            f"##FIRSTX={x[0]:.6f}", f"##LASTX={x[-1]:.6f}", f"##DELTAX={step[0]:.8g}",
+            f"##FIRSTY={ints[0] * yfactor:.8g}", f"##NPOINTS={len(x)}",
+            "##XYDATA=(X++(Y..Y))"]  # fmt: skip
+    body = [f"{x[i]:.6f} " + " ".join(str(v) for v in ints[i : i + 8])
+            for i in range(0, len(x), 8)]  # fmt: skip
+    p = Path(path)
+    p.write_text("\n".join(head + body + ["##END="]) + "\n")
+    return p

@@ -7,6 +7,7 @@ experimental JCAMP-DX spectrum, with every file of the output folder written.
 >>> res.md_bands[0].position, res.files  # doctest: +SKIP
 
 Output folder (see :mod:`rhoml.md.ir_report`): ``ir.csv`` (spectrum with a metadata header),
+``ir.jdx`` (the same spectrum as JCAMP-DX),
 ``peaks.csv|json`` (MD bands), ``protocol.json`` (after a protocol run), ``harmonic.csv|json``,
 ``bands.csv|json`` (band assignment against the experiment), ``ir.png`` and the trajectories.
 """
@@ -87,12 +88,17 @@ def _from_files(paths, settings: ProtocolSettings):
 
 def _write_md(out: Path, ens, meta: dict, result, seed: int) -> list[Band]:
     """ir.csv, peaks.csv|json (and protocol.json after a protocol run); returns the bands."""
+    from rhoml.io.jcamp import write_jcamp
     from rhoml.md import bands as B
     from rhoml.md import ir_report as R
 
     spec = ens.mean()
     md_bands = B.find_bands(spec.wavenumber, spec.intensity, samples=ens.bootstrap(200, seed))
     R.write_ir_csv(out / "ir.csv", ens, meta, seed=seed)
+    keep = spec.wavenumber <= 4500.0
+    write_jcamp(out / "ir.jdx", spec.wavenumber[keep], spec.intensity[keep],
+                title=f"rhoml MD IR spectrum ({meta.get('model run', 'trajectory files')})",
+                yunits="ARBITRARY UNITS")  # fmt: skip
     R.write_rows(out / "peaks", [b.row() for b in md_bands], meta)
     if result is not None:
         summary = {
