@@ -63,9 +63,13 @@ def cmd_ir_vs_experiment(args) -> int:
         molecules=tuple(args.molecules),
         experimental_dir=args.experimental_dir,
         build=build_settings(args),
-        protocol=ProtocolSettings(trajectories=args.trajectories, nve_steps=args.md_steps,
-                                  equilibration_steps=args.md_equilibration,
-                                  max_lag_fs=args.max_lag, seed=args.seed),  # fmt: skip
+        protocol=ProtocolSettings(
+            trajectories=args.trajectories,
+            nve_steps=args.md_steps,
+            equilibration_steps=args.md_equilibration,
+            max_lag_fs=args.max_lag,
+            seed=args.seed,
+        ),  # fmt: skip
         dft_reference=not args.no_dft_reference,
         workers=args.workers,
     )

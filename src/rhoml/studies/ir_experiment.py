@@ -130,8 +130,14 @@ def molecule_result(out, name: str, settings: IRStudySettings, *, progress: bool
                       smoothing=settings.smoothing, max_shift=settings.max_shift,
                       workers=settings.workers, progress=progress, log=say)  # fmt: skip
     digest = {"name": name, **summary(res)}
-    keys = ("force_mae_kcal_mol_angstrom", "energy_mae_kcal_mol", "density_nmae", "n_train",
-            "n_test", "level")
+    keys = (
+        "force_mae_kcal_mol_angstrom",
+        "energy_mae_kcal_mol",
+        "density_nmae",
+        "n_train",
+        "n_test",
+        "level",
+    )
     digest["model"] = {k: report.get(k) for k in keys}
     digest["model_added_cm-1"] = _model_added(res.assignment)
     digest["seconds"] = {"build": round(t1 - t0, 1), "ir": round(time.perf_counter() - t1, 1),
@@ -142,8 +148,11 @@ def molecule_result(out, name: str, settings: IRStudySettings, *, progress: bool
 
 def _goals(digest: dict) -> dict[str, Any]:
     md = digest.get("shift_summary", {}).get("md", {})
-    mx, mean, added = md.get("max_abs_shift_cm-1"), md.get("mean_abs_shift_cm-1"), digest.get(
-        "model_added_cm-1")
+    mx, mean, added = (
+        md.get("max_abs_shift_cm-1"),
+        md.get("mean_abs_shift_cm-1"),
+        digest.get("model_added_cm-1"),
+    )
     return {
         "md_max_abs_shift_cm-1": mx,
         "md_mean_abs_shift_cm-1": mean,
@@ -176,13 +185,19 @@ def run_study(out, settings: IRStudySettings | None = None, *, progress: bool = 
     data = {
         "title": "IR spectra of new molecules against gas-phase experiment",
         "command": command,
-        "settings": {"molecules": list(s.molecules), "experimental_dir": s.experimental_dir,
-                     "build": s.build.__dict__, "protocol": s.protocol.__dict__,
-                     "dft_reference": s.dft_reference, "smoothing_cm-1": s.smoothing,
-                     "max_shift_cm-1": s.max_shift},  # fmt: skip
+        "settings": {
+            "molecules": list(s.molecules),
+            "experimental_dir": s.experimental_dir,
+            "build": s.build.__dict__,
+            "protocol": s.protocol.__dict__,
+            "dft_reference": s.dft_reference,
+            "smoothing_cm-1": s.smoothing,
+            "max_shift_cm-1": s.max_shift,
+        },  # fmt: skip
         "goals_cm-1": {"max": GOAL_MAX, "mean": GOAL_MEAN, "model_added": GOAL_MODEL_ADDED},
-        "molecules": {n: {**r, "goals": _goals(r)} if "error" not in r else r
-                      for n, r in results.items()},  # fmt: skip
+        "molecules": {
+            n: {**r, "goals": _goals(r)} if "error" not in r else r for n, r in results.items()
+        },  # fmt: skip
     }
     atomic_write(out / "ir_vs_experiment.json", json.dumps(data, indent=1, default=str) + "\n")
     atomic_write(out / "ir_vs_experiment.md", markdown(data))
