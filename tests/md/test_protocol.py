@@ -47,9 +47,17 @@ TINY = ProtocolSettings(equilibration_steps=40, trajectories=3, nve_steps=400,
 
 
 def test_protocol_writes_trajectories_and_reports_nve_drift(tmp_path):
+    import torch
+
     mol = Molecule(NUMBERS, X0 + 0.02, id="springs")
-    res = run_protocol(FunctionPotential(springs), mol, TINY, out=tmp_path, workers=1,
-                       progress=False)  # fmt: skip
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        res = run_protocol(FunctionPotential(springs), mol, TINY, out=tmp_path, workers=1,
+                           progress=False, threads=1)  # fmt: skip
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
     names = sorted(p.name for p in (tmp_path / "trajectories").iterdir())
     assert names == ["langevin_00.npz", "langevin_01.npz", "langevin_02.npz", "nve_00.npz",
                      "nve_01.npz", "nve_02.npz"]  # fmt: skip

@@ -296,6 +296,18 @@ def train_energy(model, frames, cfg: TrainSection, out_dir, *, val=None, log=pri
 def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, float]:
     """Test metrics: mean (δρ|δρ) (Hartree), energy and force MAE (kcal/mol, kcal/mol/Å),
     dipole MAE vs the fitted DFT density's dipole (Debye, per component)."""
+    return _errors(model, frames, batch_size, density=True)
+
+
+def energy_errors(model, frames: list[Frame], batch_size: int = 10) -> dict[str, float]:
+    """Energy and force MAE (kcal/mol, kcal/mol/Å; also the energy MAE after removing the mean
+    error, i.e. up to a constant offset) of ``model`` on ``frames`` (no density needed)."""
+    return _errors(model, frames, batch_size, density=False)
+
+
+def _errors(model, frames: list[Frame], batch_size: int, density: bool) -> dict[str, float]:
+    """One pass over ``frames``: energy and force errors, and with ``density`` the Coulomb
+    loss of the coefficients and the dipole error against the fitted DFT density."""
     import torch
 
     from rhoml.density.base import Density
@@ -308,53 +320,26 @@ def evaluate(model, frames: list[Frame], batch_size: int = 10) -> dict[str, floa
         pos.requires_grad_(True)
         out = model(z, pos, batch, n_e)
         (g,) = torch.autograd.grad(out["energy"].sum(), pos)
+        ee += (out["energy"].detach().double().numpy() - [f.energy for f in fb]).tolist()
+        fe.append(np.abs(-g.detach().double().numpy() - np.concatenate([f.forces for f in fb])))
+        if not density:
+            continue
         mu = model.coeff_net.dipole(z, pos, batch, out["coeff"], out["offsets"]).detach()
         cl += coulomb_losses(out["coeff"].detach(), fb).tolist()
-        ee += (out["energy"].detach().double().numpy() - [f.energy for f in fb]).tolist()
-        fe.append(np.abs(-g.detach().double().numpy() - np.concatenate([f.forces for f in fb])))
         for k, f in enumerate(fb):
-            ref = Density(
-                f.molecule,
-                model.basis.pyscf_basis(),
-                "coefficients",
-                f.coeff,
-                f.molecule.numbers.astype(float),
-                "fit",
-            ).dipole()
+            ref = Density(f.molecule, model.basis.pyscf_basis(), "coefficients", f.coeff,
+                          f.molecule.numbers.astype(float), "fit").dipole()  # fmt: skip
             de.append(np.abs(mu[k].double().numpy() - ref))
     ee = np.asarray(ee)
-    return {
-        "coulomb_error_hartree": float(np.mean(cl)),
+    metrics = {
         "energy_mae_kcal_mol": float(np.mean(np.abs(ee))),
         "energy_mae_offset_removed_kcal_mol": float(np.mean(np.abs(ee - ee.mean()))),
         "force_mae_kcal_mol_angstrom": float(np.mean(np.concatenate([a.ravel() for a in fe]))),
-        "dipole_mae_debye": float(np.mean(np.concatenate(de))),
-        "n": len(frames),
     }
-
-
-def energy_errors(model, frames: list[Frame], batch_size: int = 10) -> dict[str, float]:
-    """Energy and force MAE (kcal/mol, kcal/mol/Å; also the energy MAE after removing the mean
-    error, i.e. up to a constant offset) of ``model`` on ``frames`` (no density needed)."""
-    import torch
-
-    dt = model.dtype_()
-    ee, fe = [], []
-    for i in range(0, len(frames), batch_size):
-        fb = frames[i : i + batch_size]
-        z, pos, batch, n_e = collate(fb, dt)
-        pos.requires_grad_(True)
-        out = model(z, pos, batch, n_e)
-        (g,) = torch.autograd.grad(out["energy"].sum(), pos)
-        ee += (out["energy"].detach().double().numpy() - [f.energy for f in fb]).tolist()
-        fe.append(np.abs(-g.detach().double().numpy() - np.concatenate([f.forces for f in fb])))
-    ee = np.asarray(ee)
-    return {
-        "energy_mae_kcal_mol": float(np.mean(np.abs(ee))),
-        "energy_mae_offset_removed_kcal_mol": float(np.mean(np.abs(ee - ee.mean()))),
-        "force_mae_kcal_mol_angstrom": float(np.mean(np.concatenate([a.ravel() for a in fe]))),
-        "n": len(frames),
-    }
+    if density:
+        metrics = {"coulomb_error_hartree": float(np.mean(cl)), **metrics,
+                   "dipole_mae_debye": float(np.mean(np.concatenate(de)))}  # fmt: skip
+    return {**metrics, "n": len(frames)}
 
 
 def optimise_basis(store, cfg: BasisSection, basis, log=print):

@@ -260,10 +260,6 @@ def run_protocol(
     processes for the chains and their NVE trajectories (default: all cores); ``threads``:
     torch threads per process. ``log``: a function taking one progress line (e.g.
     ``logging.info``)."""
-    from rhoml.ase import molecule_to_atoms
-    from rhoml.md.driver import MDSettings
-    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, optimise
-
     s = settings or ProtocolSettings()
     s.check()
     say = log or (lambda msg: None)
@@ -273,14 +269,25 @@ def run_protocol(
         folder = Path(out) / "trajectories"
         folder.mkdir(parents=True, exist_ok=True)
     label = str(model) if isinstance(model, str | Path) else type(model).__name__
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run(model, molecule, s, folder, label, workers, dtype, compile, threads,
+                    progress, say)  # fmt: skip
+    finally:  # the caller's thread setting is its own
+        torch.set_num_threads(before)
+
+
+def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, progress, say):
+    """:func:`run_protocol` after its checks, with torch's threads set."""
+    from rhoml.ase import molecule_to_atoms
+    from rhoml.md.driver import MDSettings
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, optimise
+
     wall: dict[str, float] = {}
     t0 = time.perf_counter()
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
     calc = _calculator(model, molecule.charge, dtype, compile)
 
     say(f"optimising with the model (BFGS, fmax {s.optimise_fmax:g} eV/Å)")
