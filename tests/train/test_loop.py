@@ -128,3 +128,28 @@ def test_progress_bar_does_not_change_results(tmp_path):
 
     quiet, shown = run(tmp_path / "a", False), run(tmp_path / "b", True)
     assert [r["train_loss"] for r in quiet] == [r["train_loss"] for r in shown]
+
+
+def test_weight_decay_skips_biases_norms_and_declared_tokens():
+    import torch
+    from torch import nn
+
+    from rhoml.train.loop import parameter_groups
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+            self.norm = nn.LayerNorm(3)
+            self.token = nn.Parameter(torch.zeros(1, 1, 3))
+
+        def no_weight_decay(self):
+            return {"token"}
+
+    wrapper = nn.Sequential(Net())
+    decay, rest = parameter_groups(wrapper, 0.05)
+    assert decay["weight_decay"] == 0.05 and rest["weight_decay"] == 0.0
+    assert {id(p) for p in decay["params"]} == {id(wrapper[0].lin.weight)}
+    assert len(rest["params"]) == 4  # bias, norm weight and bias, the declared token
+    (single,) = parameter_groups(wrapper, 0.0)
+    assert len(single["params"]) == 5

@@ -107,6 +107,26 @@ def _distributed() -> tuple[bool, int, int]:
     return False, 0, 1
 
 
+def parameter_groups(model, weight_decay: float) -> list[dict]:
+    """Optimiser parameter groups: weight decay on weight matrices and kernels only; none on
+    biases, normalisation scales (1-D parameters) or the parameters a submodule names in its
+    ``no_weight_decay()`` (e.g. a ViT's class and mask tokens), as in the MAE recipe. One
+    group when ``weight_decay`` is 0."""
+    params = list(model.parameters())
+    if not weight_decay:
+        return [{"params": params, "weight_decay": 0.0}]
+    skip: set[int] = set()
+    for prefix, module in model.named_modules():
+        names = module.no_weight_decay() if hasattr(module, "no_weight_decay") else ()
+        for name in names:
+            full = f"{prefix}.{name}" if prefix else name
+            skip |= {id(p) for n, p in model.named_parameters() if n == full}
+    decay = [p for p in params if p.ndim >= 2 and id(p) not in skip]
+    rest = [p for p in params if p.ndim < 2 or id(p) in skip]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": rest, "weight_decay": 0.0}]  # fmt: skip
+
+
 def _optimizer(cfg: TrainConfig, params):
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
@@ -227,7 +247,7 @@ def fit(
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    opt = _optimizer(config, model.parameters())
+    opt = _optimizer(config, parameter_groups(model, config.weight_decay))
     sampler = DistributedSampler(train_data, world, rank, seed=config.seed) if distributed else None
     n_local = len(sampler) if sampler is not None else len(train_data)
     drop_last = len(train_data) > config.batch_size

@@ -244,6 +244,10 @@ class ViTMAE(nn.Module):
         self.decoder_pred = nn.Linear(dd, cfg.patch_dim)
         self._init_weights()
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters kept out of weight decay (the learned tokens)."""
+        return {"cls_token", "mask_token"}
+
     def _init_weights(self) -> None:
         """MAE's initialisation: Xavier-uniform linear layers (and the patch embedding seen as
         one), N(0, 0.02) CLS and mask tokens, LayerNorm 1/0."""
