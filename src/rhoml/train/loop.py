@@ -268,7 +268,15 @@ def fit(
                 f"{last}: unreadable checkpoint ({type(exc).__name__}); delete it to restart "
                 "this stage from scratch"
             ) from None
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            opt.load_state_dict(ck["optimizer"])
+        except ValueError:  # parameter groups of another version (weight-decay groups)
+            from rhoml.errors import RhomlError
+
+            raise RhomlError(
+                f"{last}: optimiser state of another rhoml version (parameter groups differ); "
+                "delete it to restart this stage from scratch"
+            ) from None
         if sched is not None and ck.get("scheduler"):
             sched.load_state_dict(ck["scheduler"])
         state = ck["state"]
