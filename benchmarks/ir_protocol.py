@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true", help="skip MD steps/s vs PySCF")
     ap.add_argument("--out", default="ir_protocol")
     ap.add_argument("--quick", action="store_true", help="tiny settings (checks the script)")
+    ap.add_argument("--equilibration", type=int, default=None,
+                    help="Langevin steps per chain (default: the protocol's)")  # fmt: skip
     ap.add_argument("--cache", default=None,
                     help="folder of per-seed results: seeds found there are not rerun, new ones "
                     "are added (lets seeds run as separate processes)")  # fmt: skip
@@ -54,6 +56,9 @@ def main() -> None:
     if args.quick:
         settings = ProtocolSettings(equilibration_steps=100, trajectories=2,
                                     nve_steps=200, max_lag_fs=50)  # fmt: skip
+    if args.equilibration:
+        settings = ProtocolSettings(**{**settings.__dict__,
+                                       "equilibration_steps": args.equilibration})  # fmt: skip
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -75,6 +80,7 @@ def main() -> None:
             "load_1min_start": load0,
             "load_1min_end": os.getloadavg()[0],
             "md_steps": steps,
+            "settings": s.__dict__,
             "drift": res.drift_summary(),
             "nve": res.nve,
             "bands": [b.row() for b in bands],
