@@ -42,6 +42,8 @@ def main() -> None:
                     "are added (lets seeds run as separate processes)")  # fmt: skip
     ap.add_argument("--speed-only", action="store_true", help="only MD vs PySCF (into --cache)")
     ap.add_argument("--note", default="", help="a sentence added after the wall times")
+    ap.add_argument("--previous", default=None, metavar="JSON",
+                    help="an earlier ir_protocol.json to compare band spreads with")  # fmt: skip
     ap.add_argument("--report-only", action="store_true",
                     help="write the results from the seeds and speed in --cache")  # fmt: skip
     args = ap.parse_args()
@@ -210,6 +212,8 @@ def main() -> None:
         "± per seed |\n"
         f"|---|---|---|---|---|---|\n{rows}\n\n"
     )
+    if args.previous:
+        md += _previous(args.previous, table)
     if speed:
         md += (
             f"**MD vs DFT** (1 process, 1 thread, dipole every step): "
@@ -222,6 +226,42 @@ def main() -> None:
     if per_seed:
         md += f"![spectra across seeds]({args.out}.png)"
     write_results(args.out, data, md)
+
+
+def _previous(path, table) -> str:
+    """The same bands in an earlier results file (another protocol version): positions,
+    spread and relative intensities across its seeds."""
+    from rhoml.md.bands import match
+
+    prev = json.loads(Path(path).read_text())
+    rows = prev["bands_across_seeds"]
+    ref = [r["seed0_cm-1"] for r in rows]
+    lines = []
+    for r in table:
+        j = match([r["seed0_cm-1"]], ref, 50.0)[0]
+        if j is None:
+            lines.append(f"| {r['seed0_cm-1']:.1f} | — | — | — |")
+            continue
+        p = rows[j]
+        ints = p.get("rel_intensities") or [
+            b["rel_intensity"] for s in prev["per_seed"] for b in s["bands"]
+            if abs(b["position_cm-1"] - p["seed0_cm-1"]) <= 50.0
+        ]  # fmt: skip
+        lines.append(
+            f"| {r['seed0_cm-1']:.1f} | "
+            + " / ".join("—" if x is None else f"{x:.1f}" for x in p["positions"])
+            + f" | {'—' if p['spread_cm-1'] is None else p['spread_cm-1']} | "
+            + " / ".join(f"{x:.2f}" for x in ints)
+            + " |"
+        )
+    s = prev.get("settings", {})
+    how = (f"one Langevin chain, conformers {s['spacing_steps']} steps apart"
+           if "spacing_steps" in s else "its settings")  # fmt: skip
+    return (
+        f"**Previous protocol** ({Path(path).name}, commit {prev['machine']['commit']}: {how}), "
+        "the same bands across its seeds:\n\n| band now (cm⁻¹) | previous positions per seed | "
+        "previous spread | previous rel. int. |\n|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
+    )
 
 
 def _default_wall(cache, s) -> str:
