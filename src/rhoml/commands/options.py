@@ -132,11 +132,14 @@ def set_threads(n: int) -> None:
 
 def bench_subparsers(sub):
     """The sub-command group under ``rhoml bench`` (created by the first command module that
-    asks, shared by the others: ``rhoml bench voxel-study``, ``rhoml bench edg-study``)."""
+    asks, shared by the others: ``rhoml bench voxel-study``, ``rhoml bench edg-study``,
+    ``rhoml bench energy-terms``)."""
     if "bench" in sub.choices:
         parser = sub.choices["bench"]
     else:
-        parser = sub.add_parser("bench", help="benchmark studies (voxel-study, edg-study)")
+        parser = sub.add_parser(
+            "bench", help="benchmark studies (voxel-study, edg-study, energy-terms)"
+        )
     for action in getattr(parser, "_actions", []):
         if isinstance(action, argparse._SubParsersAction):
             return action

@@ -32,6 +32,7 @@ FAMILIES: dict[str, str] = {
     "student": "rhoml.families.student:StudentFamily",
     "imageed": "rhoml.families.imageed:ImageEDFamily",
     "edg-teacher": "rhoml.families.edg_teacher:EDTeacherFamily",
+    "energy-terms": "rhoml.families.energy_terms:EnergyTermsFamily",
 }
 
 

@@ -23,6 +23,8 @@ MODELS: dict[str, str] = {
     "egnn": "rhoml.models.students.egnn:EGNNStudent",
     "vit-mae": "rhoml.models.image.vit_mae:ViTMAE",
     "ed-teacher": "rhoml.models.image.resnet:EDTeacher",
+    "pointnet": "rhoml.models.pointnet:PointNet",
+    "resnet18-views": "rhoml.models.image.views:ViewResNet18",
 }
 #: preset name -> (model name, overrides of its Config)
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -108,6 +110,13 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     # EDG's ED-aware teacher: ResNet-18 on 4 structural views + ED predictor 512→256→768
     "edg-teacher-resnet18": ("ed-teacher", {}),
+    # energy-term study (EDG Table 4): PointNet on point clouds, ResNet-18 on the 6 density views
+    "pointnet-small": ("pointnet", {"widths": [64, 128, 256], "head_hidden": 128}),
+    "pointnet-paper": (
+        "pointnet",
+        {"widths": [64, 64, 64, 128, 1024], "pooling": "max", "head_hidden": 256},
+    ),
+    "resnet18-views-small": ("resnet18-views", {"width": 16, "head_hidden": 64}),
 }
 
 
