@@ -284,8 +284,11 @@ def summarise(cfg: dict, out) -> dict:
         "mean_predictor_mae": {t: baseline.get(f"mae_{t}") for t in terms},
         "best": best, "paper_table4": PAPER_TABLE4,
         "paper_note": "EDG appendix Table 4 (DBED-1w: 10k PCQM4Mv2 molecules, Psi4 "
-                      "B3LYP/6-31G**, test RMSE). The paper gives no unit (EDBench's Psi4 logs "
-                      "are in Hartree): compare the ranking of the representations, not the "
+                      "B3LYP/6-31G**, test RMSE). The paper states no unit; EDBench's Psi4 logs "
+                      "are in Hartree, and read as kcal/mol the RMSEs would be a fraction of a "
+                      "per cent of the spread of such molecules' total energies (hundreds of "
+                      "Hartree), so Hartree is the likelier reading. Compare the ranking of the "
+                      "representations and the RMSE relative to the mean predictor, not the "
                       "numbers.",
         "settings": {"train": asdict(cfg["train"]), "train_overrides": cfg["train_overrides"],
                      "models": cfg["models"], "voxel": cfg["voxel"],
