@@ -55,8 +55,10 @@ def test_study_runs_every_representation_and_seed(study):
             assert cell["n"] == 2 and cell["std"] is not None and cell["mean"] > 0
             assert row["rmse_ratio"][t]["mean"] > 0
     assert all(v > 0 for v in s["mean_predictor"].values())
+    assert set(s["composition_baseline"]["rmse"]) == set(s["terms"])
     assert set(s["best"].values()) <= set(reps)
     md = (out / "results.md").read_text()
+    assert "| formula only (least squares on atom counts) |" in md
     assert "| mean predictor (training mean) |" in md and "±" in md and "E5 dft_xc (kcal/mol)" in md
     assert "CPU scale" in md and "ResNet18 (6×4×224×224)" in md  # the paper's rows beside ours
     assert (out / "rmse.png").stat().st_size > 10_000

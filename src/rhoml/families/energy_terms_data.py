@@ -34,6 +34,7 @@ __all__ = [
     "TermsData",
     "atom_clouds",
     "collate_points",
+    "composition_baseline",
     "density_clouds",
     "load_terms",
     "record_key",
@@ -220,3 +221,23 @@ def collate_points(items: list[dict]) -> dict:
     if "y" in items[0]:
         out["y"] = torch.stack([it["y"] for it in items])
     return out
+
+
+def composition_baseline(data: TermsData) -> dict[str, dict[str, float]]:
+    """A reference that knows only the molecular formula: per term, a least-squares fit of the
+    training targets on the atom counts per element (plus a constant), evaluated on the test
+    part → ``{"rmse": {term: value}, "mae": {...}}`` in ``data.unit``."""
+    from rhoml.store.sqlite_store import Store
+
+    with Store.open(data.store, readonly=True) as st:
+        numbers = {p: [st.molecule(int(i)).numbers for i in data.indices[p]]
+                   for p in ("train", "test")}  # fmt: skip
+    zs = sorted({int(z) for p in numbers.values() for n in p for z in n})
+
+    def counts(part):
+        return np.array([[1.0] + [float(np.sum(n == z)) for z in zs] for n in numbers[part]])
+
+    coef, *_ = np.linalg.lstsq(counts("train"), data.targets["train"], rcond=None)
+    err = counts("test") @ coef - data.targets["test"]
+    return {"rmse": dict(zip(data.terms, np.sqrt((err**2).mean(0)).tolist(), strict=True)),
+            "mae": dict(zip(data.terms, np.abs(err).mean(0).tolist(), strict=True))}  # fmt: skip

@@ -270,6 +270,7 @@ def summarise(cfg: dict, out) -> dict:
                 if r["rmse"][t]["mean"] is not None]  # fmt: skip
         best[t] = min(cand)[1] if cand else None
     first = done[0] if done else {}
+    composition = _composition(d)
     return {
         "title": "DFT energy terms from point clouds, voxels and images (EDG Table 4 analogue)",
         "scale": s.scale, "terms": terms, "edg_labels": [EDG_LABELS[t] for t in terms],
@@ -282,7 +283,7 @@ def summarise(cfg: dict, out) -> dict:
         "runs_finished": len(done), "runs_planned": len(planned),
         "rows": rows, "mean_predictor": {t: baseline.get(f"rmse_{t}") for t in terms},
         "mean_predictor_mae": {t: baseline.get(f"mae_{t}") for t in terms},
-        "best": best, "paper_table4": PAPER_TABLE4,
+        "composition_baseline": composition, "best": best, "paper_table4": PAPER_TABLE4,
         "paper_note": "EDG appendix Table 4 (DBED-1w: 10k PCQM4Mv2 molecules, Psi4 "
                       "B3LYP/6-31G**, test RMSE). The paper states no unit; EDBench's Psi4 logs "
                       "are in Hartree, and read as kcal/mol the RMSEs would be a fraction of a "
@@ -300,6 +301,20 @@ def summarise(cfg: dict, out) -> dict:
 def _num(x: float) -> str:
     """Whole numbers from 100 up (energies in kcal/mol), else 3 significant digits."""
     return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _composition(d: TermsDataConfig) -> dict | None:
+    """The formula-only reference (:func:`~rhoml.families.energy_terms_data.composition_baseline`)
+    on the study's split; None when the store cannot be read."""
+    from rhoml.families.energy_terms_data import composition_baseline, load_terms
+
+    try:
+        data = load_terms(d.store, d.method, terms=d.terms, unit=d.unit,
+                          val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                          split_seed=d.split_seed, limit=d.limit)  # fmt: skip
+        return composition_baseline(data)
+    except (RhomlError, OSError, np.linalg.LinAlgError):
+        return None
 
 
 def _cell(st: dict) -> str:
@@ -337,6 +352,10 @@ def markdown(summary: dict) -> str:
     base = summary["mean_predictor"]
     lines.append("| mean predictor (training mean) | – | – | " + " | ".join(
         "–" if base.get(t) is None else _num(base[t]) for t in terms) + " |")  # fmt: skip
+    comp = (summary.get("composition_baseline") or {}).get("rmse")
+    if comp:
+        lines.append("| formula only (least squares on atom counts) | – | – | " + " | ".join(
+            _num(comp[t]) for t in terms) + " |")  # fmt: skip
     lines += ["", "Test RMSE relative to the mean predictor (1 = no better than predicting the "
               "training mean):", "", head.replace(f" ({unit})", ""), sep]  # fmt: skip
     for r in summary["rows"]:
@@ -345,6 +364,9 @@ def markdown(summary: dict) -> str:
             + " | ".join(_cell(r["rmse_ratio"][t]) for t in terms)
             + " |"
         )
+    if comp and all(base.get(t) for t in terms):
+        lines.append("| formula only (least squares on atom counts) | – | – | " + " | ".join(
+            f"{comp[t] / base[t]:.3g}" for t in terms) + " |")  # fmt: skip
     best = ", ".join(f"{lab} {summary['best'][t] or '–'}"
                      for lab, t in zip(labels, terms, strict=True))  # fmt: skip
     lines += ["", f"Lowest mean test RMSE per term: {best}."]
