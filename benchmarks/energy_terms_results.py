@@ -6,7 +6,7 @@ level, molecules, failures and DFT seconds from the store's records), and writes
 command), ``energy_terms_<name>.md`` (the tables) and ``energy_terms_<name>.png`` (the bar plot).
 
 Run: python benchmarks/energy_terms_results.py --config CONFIG --study DIR --name NAME
-     --command "rhoml bench energy-terms CONFIG --out DIR" [--note TEXT]
+     --command "rhoml bench energy-terms CONFIG --out DIR" [--note TEXT | --note-file FILE]
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ def main() -> None:
     ap.add_argument("--command", required=True, help="the command that ran the study")
     ap.add_argument("--data-command", default="", help="the commands that made the data")
     ap.add_argument("--note", default="", help="a paragraph printed under the tables")
+    ap.add_argument("--note-file", default="", help="the same paragraph read from a file")
     args = ap.parse_args()
+    if args.note_file:
+        args.note = Path(args.note_file).read_text().strip()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import RESULTS, machine, write_results
 
@@ -54,8 +57,11 @@ def main() -> None:
     cfg = load_study(args.config)
     summary = run_study(cfg, args.study, progress=False, summary_only=True)
     data = data_description(summary["store"], summary["method"])
+    import os
+
+    summary["store"] = os.path.relpath(summary["store"])  # not this machine's absolute path
     name = f"energy_terms_{args.name}"
-    out = {**summary, "title": f"{summary['title']} ({args.name})", "machine": machine(),
+    out = {**summary, "title": f"{summary['title']}: {args.name}", "machine": machine(),
            "study_command": args.command, "data_command": args.data_command,
            "data": data}  # fmt: skip
     table = markdown(summary).split("\n", 1)[1].strip()  # the title goes into out["title"]
