@@ -94,3 +94,30 @@ def test_model_must_read_the_representation(store, tmp_path, capsys):
     assert main(["train", cfg, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert "pointnet-small does not read images" in err and "\n" not in err
+
+
+def test_atom_cloud_predictor_is_translation_and_permutation_invariant(water):
+    """Atom clouds are centred and pooled symmetrically (rotations are learned from augmented
+    data, not built in, so they are not checked)."""
+    import torch
+
+    from rhoml.families.energy_terms import EnergyTermsPredictor
+    from rhoml.models.registry import build_model
+    from rhoml.testing import assert_invariant
+
+    torch.manual_seed(0)
+    model = build_model("pointnet-small", {"pooling": "max+sum"}, in_features=8,
+                        targets=["total", "dft_xc"]).eval()  # fmt: skip
+    model.set_target_stats([-25000.0, -1500.0], [20000.0, 2000.0])
+    build = {"representation": "atoms", "elements": ["H", "C", "N", "O", "F"],
+             "targets": ["total", "dft_xc"], "units": ["kcal/mol"] * 2}  # fmt: skip
+    pred = EnergyTermsPredictor(model, build)
+
+    def fn(numbers, positions):
+        from rhoml import Molecule
+
+        row = pred.predict([Molecule(numbers, positions, id="m")])[0]
+        return np.array([row["total"], row["dft_xc"]], dtype=np.float64)
+
+    assert_invariant(fn, water.numbers, water.positions, rotation=False, reflection=False,
+                     atol=0.05, rtol=1e-5)  # fmt: skip
