@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--data-command", default="", help="the commands that made the data")
     ap.add_argument("--note", default="", help="a paragraph printed under the tables")
     ap.add_argument("--note-file", default="", help="the same paragraph read from a file")
+    ap.add_argument("--set", action="append", default=[], dest="overrides",
+                    help="the study's --set overrides (repeatable)")  # fmt: skip
     args = ap.parse_args()
     if args.note_file:
         args.note = Path(args.note_file).read_text().strip()
@@ -54,7 +56,7 @@ def main() -> None:
 
     from rhoml.studies.energy_terms import load_study, markdown, run_study
 
-    cfg = load_study(args.config)
+    cfg = load_study(args.config, args.overrides)
     summary = run_study(cfg, args.study, progress=False, summary_only=True)
     data = data_description(summary["store"], summary["method"])
     import os

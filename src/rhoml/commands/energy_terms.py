@@ -17,7 +17,7 @@ voxels are cached on first use. Every training is an energy-terms run folder und
 OUT/runs/<representation>/s<seed>; a rerun skips finished runs and resumes interrupted ones.
 Writes OUT/results.json, results.md (test RMSE per term, mean +- std over seeds, the
 training-mean predictor row, RMSE relative to it, EDG's Table 4) and rmse.png. Shipped configs:
-configs/energy_terms_cpu.toml (one CPU core, about half an hour), configs/energy_terms_gpu.toml
+configs/energy_terms_cpu.toml (one CPU core, about 15 minutes), configs/energy_terms_gpu.toml
 (EDG's sizes)."""
 
 
