@@ -138,7 +138,8 @@ def bench_subparsers(sub):
         parser = sub.choices["bench"]
     else:
         parser = sub.add_parser(
-            "bench", help="benchmark studies (voxel-study, edg-study, energy-terms)"
+            "bench",
+            help="benchmark studies (voxel-study, edg-study, energy-terms, ir-vs-experiment)",
         )
     for action in getattr(parser, "_actions", []):
         if isinstance(action, argparse._SubParsersAction):
