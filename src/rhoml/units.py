@@ -18,6 +18,9 @@ HARTREE_IN_KCAL_PER_MOL = 627.5094740631  # CODATA 2018
 EV_IN_KCAL_PER_MOL = HARTREE_IN_KCAL_PER_MOL / HARTREE_IN_EV
 # 1 e·Bohr in Debye: e * a0 / (1e-21 / c) with c in m/s (CODATA 2018)
 AU_DIPOLE_IN_DEBYE = 2.541746473
+PLANCK_J_S = 6.62607015e-34  # exact (SI 2019)
+LIGHT_CM_PER_S = 2.99792458e10  # exact
+AMU_KG = 1.66053906660e-27  # CODATA 2018
 
 # unit name -> (dimension, factor to the dimension's base unit)
 # bases: length Å, energy Hartree, dipole Debye, density e/Bohr^3, force Hartree/Å
@@ -95,3 +98,12 @@ def angstrom_to_bohr(x):
 def bohr_to_angstrom(x):
     """Bohr → Å (arrays or scalars)."""
     return np.asarray(x, dtype=float) * BOHR_IN_ANGSTROM
+
+
+def rotational_constant_cm(moment):
+    """Rotational constant B = h / (8π² c I) in cm⁻¹ of a moment of inertia ``moment`` in
+    amu·Å² (scalar or array; B·I ≈ 16.8576 cm⁻¹·amu·Å²)."""
+    import numpy as np
+
+    i_si = np.asarray(moment, dtype=float) * AMU_KG * 1e-20
+    return PLANCK_J_S / (8.0 * np.pi**2 * LIGHT_CM_PER_S * i_si)

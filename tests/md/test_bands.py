@@ -102,3 +102,31 @@ def test_visible_modes_and_smoothing():
     y = _lorentzians(wn, [(985.0, 6.0, 1.0), (1015.0, 6.0, 1.0)])
     g, s = smooth(wn, y, fwhm=40.0)
     assert [round(b.position) for b in find_bands(g, s / s.max(), lo=900)] == [1000]
+
+
+def test_pr_branch_separation_of_carbon_monoxide_and_methanol():
+    from rhoml.md.bands import pr_branch_separation
+
+    # CO, r = 1.128 Å: B = 1.93 cm⁻¹ → 2.3583·√(1.93·298.15) = 56.6 cm⁻¹
+    assert pr_branch_separation([6, 8], [[0, 0, 0], [0, 0, 1.128]]) == pytest.approx(56.6, abs=0.5)
+    methanol = [
+        [-0.0468, 0.6626, 0.0], [-0.0468, -0.7584, 0.0], [-1.0891, 0.9897, 0.0],
+        [0.4452, 1.0790, 0.89], [0.4452, 1.0790, -0.89], [0.8686, -1.0819, 0.0],
+    ]  # fmt: skip
+    sep = pr_branch_separation([6, 8, 1, 1, 1, 1], methanol)
+    assert 33.0 < sep < 40.0  # B ≈ (0.82 + 0.79) / 2 cm⁻¹
+
+
+def test_experiment_band_centre_of_a_pr_contour_is_its_centroid():
+    """A P/R doublet 37 cm⁻¹ apart with a stronger R branch: smoothed enough to merge, the band
+    sits at the contour's centroid (1035.1), near its centre 1033, not at the smoothed maximum,
+    which leans to the R branch."""
+    from rhoml.md.bands import experiment_bands
+
+    x = np.arange(800.0, 1300.0, 0.5)
+    y = 0.8 * np.exp(-0.5 * ((x - 1014.5) / 7) ** 2) + np.exp(-0.5 * ((x - 1051.5) / 7) ** 2)
+    (band,) = experiment_bands(x, y, smoothing=40.0, lo=850.0, hi=1250.0)
+    centroid = (0.8 * 1014.5 + 1051.5) / 1.8
+    assert band.position == pytest.approx(centroid, abs=0.5)
+    grid, smoothed = smooth(x, y, 40.0)
+    assert grid[np.argmax(smoothed)] - 1033.0 > 2 * (band.position - 1033.0)

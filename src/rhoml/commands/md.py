@@ -125,11 +125,12 @@ def register(sub) -> None:
     ir.add_argument(
         "--smoothing",
         type=options.nonnegative_float,
-        default=20.0,
+        default=None,
         metavar="CM-1",
         help="Gaussian FWHM (cm-1) the experimental spectrum is smoothed with before "
-        "its bands are picked, merging rotational P/Q/R structure (default 20; the "
-        "plot shows it unsmoothed)",
+        "its bands are picked, merging rotational P/Q/R structure; band positions are "
+        "contour centroids (default: the larger of 20 and the molecule's P-R branch "
+        "separation at 298 K, e.g. 37 for methanol; the plot shows it unsmoothed)",
     )
     ir.add_argument(
         "--max-shift",

@@ -230,17 +230,56 @@ def shift_summary(rows: Sequence[Mapping], name: str) -> dict:
     }
 
 
+def pr_branch_separation(numbers, positions, temperature: float = 298.15) -> float:
+    """Separation (cm⁻¹) of the P- and R-branch maxima of a gas-phase band of the molecule
+    (``numbers`` (n,), ``positions`` (n, 3) Å) at ``temperature`` K: 2.3583·√(B·T) with B the
+    mean of its two smallest rotational constants in cm⁻¹ (Herzberg's formula for a linear or
+    near-prolate top; methanol about 37, acetone and 2-propanol about 19 cm⁻¹ at 298 K)."""
+    from ase.data import atomic_masses
+
+    from rhoml.units import rotational_constant_cm
+
+    m = atomic_masses[np.asarray(numbers, int)]
+    x = np.asarray(positions, float)
+    x = x - (m[:, None] * x).sum(0) / m.sum()
+    inertia = np.einsum("i,ij,ik->jk", m, x, x)
+    moments = np.linalg.eigvalsh(np.trace(inertia) * np.eye(3) - inertia)  # amu·Å², ascending
+    b = sorted(rotational_constant_cm(moments[moments > 1e-8]))[:2]
+    return float(2.3583 * np.sqrt(np.mean(b) * temperature))
+
+
 def experiment_bands(wavenumber, absorbance, *, smoothing: float = 20.0,
                      min_prominence: float = 0.03, lo: float = 400.0,
                      hi: float = 4000.0) -> list[Band]:  # fmt: skip
     """Bands of an experimental spectrum (any absorbance-like units): resampled to 0.5 cm⁻¹,
     smoothed with a Gaussian of ``smoothing`` cm⁻¹ FWHM (merging rotational P/Q/R structure
-    into band contours), normalised on its strongest mid-IR band, picked by :func:`find_bands`."""
+    into band contours; use at least :func:`pr_branch_separation`), normalised on its strongest
+    mid-IR band and picked by :func:`find_bands`. Each band's position is the centroid of the
+    spectrum (smoothed by 2 cm⁻¹ only) over the band's half-maximum extent: the band centre of
+    a P/Q/R contour, where the maximum of the smoothed contour leans to its stronger branch."""
     grid, y = smooth(wavenumber, absorbance, smoothing)
     mid = (grid >= 500.0) & (grid <= 4000.0)
     top = y[mid].max() if np.any(mid) else y.max()
-    return find_bands(grid, y / (top if top > 0 else 1.0), lo=lo, hi=hi,
-                      min_prominence=min_prominence)  # fmt: skip
+    y = y / (top if top > 0 else 1.0)
+    bands = find_bands(grid, y, lo=lo, hi=hi, min_prominence=min_prominence)
+    if smoothing <= 2.0:
+        return bands
+    fine_x, fine_y = smooth(wavenumber, absorbance, 2.0)
+    out = []
+    for b in bands:
+        i = int(np.argmin(np.abs(grid - b.position)))
+        half = 0.5 * y[i]
+        left, right = i, i
+        while left > 0 and y[left - 1] >= half and y[left - 1] <= y[left] + 1e-12:
+            left -= 1
+        while right < len(y) - 1 and y[right + 1] >= half and y[right + 1] <= y[right] + 1e-12:
+            right += 1
+        sel = (fine_x >= grid[left]) & (fine_x <= grid[right])
+        w = np.clip(fine_y[sel], 0.0, None)
+        pos = float((fine_x[sel] * w).sum() / w.sum()) if w.sum() > 0 else b.position
+        out.append(Band(pos, b.fwhm, b.intensity, b.uncertainty, b.intensity_std,
+                        region_of(pos)))  # fmt: skip
+    return out
 
 
 def compare_with_experiment(

@@ -47,6 +47,7 @@ class IRResult:
     shift_summary: dict = field(default_factory=dict)
     protocol: ProtocolResult | None = None
     experiment: str | None = None
+    smoothing: float | None = None  # cm⁻¹ FWHM the experimental bands were picked with
     files: list[str] = field(default_factory=list)
 
 
@@ -143,7 +144,7 @@ def ir_spectrum(
     harmonic: bool = False,
     dft_reference: bool = False,
     experimental=None,
-    smoothing: float = 20.0,
+    smoothing: float | None = None,
     max_shift: float = 150.0,
     workers: int | None = None,
     threads: int = 1,
@@ -162,7 +163,9 @@ def ir_spectrum(
     instead of the protocol; ``harmonic``: model harmonic IR at its minimum; ``dft_reference``:
     also PySCF PBE/def2-SVP harmonic IR (minutes); ``experimental``: a JCAMP-DX file, read
     first (a bad file fails before any simulation), overlaid and assigned against, with its
-    bands picked after Gaussian smoothing of ``smoothing`` cm⁻¹ FWHM and assignments up to
+    bands picked after Gaussian smoothing of ``smoothing`` cm⁻¹ FWHM (default: the larger of
+    20 and the molecule's P–R branch separation at 298 K,
+    :func:`~rhoml.md.bands.pr_branch_separation`) and assignments up to
     ``max_shift`` cm⁻¹ (both imply ``harmonic``). ``workers``/``threads``/``dtype``/``compile``
     go to :func:`~rhoml.md.protocol.run_protocol`; ``log`` takes progress lines."""
     from rhoml import runs
@@ -223,6 +226,12 @@ def ir_spectrum(
     if experiment is not None:
         name = Path(experimental).name
         res.experiment = name
+        if smoothing is None:
+            smoothing = 20.0
+            if mol is not None:
+                pr = B.pr_branch_separation(mol.numbers, mol.positions)
+                smoothing = round(max(smoothing, pr), 1)
+        res.smoothing = smoothing
         exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
                                        smoothing=smoothing)  # fmt: skip
         res.assignment, res.shift_summary = B.compare_with_experiment(
@@ -247,6 +256,7 @@ def summary(res: IRResult) -> dict[str, Any]:
     """A JSON-ready digest of ``res``: bands, harmonic frequencies, assignment and shifts."""
     formula = res.molecule.formula if res.molecule is not None else None
     out: dict[str, Any] = {"molecule": formula, "experiment": res.experiment,
+                           "smoothing_cm-1": res.smoothing,
                            "files": res.files}  # fmt: skip
     if res.spectrum is not None:
         out["md_bands"] = [b.row() for b in res.md_bands]

@@ -49,14 +49,15 @@ GOAL_MODEL_ADDED = 10.0  # cm⁻¹, model harmonic error minus DFT harmonic erro
 class IRStudySettings:
     """Which molecules, where their experimental spectra are (``NAME.jdx``), the build and
     protocol settings, whether to compute the DFT harmonic reference, band picking
-    (``smoothing`` cm⁻¹ FWHM, ``max_shift`` cm⁻¹) and local ``workers``."""
+    (``smoothing`` cm⁻¹ FWHM, default per molecule as in
+    :func:`rhoml.md.ir_pipeline.ir_spectrum`; ``max_shift`` cm⁻¹) and local ``workers``."""
 
     molecules: tuple[str, ...] = tuple(MOLECULES)
     experimental_dir: str = "../shared/data/ir_gas_phase"
     build: BuildSettings = field(default_factory=BuildSettings)
     protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
     dft_reference: bool = True
-    smoothing: float = 20.0
+    smoothing: float | None = None  # None: max(20, P–R branch separation)
     max_shift: float = 150.0
     workers: int | None = None
 
