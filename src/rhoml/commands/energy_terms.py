@@ -28,14 +28,7 @@ def register(sub) -> None:
     )  # fmt: skip
     st.add_argument("config", metavar="CONFIG", help="study config (configs/energy_terms_*.toml)")
     options.add_out(st, "study folder (resumable: finished runs are skipped)", required=True)
-    st.add_argument("--summary-only", action="store_true",
-                    help="train nothing; summarise the finished runs")  # fmt: skip
-    st.add_argument("--max-runs", type=options.nonnegative_int, default=0,
-                    help="stop after this many trainings (0 = all; rerun continues)")  # fmt: skip
-    st.add_argument("--plan", action="store_true",
-                    help="list the planned runs and which finished; train nothing")  # fmt: skip
-    options.add_set(st)
-    options.add_quiet(st)
+    options.add_study_args(st)
     st.set_defaults(handler=cmd_study)
 
 

@@ -145,3 +145,16 @@ def bench_subparsers(sub):
         if isinstance(action, argparse._SubParsersAction):
             return action
     return parser.add_subparsers(dest="bench_command", required=True)
+
+
+def add_study_args(p) -> None:
+    """The options of a resumable run-folder study (``rhoml bench edg-study``, ``energy-terms``):
+    ``--summary-only``, ``--max-runs``, ``--plan``, ``--set`` and ``--quiet``."""
+    p.add_argument("--summary-only", action="store_true",
+                   help="train nothing; summarise the finished runs")  # fmt: skip
+    p.add_argument("--max-runs", type=nonnegative_int, default=0,
+                   help="stop after this many trainings (0 = all; rerun continues)")  # fmt: skip
+    p.add_argument("--plan", action="store_true",
+                   help="list the planned runs and which finished; train nothing")  # fmt: skip
+    add_set(p)
+    add_quiet(p)

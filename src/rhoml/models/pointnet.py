@@ -8,7 +8,7 @@ each hidden layer, so padded points never enter batch statistics) → symmetric 
 points (``max``; ``max+mean`` or ``max+sum``: both concatenated, the sum carrying the size of
 the cloud, which for atom clouds is the atom count) → one MLP head per target (hidden
 ``head_hidden``) → (B, T) in the targets' units (standardisation in buffers,
-:class:`~rhoml.models.target_scaling.TargetScaling`). The classic PointNet's input and feature
+:class:`~rhoml.models.target_scaling.TargetHeads`). The classic PointNet's input and feature
 transform nets (T-Nets) are left out: the point clouds here are centred and training rotates them
 at random. The output is invariant to the order of the points.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from rhoml.models.target_scaling import TargetScaling
+from rhoml.models.target_scaling import TargetHeads
 
 __all__ = ["POOLINGS", "PointNet", "PointNetConfig"]
 
@@ -65,23 +65,14 @@ class PointNet(nn.Module):
             cin = w
         self.point_mlp = nn.Sequential(*layers)
         pooled = cin * (1 if config.pooling == "max" else 2)
-        self.heads = nn.ModuleList(
-            nn.Sequential(
-                nn.Dropout(config.dropout),
-                nn.Linear(pooled, config.head_hidden),
-                nn.SiLU(),
-                nn.Linear(config.head_hidden, 1),
-            )  # fmt: skip
-            for _ in self.targets
-        )
-        self.scaling = TargetScaling(len(self.targets))
+        self.out = TargetHeads(pooled, len(self.targets), config.head_hidden, config.dropout)
 
     def set_target_stats(self, mean, std) -> None:
-        self.scaling.set_target_stats(mean, std)
+        self.out.set_target_stats(mean, std)
 
     @property
     def target_std(self) -> torch.Tensor:
-        return self.scaling.target_std
+        return self.out.target_std
 
     def features(self, batch: dict) -> torch.Tensor:
         """Pooled per-molecule features (B, widths[-1], twice that with two poolings)."""
@@ -101,4 +92,4 @@ class PointNet(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         h = self.features(batch)
-        return self.scaling(torch.cat([head(h) for head in self.heads], dim=1))
+        return self.out(h)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TargetScaling"]
+__all__ = ["TargetHeads", "TargetScaling"]
 
 
 class TargetScaling(nn.Module):
@@ -26,3 +26,29 @@ class TargetScaling(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Standardised (B, T) → (B, T) in the targets' units."""
         return z * self.target_std + self.target_mean
+
+
+class TargetHeads(nn.Module):
+    """One small MLP head per target (dropout → Linear(in, hidden) → SiLU → Linear(hidden, 1))
+    over shared features (B, in_features), and the :class:`TargetScaling` of their outputs:
+    returns (B, T) in the targets' units."""
+
+    def __init__(self, in_features: int, n_targets: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.SiLU(), nn.Linear(hidden, 1)
+            )  # fmt: skip
+            for _ in range(n_targets)
+        )
+        self.scaling = TargetScaling(n_targets)
+
+    def set_target_stats(self, mean, std) -> None:
+        self.scaling.set_target_stats(mean, std)
+
+    @property
+    def target_std(self) -> torch.Tensor:
+        return self.scaling.target_std
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.scaling(torch.cat([head(h) for head in self.heads], dim=1))

@@ -7,7 +7,7 @@ of the stored uint8 views: RGB ImageNet-normalised, depth 0–1). One ResNet-18 
 8·width-d feature per view; the features are averaged over the views (view-mean pooling, as EDG's
 ED-aware teacher does over its structural views) and one MLP head per target maps them to
 standardised values → (B, T) in the targets' units (buffers,
-:class:`~rhoml.models.target_scaling.TargetScaling`). Trained from scratch (no ImageNet weights:
+:class:`~rhoml.models.target_scaling.TargetHeads`). Trained from scratch (no ImageNet weights:
 torchvision's have 3 input channels, the density views 4).
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rhoml.models.image.resnet import ResNet18
-from rhoml.models.target_scaling import TargetScaling
+from rhoml.models.target_scaling import TargetHeads
 
 __all__ = ["ViewResNet18", "ViewResNet18Config"]
 
@@ -52,23 +52,14 @@ class ViewResNet18(nn.Module):
         self.targets = list(targets)
         self.backbone = ResNet18(num_classes=0, in_chans=in_channels, width=config.width)
         d = self.backbone.feature_dim
-        self.heads = nn.ModuleList(
-            nn.Sequential(
-                nn.Dropout(config.dropout),
-                nn.Linear(d, config.head_hidden),
-                nn.SiLU(),
-                nn.Linear(config.head_hidden, 1),
-            )  # fmt: skip
-            for _ in self.targets
-        )
-        self.scaling = TargetScaling(len(self.targets))
+        self.out = TargetHeads(d, len(self.targets), config.head_hidden, config.dropout)
 
     def set_target_stats(self, mean, std) -> None:
-        self.scaling.set_target_stats(mean, std)
+        self.out.set_target_stats(mean, std)
 
     @property
     def target_std(self) -> torch.Tensor:
-        return self.scaling.target_std
+        return self.out.target_std
 
     def features(self, batch: dict) -> torch.Tensor:
         """View-mean backbone features (B, 8·width)."""
@@ -80,4 +71,4 @@ class ViewResNet18(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         h = self.features(batch)
-        return self.scaling(torch.cat([head(h) for head in self.heads], dim=1))
+        return self.out(h)
