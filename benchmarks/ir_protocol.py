@@ -251,12 +251,14 @@ def _previous(path, table) -> str:
             f"| {r['seed0_cm-1']:.1f} | "
             + " / ".join("—" if x is None else f"{x:.1f}" for x in p["positions"])
             + f" | {'—' if p['spread_cm-1'] is None else p['spread_cm-1']} | "
-            + " / ".join(f"{x:.2f}" for x in ints)
+            + " / ".join("—" if x is None else f"{x:.2f}" for x in ints)
             + " |"
         )
     s = prev.get("settings", {})
-    how = (f"one Langevin chain, conformers {s['spacing_steps']} steps apart"
-           if "spacing_steps" in s else "its settings")  # fmt: skip
+    steps = s.get("equilibration_steps", "?")
+    how = f"independent chains of {steps} Langevin steps"
+    if "spacing_steps" in s:
+        how = f"one Langevin chain, conformers {s['spacing_steps']} steps apart"
     return (
         f"**Previous protocol** ({Path(path).name}, commit {prev['machine']['commit']}: {how}), "
         "the same bands across its seeds:\n\n| band now (cm⁻¹) | previous positions per seed | "

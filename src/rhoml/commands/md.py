@@ -54,8 +54,8 @@ def register(sub) -> None:
         "PySCF PBE/def2-SVP (minutes), --experimental FILE.jdx overlays a JCAMP-DX spectrum and "
         "writes the band assignment OUT/bands.csv|json. Default protocol: "
         f"{d.trajectories} x {d.nve_steps * d.dt_fs / 1000:g} ps NVE at {d.temperature:g} K "
-        f"after {d.equilibration_steps * d.dt_fs / 1000:g} ps Langevin each (ethanol: 80,000 MD "
-        "steps, about 6 min on 2 free cores; longer on a busy machine). "
+        f"after {d.equilibration_steps * d.dt_fs / 1000:g} ps Langevin each (ethanol: 128,000 MD "
+        "steps, about 9 min on 2 free cores; longer on a busy machine). "
         "Example: `rhoml ir ethanol --harmonic`.",
     )
     _md_args(ir, default_steps=d.nve_steps, steps_help="NVE steps per trajectory")

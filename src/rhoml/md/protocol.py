@@ -46,16 +46,17 @@ __all__ = ["ProtocolResult", "ProtocolSettings", "run_protocol", "spectrum_from_
 class ProtocolSettings:
     """Protocol parameters. Temperatures in K, times in steps of ``dt_fs`` fs, ``friction`` in
     1/fs (Langevin), ``max_lag_fs`` the ACF window (fs), ``correction`` the quantum correction
-    (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, 1 ps Langevin
-    equilibration per trajectory (independent chains), 8 NVE trajectories of 4 ps, 1 ps
-    window."""
+    (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, 4 ps Langevin
+    equilibration per trajectory (independent chains; 1 ps from the minimum left the C–O
+    region of ethanol under-equilibrated, benchmarks/results/ir_protocol*.md), 8 NVE
+    trajectories of 4 ps, 1 ps window."""
 
     temperature: float = 300.0
     dt_fs: float = 0.5
     friction: float = 0.01
     optimise_fmax: float = 0.01
     optimise_steps: int = 500
-    equilibration_steps: int = 2000
+    equilibration_steps: int = 8000
     trajectories: int = 8
     nve_steps: int = 8000
     max_lag_fs: float = 1000.0
