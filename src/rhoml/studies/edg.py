@@ -40,6 +40,7 @@ import numpy as np
 
 from rhoml.config import ConfigError, load_config, option
 from rhoml.errors import RhomlError
+from rhoml.studies.run_results import ResultFolder
 from rhoml.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ SECTIONS: dict[str, type | None] = {
 
 
 @dataclass
-class StudyRun:
+class StudyRun(ResultFolder):
     """One training of the study: where it goes and the student config it trains."""
 
     dataset: str  # rmd17 | qm9
@@ -134,14 +135,6 @@ class StudyRun:
     @property
     def variant(self) -> str:
         return "plain" if self.lam is None else f"edg-lambda{_lam(self.lam)}"
-
-    @property
-    def done(self) -> bool:
-        return (self.folder / "result.json").is_file()
-
-    def result(self) -> dict | None:
-        p = self.folder / "result.json"
-        return json.loads(p.read_text()) if p.is_file() else None
 
 
 def _lam(x: float) -> str:

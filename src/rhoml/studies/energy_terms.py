@@ -35,6 +35,7 @@ from rhoml.config import ConfigError, load_config, option
 from rhoml.datasets.energy_terms import EDG_LABELS
 from rhoml.errors import RhomlError
 from rhoml.families.energy_terms import TermsDataConfig
+from rhoml.studies.run_results import ResultFolder
 from rhoml.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -87,18 +88,10 @@ SECTIONS: dict[str, type | None] = {
 
 
 @dataclass
-class StudyRun:
+class StudyRun(ResultFolder):
     representation: str
     seed: int
     folder: Path
-
-    @property
-    def done(self) -> bool:
-        return (self.folder / "result.json").is_file()
-
-    def result(self) -> dict | None:
-        p = self.folder / "result.json"
-        return json.loads(p.read_text()) if p.is_file() else None
 
 
 def load_study(path, overrides: list[str] | None = None) -> dict[str, Any]:
