@@ -384,8 +384,14 @@ class _LocalRunner:
                     )  # fmt: skip
                 while queue and len(inflight) < self.window:
                     key, args = task = queue.popleft()
-                    with _sigint_blocked():
-                        inflight[self.pool.submit(_tracked, fn, key, args)] = task
+                    try:
+                        with _sigint_blocked():
+                            inflight[self.pool.submit(_tracked, fn, key, args)] = task
+                    except BrokenProcessPool:  # a worker died since the last wait: its
+                        queue.appendleft(task)  # futures fail below; this task waits
+                        if not inflight:  # nothing left to fail: start a new pool
+                            self._close_pool(kill=True)
+                        break
                 done, _ = wait([*inflight, *alone], return_when=FIRST_COMPLETED)
                 if self.events is not None:
                     self._read_events()
