@@ -46,6 +46,9 @@ def main() -> None:
                     help="an earlier ir_protocol.json to compare band spreads with")  # fmt: skip
     ap.add_argument("--report-only", action="store_true",
                     help="write the results from the seeds and speed in --cache")  # fmt: skip
+    ap.add_argument("--from-results", default=None, metavar="JSON",
+                    help="rewrite the report from the per-seed spectra of an earlier "
+                    "ir_protocol.json (band centroids added); runs nothing")  # fmt: skip
     args = ap.parse_args()
 
     from rhoml import runs
@@ -65,6 +68,13 @@ def main() -> None:
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     per_seed = []
+    earlier = None
+    if args.from_results:
+        earlier = json.loads(Path(args.from_results).read_text())
+        wn = earlier["wavenumber_cm-1"]
+        per_seed = [{**p, "wavenumber": wn} for p in earlier["per_seed"]]
+        settings = ProtocolSettings(**earlier["settings"])
+        args.report_only = True
     for seed in [] if (args.speed_only or args.report_only) else args.seeds:
         if cache is not None and (cache / f"seed_{seed}.json").exists():
             continue
@@ -101,7 +111,7 @@ def main() -> None:
         if cache is not None:
             per_seed = [json.loads(p.read_text()) for p in sorted(cache.glob("seed_*.json"))]
 
-    speed = None
+    speed = earlier["speed"] if earlier else None
     if cache is not None and (cache / "speed.json").exists():
         speed = json.loads((cache / "speed.json").read_text())
     if args.speed_only or (speed is None and not args.no_speed and not args.report_only):
@@ -144,6 +154,7 @@ def main() -> None:
         row["spread_cm-1"] = round(max(found) - min(found), 1) if len(found) > 1 else None
         row["found_in"] = len(found)
         table.append(row)
+    _add_centroids(table, per_seed)
 
     runs_drift = [p["drift"] for p in per_seed]
     if cache is not None and (cache / "default_wall.json").exists():
@@ -173,13 +184,20 @@ def main() -> None:
         + " / ".join("—" if p is None else f"{p:.1f}" for p in r["positions"])
         + f" | {'—' if r['spread_cm-1'] is None else r['spread_cm-1']} | "
         + " / ".join("—" if u is None else f"{u:.1f}" for u in r["bootstrap_se_cm-1"])
-        + " |"
+        + " | "
+        + " / ".join("—" if c is None else f"{c:.1f}" for c in r.get("centroids", []))
+        + f" | {'—' if r.get('centroid_spread_cm-1') is None else r['centroid_spread_cm-1']} |"
         for r in table
     )
     strong = [
         r["spread_cm-1"]
         for r in table
         if r["spread_cm-1"] is not None and r["rel_intensity"] >= 0.1
+    ]
+    strong_c = [
+        r["centroid_spread_cm-1"]
+        for r in table
+        if r.get("centroid_spread_cm-1") is not None and r["rel_intensity"] >= 0.1
     ]
     s = settings
     md = (
@@ -207,11 +225,20 @@ def main() -> None:
         f"matched ≤ 50 cm⁻¹; spread = max − min; ± = bootstrap standard error over the "
         f"trajectories of each run). Median spread of bands with relative intensity ≥ 0.1: "
         f"{np.median(strong) if strong else float('nan'):.1f} cm⁻¹, largest "
-        f"{max(strong) if strong else float('nan'):.1f} cm⁻¹.\n\n"
-        "| region | seed 0 (cm⁻¹) | rel. int. per seed | position per seed | spread | "
-        "± per seed |\n"
-        f"|---|---|---|---|---|---|\n{rows}\n\n"
+        f"{max(strong) if strong else float('nan'):.1f} cm⁻¹. Band centroids (intensity-"
+        f"weighted mean over each band's half-prominence extent, what `rhoml ir` compares with "
+        f"experiment): median spread {np.median(strong_c) if strong_c else float('nan'):.1f}"
+        f" cm⁻¹, largest {max(strong_c) if strong_c else float('nan'):.1f} cm⁻¹.\n\n"
+        "| region | seed 0 max. (cm⁻¹) | rel. int. per seed | maximum per seed | spread | "
+        "± per seed | centroid per seed | centroid spread |\n"
+        f"|---|---|---|---|---|---|---|---|\n{rows}\n\n"
     )
+    if earlier:
+        md += (
+            f"Report rewritten from the per-seed spectra of {args.from_results} (commit "
+            f"{earlier['machine']['commit']}, {earlier['machine']['date'][:10]}, command "
+            f"`{earlier['machine']['command']}`); band centroids added, no MD rerun.\n\n"
+        )
     if args.previous:
         md += _previous(args.previous, table)
     if speed:
@@ -226,6 +253,38 @@ def main() -> None:
     if per_seed:
         md += f"![spectra across seeds]({args.out}.png)"
     write_results(args.out, data, md)
+
+
+def _add_centroids(table, per_seed) -> None:
+    """Band centroids per seed (:func:`rhoml.md.bands.find_bands` on each seed's mean
+    spectrum, own half-prominence window), matched to seed 0's centroid ≤ 50 cm⁻¹, and their
+    spread, added to the rows of ``table`` in place."""
+    from rhoml.md.bands import find_bands, match
+
+    per = []
+    for p in per_seed:
+        wn = np.asarray(p["wavenumber"], float)
+        per.append([b.centroid for b in find_bands(wn, np.asarray(p["spectrum"], float))])
+    if not per:
+        return
+    maxima0 = [
+        b.position
+        for b in find_bands(
+            np.asarray(per_seed[0]["wavenumber"], float), np.asarray(per_seed[0]["spectrum"], float)
+        )
+    ]
+    for row in table:
+        k = match([row["seed0_cm-1"]], maxima0, 5.0)[0]
+        if k is None:
+            row["centroids"], row["centroid_spread_cm-1"] = [None] * len(per), None
+            continue
+        c0 = per[0][k]
+        row["centroids"] = [c0] + [
+            None if (j := match([c0], c, 50.0)[0]) is None else round(c[j], 1) for c in per[1:]
+        ]
+        row["centroids"][0] = round(c0, 1)
+        found = [c for c in row["centroids"] if c is not None]
+        row["centroid_spread_cm-1"] = round(max(found) - min(found), 1) if len(found) > 1 else None
 
 
 def _previous(path, table) -> str:

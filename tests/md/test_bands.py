@@ -10,6 +10,8 @@ from rhoml.md.bands import (
     REGIONS,
     assign_bands,
     band_table,
+    centroid,
+    compare_with_experiment,
     find_bands,
     match,
     shift_summary,
@@ -130,3 +132,52 @@ def test_experiment_band_centre_of_a_pr_contour_is_its_centroid():
     assert band.position == pytest.approx(centroid, abs=0.5)
     grid, smoothed = smooth(x, y, 40.0)
     assert grid[np.argmax(smoothed)] - 1033.0 > 2 * (band.position - 1033.0)
+
+
+def test_centroid_of_a_symmetric_band_is_its_position_and_of_a_doublet_its_weighted_mean():
+    grid = np.arange(900.0, 1200.0, 0.5)
+    y = _lorentzians(grid, [(1052.7, 25.0, 1.0)])
+    assert centroid(grid, y, 1052.7 - 30, 1052.7 + 30) == pytest.approx(1052.7, abs=0.05)
+    assert np.isnan(centroid(grid, np.zeros_like(grid), 1000.0, 1100.0))
+    assert np.isnan(centroid(grid, y, 1100.0, 1000.0))
+    # an unresolved doublet: the maximum sits on the stronger line, the centroid between them
+    (band,) = find_bands(grid, _lorentzians(grid, [(1040.0, 30.0, 1.0), (1060.0, 30.0, 0.8)]))
+    assert band.position < 1050.0 - 3
+    assert 1045.0 < band.centroid < 1052.0
+    assert band.centre == band.centroid
+    assert band.row()["centroid_cm-1"] == round(band.centroid, 1)
+
+
+def test_centroid_is_steadier_than_the_maximum_when_sub_peaks_trade_places():
+    """Resampled spectra of a doublet whose two lines swap which is stronger: the maximum jumps
+    by the line spacing, the centroid moves by a fraction of it (this is what happens to the
+    C–O and C–H bands of ethanol between MD seeds, benchmarks/results/ir_protocol.md)."""
+    grid = np.arange(900.0, 1200.0, 0.5)
+    rng = np.random.default_rng(0)
+    samples = []
+    for _ in range(40):
+        a = rng.uniform(0.8, 1.0)
+        samples.append(_lorentzians(grid, [(1040.0, 30.0, a), (1062.0, 30.0, 1.8 - a)]))
+    samples = np.array(samples)
+    mean = samples.mean(axis=0)
+    (band,) = find_bands(grid, mean / mean.max(), samples=samples / mean.max())
+    assert np.isfinite(band.uncertainty) and np.isfinite(band.centroid_uncertainty)
+    assert band.centroid_uncertainty < 0.5 * band.uncertainty
+
+
+def test_md_bands_are_compared_with_experiment_by_their_centroid():
+    experiment = find_bands(*_doublet_and_single())
+    md = find_bands(*_doublet_and_single(shift=5.0))
+    rows, summary = compare_with_experiment(experiment, md=md)
+    assert len(rows) == len(md) == 2
+    for row, b in zip(rows, md, strict=True):
+        assert row["md_cm-1"] == pytest.approx(b.centroid, abs=0.05)
+        assert row["md_shift_cm-1"] == pytest.approx(5.0, abs=0.2)
+    assert summary["md"]["mean_abs_shift_cm-1"] == pytest.approx(5.0, abs=0.2)
+
+
+def _doublet_and_single(shift: float = 0.0):
+    grid = np.arange(500.0, 2000.0, 0.5)
+    y = _lorentzians(grid, [(1040.0 + shift, 30.0, 1.0), (1062.0 + shift, 30.0, 0.8),
+                            (1500.0 + shift, 20.0, 0.5)])  # fmt: skip
+    return grid, y / y.max()

@@ -4,8 +4,11 @@ assignment of bands between spectra (experiment, MD, harmonic).
 Positions are refined below the grid spacing by a parabola through the three highest points;
 widths are full widths at half prominence (FWHM for an isolated band); intensities are relative
 to the strongest mid-IR band of the spectrum given (normalise it first, e.g.
-:meth:`rhoml.md.ir.EnsembleSpectrum.mean`). Uncertainties come from resampled spectra (bootstrap
-over trajectories): the standard deviation of the band position over the samples.
+:meth:`rhoml.md.ir.EnsembleSpectrum.mean`). Every band also has a centroid: the
+intensity-weighted mean wavenumber over its half-prominence extent, which does not jump between
+the sub-maxima of a structured band the way the maximum does. Uncertainties come from resampled
+spectra (bootstrap over trajectories): the standard deviation of the band maximum, and of the
+centroid over the same fixed window, across the samples.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ def region_of(wavenumber: float) -> str:
 
 @dataclass(frozen=True)
 class Band:
-    """One band: ``position`` and ``fwhm`` in cm⁻¹, ``intensity`` relative to the strongest
-    mid-IR band, ``uncertainty`` (cm⁻¹) and ``intensity_std`` from resampled spectra (NaN when
-    none were given), ``region`` (:data:`REGIONS`)."""
+    """One band: ``position`` (its maximum) and ``fwhm`` in cm⁻¹, ``intensity`` relative to the
+    strongest mid-IR band, ``uncertainty`` (cm⁻¹) and ``intensity_std`` from resampled spectra
+    (NaN when none were given), ``region`` (:data:`REGIONS`), ``centroid`` (cm⁻¹, NaN when not
+    computed) and its ``centroid_uncertainty``."""
 
     position: float
     fwhm: float
@@ -44,6 +48,13 @@ class Band:
     uncertainty: float = float("nan")
     intensity_std: float = float("nan")
     region: str = ""
+    centroid: float = float("nan")
+    centroid_uncertainty: float = float("nan")
+
+    @property
+    def centre(self) -> float:
+        """The centroid where there is one, else the maximum (cm⁻¹)."""
+        return self.centroid if np.isfinite(self.centroid) else self.position
 
     def row(self) -> dict:
         """The band rounded for tables: position and width to 0.1 cm⁻¹, intensity to 0.001."""
@@ -55,6 +66,8 @@ class Band:
             "fwhm_cm-1": _r(d["fwhm"], 1),
             "rel_intensity": round(d["intensity"], 3),
             "rel_intensity_std": _r(d["intensity_std"], 3),
+            "centroid_cm-1": _r(d["centroid"], 1),
+            "centroid_uncertainty_cm-1": _r(d["centroid_uncertainty"], 1),
         }
 
 
@@ -70,6 +83,19 @@ def _refine(wn: np.ndarray, y: np.ndarray, i: int) -> float:
     den = a - 2 * b + c
     off = 0.5 * (a - c) / den if den < 0 else 0.0
     return float(np.interp(i + np.clip(off, -0.5, 0.5), np.arange(len(wn)), wn))
+
+
+def centroid(wn: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
+    """Intensity-weighted mean wavenumber of ``y`` (negative values clipped) over [lo, hi]
+    cm⁻¹, the end points interpolated (trapezoidal weights); NaN when it holds no intensity."""
+    if not hi > lo:
+        return float("nan")
+    inside = (wn > lo) & (wn < hi)
+    x = np.concatenate([[lo], wn[inside], [hi]])
+    w = np.clip(np.concatenate([[np.interp(lo, wn, y)], y[inside], [np.interp(hi, wn, y)]]),
+                0.0, None)  # fmt: skip
+    area = np.trapezoid(w, x)
+    return float(np.trapezoid(w * x, x) / area) if area > 0 else float("nan")
 
 
 def _sample_position(wn: np.ndarray, y: np.ndarray, i: int, half: int) -> float | None:
@@ -113,12 +139,14 @@ def find_bands(
         return []
     widths, _, left, right = peak_widths(y, idx, rel_height=0.5)
     grid = np.arange(len(wn))
-    fwhm = np.interp(right, grid, wn) - np.interp(left, grid, wn)
+    left_wn, right_wn = np.interp(left, grid, wn), np.interp(right, grid, wn)
+    fwhm = right_wn - left_wn
     step = float(np.median(np.diff(wn)))
     bands = []
     for k, i in enumerate(idx):
         pos = _refine(wn, y, int(i))
-        unc = ist = float("nan")
+        cen = centroid(wn, y, left_wn[k], right_wn[k])
+        unc = ist = cen_unc = float("nan")
         if samples is not None and len(samples) > 1:
             half = max(3, int(round(0.5 * fwhm[k] / step)))
             found = [_sample_position(wn, s, int(i), half) for s in samples]
@@ -126,7 +154,12 @@ def find_bands(
             if len(found) >= max(2, len(samples) // 2):
                 unc = float(np.std(found))
             ist = float(std[i])
-        bands.append(Band(pos, float(fwhm[k]), float(y[i]), unc, ist, region_of(pos)))
+            cens = [centroid(wn, s, left_wn[k], right_wn[k]) for s in samples]
+            cens = [c for c in cens if np.isfinite(c)]
+            if len(cens) >= 2:
+                cen_unc = float(np.std(cens))
+        bands.append(Band(pos, float(fwhm[k]), float(y[i]), unc, ist, region_of(pos), cen,
+                          cen_unc))  # fmt: skip
     return bands
 
 
@@ -274,11 +307,10 @@ def experiment_bands(wavenumber, absorbance, *, smoothing: float = 20.0,
             left -= 1
         while right < len(y) - 1 and y[right + 1] >= half and y[right + 1] <= y[right] + 1e-12:
             right += 1
-        sel = (fine_x >= grid[left]) & (fine_x <= grid[right])
-        w = np.clip(fine_y[sel], 0.0, None)
-        pos = float((fine_x[sel] * w).sum() / w.sum()) if w.sum() > 0 else b.position
+        pos = centroid(fine_x, fine_y, grid[left], grid[right])
+        pos = pos if np.isfinite(pos) else b.position
         out.append(Band(pos, b.fwhm, b.intensity, b.uncertainty, b.intensity_std,
-                        region_of(pos)))  # fmt: skip
+                        region_of(pos), pos))  # fmt: skip
     return out
 
 
@@ -290,15 +322,16 @@ def compare_with_experiment(
     max_shift: float = 150.0,
     min_fraction: float = 0.02,
 ) -> tuple[list[dict], dict]:
-    """The band-assignment table of experimental bands against MD bands (column ``md``) and
-    harmonic results (``{"model harmonic": HarmonicIR, ...}`` → columns ``model_harmonic``
-    ...; modes ≥ ``min_fraction`` of the strongest, :func:`visible_modes`), with
-    :func:`shift_summary` per column. Returns (rows, summary)."""
+    """The band-assignment table of experimental bands against MD bands (column ``md``, their
+    :attr:`Band.centre`: the centroid, as the experimental positions are) and harmonic results
+    (``{"model harmonic": HarmonicIR, ...}`` → columns ``model_harmonic`` ...; modes ≥
+    ``min_fraction`` of the strongest, :func:`visible_modes`), with :func:`shift_summary` per
+    column. Returns (rows, summary)."""
     columns: dict[str, list[float]] = {}
     if md is not None:
-        columns["md"] = [b.position for b in md]
+        columns["md"] = [b.centre for b in md]
     for name, h in (harmonic or {}).items():
         columns[name.replace(" ", "_")] = visible_modes(h.frequencies, h.intensities,
                                                         min_fraction)  # fmt: skip
-    rows = assign_bands([b.position for b in experiment], columns, max_shift)
+    rows = assign_bands([b.centre for b in experiment], columns, max_shift)
     return rows, {c: shift_summary(rows, c) for c in columns}
