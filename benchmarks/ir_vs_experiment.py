@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--experimental-dir", default="../shared/data/ir_gas_phase")
     args = ap.parse_args()
 
-    from rhoml.studies.ir_experiment import IRStudySettings, markdown, run_study
+    from rhoml.studies.ir_experiment import IRStudySettings, figure, markdown, run_study
 
     dest = RESULTS / "ir_vs_experiment"
     dest.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,13 @@ def main() -> None:
                 target = dest / name / f.replace("ir/", "")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, target)
-    shutil.copyfile(Path(args.out) / "ir_vs_experiment.png", dest / "ir_vs_experiment.png")
+    done = {n: r for n, r in data["molecules"].items() if "error" not in r}
+    if done:  # every molecule, those of earlier sessions included
+        import matplotlib.pyplot as plt
+
+        fig = figure(done)
+        fig.savefig(dest / "ir_vs_experiment.png", dpi=110)
+        plt.close(fig)
     old.write_text(json.dumps(data, indent=1, default=str) + "\n")
     md = markdown(data).replace("/ir/ir.png", "/ir.png")
     m = data["machine"]

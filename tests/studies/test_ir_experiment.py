@@ -63,6 +63,10 @@ def test_ir_vs_experiment_builds_compares_and_resumes(tmp_path, capsys):
     assert "NaN" not in text and "Infinity" not in text
     md = (out / "ir_vs_experiment.md").read_text()
     assert "| water |" in md and "failed" in md and "## water" in md
+    # MD positions are band centroids, like the experimental band centres they are compared to
+    assert water["md_band_position"] == "centroid" and "MD positions: band centroid" in md
+    md_centroids = {b["centroid_cm-1"] for b in water["md_bands"]}
+    assert {r["md_cm-1"] for r in water["assignment"] if r["md_cm-1"]} <= md_centroids
     for name in ("ir_vs_experiment.png", "water/run/model.pt", "water/report.json",
                  "water/ir/ir.csv", "water/ir/ir.jdx", "water/ir/bands.json",
                  "water/ir/summary.json"):  # fmt: skip

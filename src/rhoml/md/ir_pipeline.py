@@ -260,6 +260,7 @@ def summary(res: IRResult) -> dict[str, Any]:
                            "files": res.files}  # fmt: skip
     if res.spectrum is not None:
         out["md_bands"] = [b.row() for b in res.md_bands]
+        out["md_band_position"] = "centroid"  # what the assignment's MD column holds
     if res.protocol is not None:
         out["drift"] = res.protocol.drift_summary()
         out["wall_s"] = res.protocol.wall_s

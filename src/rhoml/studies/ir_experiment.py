@@ -206,7 +206,7 @@ def run_study(out, settings: IRStudySettings | None = None, *, progress: bool = 
     if done:
         import matplotlib.pyplot as plt
 
-        fig = figure(out, done)
+        fig = figure({n: results[n] for n in done})
         fig.savefig(out / "ir_vs_experiment.png", dpi=110)
         plt.close(fig)
     return data
@@ -253,21 +253,24 @@ def markdown(data: dict) -> str:
             body = " | ".join(f"{'—' if v is None else v} | {_cell(d)}"
                               for v, d in zip(cells, shifts, strict=True))  # fmt: skip
             lines.append(f"| {row['region']} | {row['experiment_cm-1']} | {body} |")
-        lines += ["", f"![{name}]({name}/ir/ir.png)"]
+        how = r.get("md_band_position", "maximum (before band centroids)")
+        lines += ["", f"MD positions: band {how}.", "", f"![{name}]({name}/ir/ir.png)"]
     return "\n".join(lines) + "\n"
 
 
-def figure(out, names):
+def figure(molecules: dict[str, dict]):
     """Shift of every assigned band (computed − experiment, cm⁻¹) against the experimental
-    position, per molecule: MD, model harmonic and DFT harmonic, with the ±40 cm⁻¹ goal band."""
+    position, per molecule (name → digest with its ``assignment``): MD, model harmonic and DFT
+    harmonic, with the ±40 cm⁻¹ goal band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = list(molecules)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
-        rows = json.loads((Path(out) / name / "ir" / "summary.json").read_text())["assignment"]
+        rows = molecules[name]["assignment"]
         for col, mark, label in (("md", "o", "MD"), ("model_harmonic", "s", "model harmonic"),
                                  ("DFT_harmonic", "^", "DFT harmonic")):  # fmt: skip
             pts = [(r["experiment_cm-1"], r[f"{col}_shift_cm-1"]) for r in rows
