@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rhoml import Molecule
-from rhoml.density.esp_fit import esp_auxmol, fit_esp
+from rhoml.density.esp_fit import FitTooLargeError, esp_auxmol, fit_esp
 from rhoml.units import ANGSTROM_IN_BOHR
 
 
@@ -62,3 +62,8 @@ def test_fitted_esp_matches_the_exact_one_on_the_isosurface(methanol_xtb):
     # band alone errs by ~8e-3 (benchmarks/results/render_accuracy.md)
     assert np.median(err) < 1e-3
     assert err.max() < 5e-3
+
+
+def test_a_fit_too_large_for_memory_is_refused_before_any_integral(methanol_xtb):
+    with pytest.raises(FitTooLargeError, match="methanol: the ESP fit needs .* auxiliary"):
+        fit_esp(methanol_xtb, max_functions=10)

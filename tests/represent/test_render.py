@@ -330,3 +330,20 @@ def test_fast_grids_match_the_exact_path():
     assert diff.max() <= 6 and diff.mean() < 0.05
     with pytest.raises(ValueError, match="grids must be"):
         fields_for(density, cfg, grids="poisson")
+
+
+def test_fast_grids_fall_back_to_the_exact_esp_when_the_fit_is_too_large(monkeypatch):
+    """A system whose ESP fit would not fit in memory (large proteins): the exact ESP on the
+    band, with a warning, not a MemoryError."""
+    from rhoml.density import compute, esp_fit
+
+    mol = Molecule.from_symbols(["O", "H", "H"], [[0, 0, 0.1173], [0, 0.7572, -0.4692],
+                                                  [0, -0.7572, -0.4692]], id="water")  # fmt: skip
+    density = compute(mol, "xtb")
+    cfg = preset("edg-density", size=SIZE)
+    monkeypatch.setattr(esp_fit, "MAX_AUX_FUNCTIONS", 10)
+    with pytest.warns(UserWarning, match="water: the ESP fit needs .* exact ESP on the band"):
+        fast = fields_for(density, cfg)
+    exact = fields_for(density, cfg, grids="exact")
+    band = exact.esp != 0
+    np.testing.assert_allclose(fast.esp[band], exact.esp[band], rtol=1e-5, atol=1e-7)

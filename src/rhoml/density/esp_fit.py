@@ -57,6 +57,14 @@ BOND_BASIS = [[0, [0.4, 1.0]], [0, [1.5, 1.0]], [1, [0.8, 1.0]], [2, [0.8, 1.0]]
 BOND_LABEL = "X"  # PySCF ghost centre (no nucleus, no electrons)
 _POINT_CHUNK = 2_000_000  # (points × primitives) per torch block
 EXPCUTOFF = 20.0  # libcint's primitive-pair screening for the projections (default 60)
+#: the largest auxiliary basis :func:`fit_esp` takes: its Coulomb metric and Cholesky factor are
+#: dense (2 × n_aux² doubles, ~2.3 GB here; a QM9 molecule has ~500 functions, a 500-atom
+#: protein pocket ~20k)
+MAX_AUX_FUNCTIONS = 12_000
+
+
+class FitTooLargeError(MemoryError):
+    """The auxiliary basis of :func:`fit_esp` is larger than :data:`MAX_AUX_FUNCTIONS`."""
 
 
 def esp_auxmol(
@@ -189,11 +197,14 @@ def fit_esp(
     bonds: bool = True,
     lmax_h: int | None = 1,
     bond_basis=None,
+    max_functions: int | None = None,
 ) -> EspFit:
     """Fit ``density`` (any :class:`~rhoml.density.base.Density`) in the Coulomb metric onto
     :func:`esp_auxmol` (same arguments), preserving its electron count, and return the
     evaluable potential. Cost on a QM9 molecule in the xTB basis: ~0.05 s, mostly PySCF's
-    three-centre integrals."""
+    three-centre integrals. Raises :class:`FitTooLargeError` (before any integral) when the
+    auxiliary basis has more than ``max_functions`` (default :data:`MAX_AUX_FUNCTIONS`)
+    functions."""
     import scipy.linalg
     from pyscf.gto.mole import PTR_EXPCUTOFF
 
@@ -201,6 +212,13 @@ def fit_esp(
     from rhoml.density.regular_grid import _c2s
 
     aux = esp_auxmol(density, basis, lmax, bonds, lmax_h, bond_basis)
+    max_functions = MAX_AUX_FUNCTIONS if max_functions is None else max_functions
+    if aux.nao_nr() > max_functions:
+        gb = 2 * aux.nao_nr() ** 2 * 8 / 1e9
+        raise FitTooLargeError(
+            f"{density.molecule.id}: the ESP fit needs {aux.nao_nr()} auxiliary functions "
+            f"(> {max_functions}; dense metric ~{gb:.0f} GB)"
+        )
     metric = aux.intor("int2c2e")
     # libcint skips primitive pairs whose Gaussian-product prefactor is below e^-EXPCUTOFF:
     # e^-20 instead of e^-60 changes the projections by ~1e-11 and saves ~10 % of their time

@@ -237,13 +237,15 @@ def prepare_fields(
             band = surface_band(rho, isovalue, esp_stride)
             idx = np.argwhere(band)
             pts = grid.origin + idx * (spacing * esp_stride)
+            potential = esp_source.esp
             if esp_eval == "fit":
-                from rhoml.density.esp_fit import fit_esp
+                from rhoml.density.esp_fit import FitTooLargeError, fit_esp
 
-                potential = fit_esp(esp_source)
+                try:
+                    potential = fit_esp(esp_source)
+                except FitTooLargeError as exc:  # large systems: exact ESP, bounded memory
+                    warnings.warn(f"{exc}: exact ESP on the band instead", stacklevel=2)
                 t_fit = time.perf_counter() - t1
-            else:
-                potential = esp_source.esp
             esp[band] = np.asarray(potential(pts), dtype=np.float32)
             n_esp = len(pts)
     t2 = time.perf_counter()
