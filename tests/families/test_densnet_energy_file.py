@@ -72,3 +72,54 @@ def test_energy_stage_on_an_energy_file_with_validation(tmp_path, capsys):
     assert main(["train", str(cfg), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
     assert "nowhere.npz" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()
+
+
+def test_energy_only_continuation_with_a_new_energy_net_needs_no_store(tmp_path, capsys):
+    """`init` + `density_epochs = 0` + `energy_file` trains without a label store; with
+    `new_energy_net` the run's coefficient network carries a fresh, differently sized energy
+    network; without the continuation's conditions a missing store is refused."""
+    import torch
+
+    from rhoml import runs
+
+    write_label_store(tmp_path / "w.rhoml", n=4, n_test=1)
+    _npz(tmp_path / "train.npz", 9, 2)
+    _npz(tmp_path / "test.npz", 3, 3)
+    first = tmp_path / "first"
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(
+        f'family = "densnet"\n\n[data]\nstore = "w.rhoml"\n{TINY_NETS}\n[train]\n'
+        "batch_size = 2\nlr = 1e-2\ndensity_epochs = 1\nenergy_epochs = 1\n"
+    )
+    assert main(["train", str(cfg), "--out", str(first), "--quiet"]) == 0
+    cont = tmp_path / "b.toml"
+    cont.write_text(
+        'family = "densnet"\n\n[data]\nenergy_file = "train.npz"\nenergy_validation = 2\n'
+        'energy_test_file = "test.npz"\n\n[energy_net]\nchannels = 6\nvectors = 3\nlmax = 1\n'
+        'lmax_sh = 1\nlayers = 1\n\n[train]\ninit = "first"\nnew_energy_net = true\n'
+        "batch_size = 2\nlr = 1e-2\ndensity_epochs = 0\nenergy_epochs = 2\n"
+    )  # fmt: skip
+    out = tmp_path / "second"
+    assert main(["train", str(cont), "--out", str(out), "--quiet"]) == 0
+    a, b = runs.load(first), runs.load(out)
+    assert b.is_potential and b.model.stages == ["density", "energy"]
+    for p, q in zip(a.model.module.coeff_net.parameters(), b.model.module.coeff_net.parameters(),
+                    strict=True):  # fmt: skip
+        assert torch.equal(p, q)
+    assert b.model.module.hparams["energy_cfg"]["channels"] == 6
+    assert a.model.module.hparams["energy_cfg"]["channels"] != 6
+    m = b.manifest["metrics"]
+    assert (
+        m["n_energy_train"] == 7
+        and m["n_energy_test"] == 3
+        and m["force_mae_kcal_mol_angstrom"] > 0
+    )
+    assert "coulomb_error_hartree" not in m  # no label store: no density metrics
+    assert b.model.module.meta["level"] == a.model.module.meta["level"]
+    mol = b.model.start_molecule()
+    assert np.isfinite(b.model.compute(mol)["energy"])
+    # the store is required unless all three conditions hold
+    cont.write_text(cont.read_text().replace("density_epochs = 0", "density_epochs = 1"))
+    capsys.readouterr()
+    assert main(["train", str(cont), "--out", str(tmp_path / "third"), "--quiet"]) == 2
+    assert "[data] store: required" in capsys.readouterr().err

@@ -258,7 +258,10 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
         init, init_build = load_module(t.init, dtype=torch_dtype(t.dtype))
         basis = init.basis
         log(f"continuing {t.init}")
-    if frames is None:
+    if frames is None and not d.store and _energy_only(config):
+        frames, label_key = [], (init_build or {}).get("meta", {}).get("level")
+        log("energy-only continuation: no label store, no density metrics")
+    elif frames is None:
         from rhoml.represent.coefficients import load_frames, store_elements
 
         if not Path(d.store).exists():
@@ -277,7 +280,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     test = [f for f in frames if f.split == "test"]
     if d.n_train:
         train = train[: d.n_train]
-    if not train:
+    if not train and not (frames == [] and _energy_only(config)):
         raise InputError(f"{d.store}: no training frames")
     log(f"{len(train)} training frames, {len(test)} test frames")
     e_train, e_val, e_test = _energy_sets(d, train, test)
@@ -287,6 +290,11 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     fingerprint = _fingerprint(train + (e_train + e_val if d.energy_file else []))
     _claim_checkpoints(run, fingerprint)
     model = init if init is not None else build_model(config, train, basis, e_train)
+    if init is not None and t.new_energy_net:
+        from rhoml.families.densnet_train import energy_shift_scale
+
+        model.new_energy_net(config["energy_net"], *energy_shift_scale(e_train))
+        log(f"fresh energy network: {config['energy_net']}")
     t0 = time.perf_counter()
     if t.density_epochs > 0:
         train_density(model, train, t, run.checkpoints("density"), log=log, progress=progress)
@@ -307,11 +315,11 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
             "force_unit": "kcal/mol/angstrom",
             "dipole_unit": "debye",
             "length_unit": "angstrom",
-            "n_train": len(train),
+            "n_train": len(train) if train else model.meta.get("n_train", 0),
             "elements": list(model.basis.elements),
             "atom_counts": sorted({len(f.molecule.numbers) for f in train + e_train}),
-            "start_numbers": train[0].molecule.numbers.tolist(),
-            "start_positions": train[0].molecule.positions.tolist(),
+            "start_numbers": (train or e_train)[0].molecule.numbers.tolist(),
+            "start_positions": (train or e_train)[0].molecule.positions.tolist(),
         }
     )
     if d.energy_file:  # energies and forces of the energy stage from another file
@@ -345,6 +353,13 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
                metrics=metrics, data=fingerprint,
                stages={s: run.checkpoints(s) for s in STAGES})  # fmt: skip
     return metrics
+
+
+def _energy_only(config: dict) -> bool:
+    """An energy-only continuation: ``init``, no density epochs, energies from a file (no label
+    store needed)."""
+    d, t = config["data"], config["train"]
+    return bool(t.init and t.density_epochs == 0 and d.energy_file)
 
 
 def _energy_sets(d, train: list, test: list) -> tuple[list, list, list]:
@@ -390,9 +405,13 @@ class DenSNetFamily:
     def check_config(self, sections: dict, where: str) -> None:
         """Files the config names exist (checked before any work): the label store, and the
         ``init`` run folder (a finished DenSNet run)."""
-        store = Path(sections["data"].store)
-        if not store.exists():
-            raise ConfigError(f"{where}: [data] store: no such label store {store.resolve()}")
+        store = sections["data"].store
+        if not store and not _energy_only(sections):
+            raise ConfigError(f"{where}: [data] store: required (only an energy-only "
+                              "continuation, with [train] init, density_epochs = 0 and [data] "
+                              "energy_file, trains without a label store)")  # fmt: skip
+        if store and not Path(store).exists():
+            raise ConfigError(f"{where}: [data] store: no such label store {Path(store).resolve()}")
         for key in ("energy_file", "energy_test_file"):
             name = getattr(sections["data"], key)
             if name and not Path(name).is_file():

@@ -38,9 +38,11 @@ class DataSection:
     first ``energy_n_train`` of the others the training set (0: all). ``energy_test_file``:
     frames for the test energy and force metrics (e.g. the rMD17 test file; default: the
     store's test frames). Without ``energy_file`` the energy stage trains on the store's
-    training frames, the last ``energy_validation`` of them held out for validation."""
+    training frames, the last ``energy_validation`` of them held out for validation. An
+    energy-only continuation (``[train] init``, ``density_epochs = 0``, ``energy_file``) needs no
+    ``store``: it then reports no density metrics."""
 
-    store: str = option(path=True, doc="label store folder")
+    store: str = option("", path=True, doc="label store folder")
     n_train: int = option(0, min=0)
     energy_file: str = option("", path=True, doc="energies and forces for the energy stage")
     energy_n_train: int = option(0, min=0)
@@ -74,7 +76,9 @@ class TrainSection:
     (δρ|δρ) (``coulomb``) or ∫δρ² (``overlap``). ``dtype``: training precision (the saved
     model predicts in float64). ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     ``init``: a run folder whose model is continued (its basis and networks; ``[basis]`` and
-    the network sections are then unused). ``patience``: with validation frames
+    the network sections are then unused; with ``new_energy_net`` a fresh energy network from
+    ``[energy_net]`` replaces the run's, on its coefficient network). ``patience``: with
+    validation frames
     (``[data] energy_validation``), stop the energy stage after this many epochs without a
     lower validation loss (0: run every epoch)."""
 
@@ -88,6 +92,7 @@ class TrainSection:
     device: str = "cpu"
     loss_metric: str = option("coulomb", choices=("coulomb", "overlap"))
     init: str = option("", path=True, doc="run folder to continue")
+    new_energy_net: bool = option(False, doc="with init: a fresh [energy_net] network")
     patience: int = option(0, min=0, doc="energy stage: epochs without validation improvement")
 
     def __post_init__(self) -> None:
@@ -96,6 +101,8 @@ class TrainSection:
             raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {d!r}")
         if self.density_epochs == 0 and self.energy_epochs == 0:
             raise ValueError("density_epochs and energy_epochs are both 0: nothing to train")
+        if self.new_energy_net and not (self.init and self.energy_epochs > 0):
+            raise ValueError("new_energy_net needs init and energy_epochs > 0")
 
 
 #: section name -> dataclass, in the order of a config file

@@ -186,7 +186,17 @@ def _stage_modules():
                 (g,) = torch.autograd.grad(out["energy"].sum(), pos, create_graph=self.training)
             return torch.cat([out["energy"].double() * self.a, (-g).reshape(-1).double() * self.b])
 
-    return DensityStage, EnergyStage
+    class FrozenEnergyStage(EnergyStage):
+        """:class:`EnergyStage` on batches with the frozen coefficient network's features and
+        Jacobians (:mod:`rhoml.families.densnet_frozen`): only the energy network runs."""
+
+        def forward(self, b: dict) -> torch.Tensor:
+            from rhoml.families.densnet_frozen import frozen_energy_forces
+
+            e, f = frozen_energy_forces(self.model.energy_net, b, self.training)
+            return torch.cat([e.double() * self.a, f.reshape(-1).double() * self.b])
+
+    return DensityStage, EnergyStage, FrozenEnergyStage
 
 
 def _loop_config(cfg: TrainSection, epochs: int, validation: bool = False):
@@ -213,7 +223,8 @@ def _mse(pred, true):
     return ((pred - true.to(pred.dtype)) ** 2).mean()
 
 
-def fit_stage(module, items, epochs, cfg, objective, out_dir, progress, val_items=None):
+def fit_stage(module, items, epochs, cfg, objective, out_dir, progress, val_items=None,
+              collate_fn=collate_items):  # fmt: skip
     """One stage through the shared loop (checkpoints, ``metrics.csv`` and resume in
     ``out_dir``). With ``val_items`` the loop keeps the epoch of lowest validation loss (and
     stops early after ``cfg.patience`` epochs without improvement); without, the last epoch of
@@ -223,7 +234,7 @@ def fit_stage(module, items, epochs, cfg, objective, out_dir, progress, val_item
     validation = bool(val_items)
     val = val_items if validation else items[: cfg.batch_size]  # the loop wants a val set
     return fit(module, items, val, objective, _loop_config(cfg, epochs, validation), out_dir,
-               collate_fn=collate_items, progress=progress)  # fmt: skip
+               collate_fn=collate_fn, progress=progress)  # fmt: skip
 
 
 def train_density(model, frames, cfg: TrainSection, out_dir, *, log=print, progress=False):
@@ -233,7 +244,7 @@ def train_density(model, frames, cfg: TrainSection, out_dir, *, log=print, progr
     the training loss per epoch."""
     from rhoml.train.loop import Objective
 
-    density_stage, _ = _stage_modules()
+    density_stage, _, _ = _stage_modules()
     items = _items(frames, cfg.loss_metric, model.dtype_())
     objective = Objective(lambda b: b["density_target"], _mse, lambda p, t: {})
     res = fit_stage(density_stage(model.coeff_net), items, cfg.density_epochs, cfg, objective,
@@ -256,10 +267,12 @@ def _composition_residual(frames: list[Frame], energies: np.ndarray) -> np.ndarr
 def train_energy(model, frames, cfg: TrainSection, out_dir, *, val=None, log=print,
                  progress=False):  # fmt: skip
     """Stage 2 through :func:`rhoml.train.loop.fit` (coefficient network frozen, forces
-    through both networks). Loss: mean over the entries of [a·ΔE, b·ΔF] with a = √(3 n̄)/σ_E
-    and b = √w/σ_F (n̄ mean atoms per frame, w ``force_weight``, σ from the training set), i.e.
-    ∝ mean ((ΔE/σ_E)²) + w·mean((ΔF/σ_F)²). ``val``: validation frames (the model keeps the
-    epoch of lowest validation loss). Returns the training loss per epoch."""
+    through both networks; its features and their Jacobians are computed once,
+    :mod:`rhoml.families.densnet_frozen`, unless they would not fit in memory). Loss: mean over
+    the entries of [a·ΔE, b·ΔF] with a = √(3 n̄)/σ_E and b = √w/σ_F (n̄ mean atoms per frame,
+    w ``force_weight``, σ from the training set), i.e. ∝ mean ((ΔE/σ_E)²) +
+    w·mean((ΔF/σ_F)²). ``val``: validation frames (the model keeps the epoch of lowest
+    validation loss). Returns the training loss per epoch."""
     import torch
 
     from rhoml.train.loop import Objective
@@ -275,13 +288,27 @@ def train_energy(model, frames, cfg: TrainSection, out_dir, *, val=None, log=pri
     def targets(batch):
         return torch.cat([batch["energy"] * a, batch["forces"].reshape(-1).double() * b])
 
-    _, energy_stage = _stage_modules()
+    from rhoml.families import densnet_frozen as frozen
+
+    _, energy_stage, frozen_stage = _stage_modules()
     items = _items(frames, cfg.loss_metric, model.dtype_(), density=False)
     val_items = _items(val, cfg.loss_metric, model.dtype_(), density=False) if val else None
+    everything = items + (val_items or [])
+    size = frozen.jacobian_bytes(everything, frozen.feature_sizes(model.coeff_net))
+    collate_fn = collate_items
+    if size <= frozen.MAX_JACOBIAN_BYTES:
+        log(f"energy stage: coefficient-network features and Jacobians of {len(everything)} "
+            f"frames computed once ({size / 1e6:.0f} MB)")  # fmt: skip
+        energy_stage, collate_fn = frozen_stage, frozen.collate_frozen
+    else:
+        log(f"energy stage: Jacobians would take {size / 1e9:.1f} GB; the coefficient network "
+            "runs in every step")  # fmt: skip
     try:
+        if collate_fn is not collate_items:
+            frozen.add_frozen_features(model.coeff_net, everything, cfg.batch_size, progress)
         res = fit_stage(energy_stage(model, a, b), items, cfg.energy_epochs, cfg,
                          Objective(targets, _mse, lambda p, t: {}), out_dir, progress,
-                         val_items)  # fmt: skip
+                         val_items, collate_fn)  # fmt: skip
     finally:
         for p in model.coeff_net.parameters():
             p.requires_grad_(True)
@@ -372,25 +399,24 @@ def build_model(config: dict, frames: list[Frame], basis=None, energy_frames=Non
     basis = basis or make_basis(bcfg, elements)
     prior = prior_table(basis)
     scales = coefficient_scales(frames, basis, prior, bcfg.mode)
-    # per-element energy shift by least squares on compositions (min-norm when degenerate)
-    ef = energy_frames or frames
-    zs = sorted({int(z) for f in ef for z in f.molecule.numbers})
-    a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in ef], float)
-    e = np.array([f.energy for f in ef])
-    shift, *_ = np.linalg.lstsq(a, e, rcond=None)
-    n_atoms = np.mean([len(f.molecule.numbers) for f in ef])
-    e_scale = max(float(np.std(e - a @ shift)), 0.1) / math.sqrt(n_atoms)
+    e_shift, e_scale = energy_shift_scale(energy_frames or frames)
     model = DenSNet(
-        basis,
-        prior,
-        scales,
-        config["density_net"],
-        config["energy_net"],
-        dict(zip(zs, shift, strict=True)),
-        e_scale,
+        basis, prior, scales, config["density_net"], config["energy_net"], e_shift, e_scale,
         bcfg.mode,
-    )
+    )  # fmt: skip
     return model.to(torch_dtype(config["train"].dtype))
+
+
+def energy_shift_scale(frames: list[Frame]) -> tuple[dict[int, float], float]:
+    """Per-element energy shift (kcal/mol; least squares on the compositions, min-norm when
+    degenerate) and the per-atom scale of the residual spread (kcal/mol) of ``frames``."""
+    zs = sorted({int(z) for f in frames for z in f.molecule.numbers})
+    a = np.array([[np.sum(f.molecule.numbers == z) for z in zs] for f in frames], float)
+    e = np.array([f.energy for f in frames])
+    shift, *_ = np.linalg.lstsq(a, e, rcond=None)
+    n_atoms = np.mean([len(f.molecule.numbers) for f in frames])
+    e_scale = max(float(np.std(e - a @ shift)), 0.1) / math.sqrt(n_atoms)
+    return {z: float(v) for z, v in zip(zs, shift, strict=True)}, e_scale
 
 
 def torch_dtype(name: str):

@@ -59,6 +59,15 @@ class DenSNet(torch.nn.Module):
         energy = self.energy_net(numbers, pos, batch, feats)
         return {"energy": energy, "coeff": coeff, "offsets": offsets, "feats": feats}
 
+    def new_energy_net(self, cfg: NetConfig, e_shift: dict, e_scale: float) -> None:
+        """Replace the energy network by a fresh one (``cfg``, per-element energy shift and
+        scale, kcal/mol) on the same basis and coefficient network."""
+        param = next(self.coeff_net.parameters())
+        self.energy_net = EnergyNet(self.basis, cfg, e_shift, e_scale).to(param.dtype)
+        self.energy_net.to(param.device)
+        self.hparams.update(energy_cfg=cfg.__dict__, e_shift={int(k): float(v) for k, v in
+                            e_shift.items()}, e_scale=float(e_scale))  # fmt: skip
+
     def dtype_(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
