@@ -53,10 +53,16 @@ def test_shipped_configs_load_with_paths_relative_to_the_file(path):
     assert raw.pop("family") == "densnet"
     cfg = load_config(raw, DenSNetFamily.sections, str(path), base_dir=path.parent)
     store = Path(cfg["data"].store)
-    assert store.is_absolute() and store.resolve().is_relative_to(CONFIGS.parent / "runs")
+    if cfg["data"].store or not cfg["train"].init:  # else an energy-only continuation
+        assert store.is_absolute() and store.resolve().is_relative_to(CONFIGS.parent / "runs")
+    else:
+        assert Path(cfg["data"].energy_file).is_absolute() and cfg["train"].density_epochs == 0
     assert cfg["basis"].mode in ("delta", "full")
-    if cfg["train"].init:
-        assert Path(cfg["train"].init).resolve().parent == CONFIGS.parent / "runs" / "densnet"
+    if cfg["train"].init:  # a run trained by another config, or a shipped run
+        init = Path(cfg["train"].init).resolve()
+        shipped = CONFIGS.parent / "src" / "rhoml" / "data" / "runs"
+        assert init.parent in (CONFIGS.parent / "runs" / "densnet", shipped)
+        assert init.parent != shipped or (init / "manifest.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -316,3 +322,26 @@ def test_training_data_from_an_ase_db_equals_xyz(tmp_path):
             assert ma.id == mb.id and np.array_equal(ma.numbers, mb.numbers)
             assert np.array_equal(ma.positions, mb.positions)
             np.testing.assert_array_equal(a.density(i).data, b.density(i).data)
+
+
+def test_shipped_energy_only_config_trains_as_shipped(tmp_path):
+    """configs/densnet_ethanol_energy_large.toml (shipped run's coefficient network, a new
+    energy network, rMD17 frames, no label store) for one epoch on 8 frames."""
+    rmd17 = CONFIGS.parents[1] / "shared" / "data" / "rmd17"
+    if not (rmd17 / "rmd17_ethanol_train_01.npz").is_file():
+        pytest.skip(f"needs {rmd17} (the shared data folder beside the repository)")
+    config = CONFIGS / "densnet_ethanol_energy_large.toml"
+    sets = [
+        "train.energy_epochs=1", "data.energy_n_train=8", "data.energy_validation=2",
+        'data.energy_test_file=""', "energy_net.channels=4", "energy_net.vectors=2",
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out), "--quiet",
+                 *[x for s in sets for x in ("--set", s)]]) == 0  # fmt: skip
+    run = runs.load(out)
+    assert run.is_potential and run.manifest["metrics"]["n_energy_train"] == 8
+    assert run.model.module.hparams["energy_cfg"]["lmax"] == 2
+    shipped = runs.load("ethanol").model.module
+    for p, q in zip(shipped.coeff_net.parameters(), run.model.module.coeff_net.parameters(),
+                    strict=True):  # fmt: skip
+        assert torch.equal(p, q.to(p.dtype))
