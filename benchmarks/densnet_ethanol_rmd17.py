@@ -15,7 +15,8 @@ density NMAE on DFT test frames, and model vs DFT harmonic frequencies.
 * the per-epoch cost of the energy stage (median seconds of the run's energy checkpoints).
 
 ``--compare RUN`` adds the same rows for another run (e.g. the previously shipped model).
-Writes benchmarks/results/densnet_ethanol_rmd17.{json,md}.
+Writes benchmarks/results/densnet_ethanol_rmd17.{json,md} (``--name`` for another name); without
+a label store the density rows are left out.
 
     OMP_NUM_THREADS=1 python benchmarks/densnet_ethanol_rmd17.py runs/densnet/ethanol_rmd17 \
         runs/densnet/ethanol.rhoml --rmd17-dir ../shared/data/rmd17 --compare OLD_RUN
@@ -140,7 +141,13 @@ def _rows(name: str, r: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", help="run folder (or shipped name) of the model")
-    ap.add_argument("store", help="label store with the DFT test densities")
+    ap.add_argument(
+        "store",
+        nargs="?",
+        default=None,
+        help="label store with the DFT test densities (none: no density rows)",
+    )
+    ap.add_argument("--name", default="densnet_ethanol_rmd17", help="results file name")
     ap.add_argument("--rmd17-dir", default=str(Path(__file__).resolve().parents[2] / "shared"
                                                / "data" / "rmd17"))  # fmt: skip
     ap.add_argument("--compare", default=None, help="another run for the same rows")
@@ -151,8 +158,10 @@ def main() -> None:
     args = ap.parse_args()
     test = energy_frames(Path(args.rmd17_dir) / "rmd17_ethanol_test_01.npz", "test")
     test = test[: args.limit]
-    dframes, dset = density_frames(runs.load(args.run).model.module, args.store, args.nmae_limit,
-                                   args.store_limit)  # fmt: skip
+    dframes, dset = [], "none (no label store given)"
+    if args.store:
+        dframes, dset = density_frames(runs.load(args.run).model.module, args.store,
+                                       args.nmae_limit, args.store_limit)  # fmt: skip
     out = {"title": "DenSNet ethanol on rMD17: test errors, density NMAE, harmonic vs DFT",
            "machine": machine(), "density_frames": dset,
            "model": evaluate_run(args.run, test, args.store, dframes)}  # fmt: skip
@@ -168,7 +177,7 @@ def main() -> None:
               for a, b in zip(h["dft_cm-1"], h["model_cm-1"], strict=True)]  # fmt: skip
     lines += ["", f"model: `{out['model']['run']}`"
               + (f"; compare: `{out['compare']['run']}`" if args.compare else "")]  # fmt: skip
-    write_results("densnet_ethanol_rmd17", out, "\n".join(lines))
+    write_results(args.name, out, "\n".join(lines))
 
 
 if __name__ == "__main__":
