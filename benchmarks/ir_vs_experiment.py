@@ -32,9 +32,11 @@ def main() -> None:
     ap.add_argument("--out", default="runs/ir_molecules", help="scratch study folder")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--experimental-dir", default="../shared/data/ir_gas_phase")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite the markdown and the plot from the committed JSON")  # fmt: skip
     args = ap.parse_args()
 
-    from rhoml.studies.ir_experiment import IRStudySettings, figure, markdown, run_study
+    from rhoml.studies.ir_experiment import IRStudySettings, run_study
 
     dest = RESULTS / "ir_vs_experiment"
     dest.mkdir(parents=True, exist_ok=True)
@@ -42,9 +44,12 @@ def main() -> None:
         molecules=tuple(args.molecules), experimental_dir=args.experimental_dir,
         workers=args.workers,
     )  # fmt: skip
+    old = dest / "ir_vs_experiment.json"
+    if args.report_only:
+        write_report(dest, json.loads(old.read_text()))
+        return
     command = "python benchmarks/ir_vs_experiment.py " + " ".join(sys.argv[1:])
     data = run_study(args.out, settings, command=command)
-    old = dest / "ir_vs_experiment.json"
     if old.is_file():  # molecules finished in an earlier session stay
         before = json.loads(old.read_text())["molecules"]
         for name, r in before.items():
@@ -61,14 +66,21 @@ def main() -> None:
                 target = dest / name / f.replace("ir/", "")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, target)
-    done = {n: r for n, r in data["molecules"].items() if "error" not in r}
-    if done:  # every molecule, those of earlier sessions included
-        import matplotlib.pyplot as plt
+    old.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    write_report(dest, data)
 
+
+def write_report(dest: Path, data: dict) -> None:
+    """``ir_vs_experiment.md`` and ``.png`` of every molecule in ``data`` (all sessions)."""
+    import matplotlib.pyplot as plt
+
+    from rhoml.studies.ir_experiment import figure, markdown
+
+    done = {n: r for n, r in data["molecules"].items() if "error" not in r}
+    if done:
         fig = figure(done)
         fig.savefig(dest / "ir_vs_experiment.png", dpi=110)
         plt.close(fig)
-    old.write_text(json.dumps(data, indent=1, default=str) + "\n")
     md = markdown(data).replace("/ir/ir.png", "/ir.png")
     m = data["machine"]
     md += (f"\nMachine: {m['cpu']}, {m['cores']} cores, OMP_NUM_THREADS={m['omp_num_threads']}; "

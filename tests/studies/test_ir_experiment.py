@@ -86,3 +86,14 @@ def test_missing_experimental_spectrum_is_one_line(tmp_path, capsys):
                  "--experimental-dir", str(exp), "--quiet"]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "methanol" in err[0] and "no experimental spectrum" in err[0]
+
+
+def test_md_position_of_digests_without_the_key_is_inferred():
+    from rhoml.studies.ir_experiment import _md_position
+
+    bands = [{"position_cm-1": 1000.0, "centroid_cm-1": 1003.2}]
+    assert _md_position({"md_band_position": "centroid"}) == "centroid"
+    assert _md_position({"md_bands": bands, "assignment": [{"md_cm-1": 1003.2}]}) == "centroid"
+    assert _md_position({"md_bands": bands, "assignment": [{"md_cm-1": 1000.0}]}).startswith(
+        "maximum"
+    )

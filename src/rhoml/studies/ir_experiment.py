@@ -212,6 +212,16 @@ def run_study(out, settings: IRStudySettings | None = None, *, progress: bool = 
     return data
 
 
+def _md_position(digest: dict) -> str:
+    """What the MD column of ``digest`` holds: its ``md_band_position``, or for digests written
+    before that key, whichever of the bands' centroids or maxima the assigned values are."""
+    if "md_band_position" in digest:
+        return digest["md_band_position"]
+    used = {r["md_cm-1"] for r in digest.get("assignment", []) if r.get("md_cm-1") is not None}
+    centroids = {b.get("centroid_cm-1") for b in digest.get("md_bands", [])}
+    return "centroid" if used and used <= centroids else "maximum (before band centroids)"
+
+
 def _cell(x, digits: int = 1) -> str:
     return "—" if x is None else f"{x:+.{digits}f}" if isinstance(x, float) else str(x)
 
@@ -253,7 +263,7 @@ def markdown(data: dict) -> str:
             body = " | ".join(f"{'—' if v is None else v} | {_cell(d)}"
                               for v, d in zip(cells, shifts, strict=True))  # fmt: skip
             lines.append(f"| {row['region']} | {row['experiment_cm-1']} | {body} |")
-        how = r.get("md_band_position", "maximum (before band centroids)")
+        how = _md_position(r)
         lines += ["", f"MD positions: band {how}.", "", f"![{name}]({name}/ir/ir.png)"]
     return "\n".join(lines) + "\n"
 
