@@ -17,6 +17,7 @@ first 8 frames; forces in kcal/mol/Å).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -122,6 +123,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--name", default="densnet_energy_stage")
+    ap.add_argument(
+        "--previous",
+        nargs="*",
+        default=[],
+        metavar="JSON",
+        help="earlier results files whose speed-ups are listed for comparison",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     load0 = os.getloadavg()[0]
@@ -161,6 +169,12 @@ def main() -> None:
             f"{r['max_abs_force_diff_float64']:.1e} ({r['max_abs_force_float64']:.2g}) |"
         )
     lines += ["", f"1-min load average at start and end: {load0:.1f}, {load1:.1f} (2 cores)."]
+    for path in args.previous:  # the same measurement on other runs (re-runs of the claim)
+        prev = json.loads(Path(path).read_text())
+        ratios = ", ".join(f"{r['molecule']} {r['speedup']:.1f}×" for r in prev["rows"])
+        m = prev["machine"]
+        lines.append(f"Earlier run ({Path(path).name}, commit {m['commit']}, {m['date'][:16]}, "
+                     f"load {prev['load_1min'][0]:.1f}): {ratios}.")  # fmt: skip
     write_results(args.name, data, "\n".join(lines))
 
 
