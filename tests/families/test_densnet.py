@@ -345,3 +345,20 @@ def test_shipped_energy_only_config_trains_as_shipped(tmp_path):
     for p, q in zip(shipped.coeff_net.parameters(), run.model.module.coeff_net.parameters(),
                     strict=True):  # fmt: skip
         assert torch.equal(p, q.to(p.dtype))
+
+
+def test_shipped_ethanol_large_run_is_the_ethanol_density_model_with_a_larger_energy_net():
+    """`ethanol-large` (configs/densnet_ethanol_energy_large.toml, issue 14 item 1): the shipped
+    ethanol coefficient network, a 32-channel lmax-2 energy network, and the rMD17 test metrics
+    it was shipped with; fast and module paths agree."""
+    large, base = runs.load("ethanol-large"), runs.load("ethanol")
+    assert large.is_potential and large.model.module.hparams["energy_cfg"]["lmax"] == 2
+    for p, q in zip(base.model.module.coeff_net.parameters(),
+                    large.model.module.coeff_net.parameters(), strict=True):  # fmt: skip
+        assert torch.equal(p, q)
+    m = large.manifest["metrics"]
+    assert m["n_energy_test"] == 1000 and m["force_mae_kcal_mol_angstrom"] < 0.65
+    mol = large.model.start_molecule()
+    fast = large.potential().compute(mol)
+    slow = large.model.module.predict(mol, fast=False)
+    np.testing.assert_allclose(np.asarray(fast["forces"]), slow["forces"], atol=1e-7)
