@@ -357,7 +357,7 @@ def test_shipped_ethanol_large_run_is_the_ethanol_density_model_with_a_larger_en
                     large.model.module.coeff_net.parameters(), strict=True):  # fmt: skip
         assert torch.equal(p, q)
     m = large.manifest["metrics"]
-    assert m["n_energy_test"] == 1000 and m["force_mae_kcal_mol_angstrom"] < 0.65
+    assert m["n_energy_test"] == 1000 and m["force_mae_kcal_mol_angstrom"] < 0.6
     mol = large.model.start_molecule()
     fast = large.potential().compute(mol)
     slow = large.model.module.predict(mol, fast=False)
