@@ -261,28 +261,22 @@ def _add_centroids(table, per_seed) -> None:
     spread, added to the rows of ``table`` in place."""
     from rhoml.md.bands import find_bands, match
 
-    per = []
-    for p in per_seed:
-        wn = np.asarray(p["wavenumber"], float)
-        per.append([b.centroid for b in find_bands(wn, np.asarray(p["spectrum"], float))])
-    if not per:
+    if not per_seed:
         return
-    maxima0 = [
-        b.position
-        for b in find_bands(
-            np.asarray(per_seed[0]["wavenumber"], float), np.asarray(per_seed[0]["spectrum"], float)
-        )
-    ]
+    bands = [find_bands(np.asarray(p["wavenumber"], float), np.asarray(p["spectrum"], float))
+             for p in per_seed]  # fmt: skip
+    centroids = [[b.centroid for b in bs] for bs in bands]
+    maxima0 = [b.position for b in bands[0]]
     for row in table:
         k = match([row["seed0_cm-1"]], maxima0, 5.0)[0]
         if k is None:
-            row["centroids"], row["centroid_spread_cm-1"] = [None] * len(per), None
+            row["centroids"], row["centroid_spread_cm-1"] = [None] * len(bands), None
             continue
-        c0 = per[0][k]
-        row["centroids"] = [c0] + [
-            None if (j := match([c0], c, 50.0)[0]) is None else round(c[j], 1) for c in per[1:]
+        c0 = centroids[0][k]
+        row["centroids"] = [round(c0, 1)] + [
+            None if (j := match([c0], c, 50.0)[0]) is None else round(c[j], 1)
+            for c in centroids[1:]
         ]
-        row["centroids"][0] = round(c0, 1)
         found = [c for c in row["centroids"] if c is not None]
         row["centroid_spread_cm-1"] = round(max(found) - min(found), 1) if len(found) > 1 else None
 

@@ -258,7 +258,8 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
         init, init_build = load_module(t.init, dtype=torch_dtype(t.dtype))
         basis = init.basis
         log(f"continuing {t.init}")
-    if frames is None and not d.store and _energy_only(config):
+    store_free = frames is None and not d.store and _energy_only(config)
+    if store_free:
         frames, label_key = [], (init_build or {}).get("meta", {}).get("level")
         log("energy-only continuation: no label store, no density metrics")
     elif frames is None:
@@ -280,7 +281,7 @@ def train_run(config: dict, run, *, frames=None, progress: bool = True, log=None
     test = [f for f in frames if f.split == "test"]
     if d.n_train:
         train = train[: d.n_train]
-    if not train and not (frames == [] and _energy_only(config)):
+    if not train and not store_free:
         raise InputError(f"{d.store}: no training frames")
     log(f"{len(train)} training frames, {len(test)} test frames")
     e_train, e_val, e_test = _energy_sets(d, train, test)

@@ -70,9 +70,9 @@ def add_frozen_features(coeff_net, items: list[dict], batch_size: int = 8,
             a = torch.arange(n)
             for c in range(3):
                 tangents[3 * a + c, f0 + a, c] = 1.0
-        with torch.no_grad():
-            values = features(pos)
-        columns = vmap(lambda t, pos=pos, f=features: jvp(f, (pos,), (t,))[1])(tangents)
+        # one vmapped jvp: the features (the same for every tangent) and the Jacobian columns
+        values, columns = vmap(lambda t, pos=pos, f=features: jvp(f, (pos,), (t,)),
+                               out_dims=(None, 0))(tangents)  # fmt: skip
         owner = {k: batch[z == k] for k in keys}
         for m, (it, n) in enumerate(zip(chunk, sizes, strict=True)):
             it["feats"], rows = {}, []

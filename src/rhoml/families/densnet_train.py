@@ -295,16 +295,17 @@ def train_energy(model, frames, cfg: TrainSection, out_dir, *, val=None, log=pri
     val_items = _items(val, cfg.loss_metric, model.dtype_(), density=False) if val else None
     everything = items + (val_items or [])
     size = frozen.jacobian_bytes(everything, frozen.feature_sizes(model.coeff_net))
-    collate_fn = collate_items
-    if size <= frozen.MAX_JACOBIAN_BYTES:
+    use_frozen = size <= frozen.MAX_JACOBIAN_BYTES
+    collate_fn = frozen.collate_frozen if use_frozen else collate_items
+    if use_frozen:
         log(f"energy stage: coefficient-network features and Jacobians of {len(everything)} "
             f"frames computed once ({size / 1e6:.0f} MB)")  # fmt: skip
-        energy_stage, collate_fn = frozen_stage, frozen.collate_frozen
+        energy_stage = frozen_stage
     else:
         log(f"energy stage: Jacobians would take {size / 1e9:.1f} GB; the coefficient network "
             "runs in every step")  # fmt: skip
     try:
-        if collate_fn is not collate_items:
+        if use_frozen:
             frozen.add_frozen_features(model.coeff_net, everything, cfg.batch_size, progress)
         res = fit_stage(energy_stage(model, a, b), items, cfg.energy_epochs, cfg,
                          Objective(targets, _mse, lambda p, t: {}), out_dir, progress,

@@ -63,8 +63,7 @@ class DenSNet(torch.nn.Module):
         """Replace the energy network by a fresh one (``cfg``, per-element energy shift and
         scale, kcal/mol) on the same basis and coefficient network."""
         param = next(self.coeff_net.parameters())
-        self.energy_net = EnergyNet(self.basis, cfg, e_shift, e_scale).to(param.dtype)
-        self.energy_net.to(param.device)
+        self.energy_net = EnergyNet(self.basis, cfg, e_shift, e_scale).to(param.device, param.dtype)
         self.hparams.update(energy_cfg=cfg.__dict__, e_shift={int(k): float(v) for k, v in
                             e_shift.items()}, e_scale=float(e_scale))  # fmt: skip
 
