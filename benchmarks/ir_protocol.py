@@ -37,6 +37,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny settings (checks the script)")
     ap.add_argument("--equilibration", type=int, default=None,
                     help="Langevin steps per chain (default: the protocol's)")  # fmt: skip
+    ap.add_argument("--sampling", default=None, choices=["langevin", "normal-modes"],
+                    help="trajectory starts (default: the protocol's)")  # fmt: skip
+    ap.add_argument("--conformers", action="store_true",
+                    help="conformer search, trajectories given by Boltzmann weight")  # fmt: skip
     ap.add_argument("--cache", default=None,
                     help="folder of per-seed results: seeds found there are not rerun, new ones "
                     "are added (lets seeds run as separate processes)")  # fmt: skip
@@ -64,6 +68,10 @@ def main() -> None:
     if args.equilibration:
         settings = ProtocolSettings(**{**settings.__dict__,
                                        "equilibration_steps": args.equilibration})  # fmt: skip
+    if args.sampling or args.conformers:
+        settings = ProtocolSettings(**{**settings.__dict__,
+                                       "sampling": args.sampling or settings.sampling,
+                                       "conformers": args.conformers})  # fmt: skip
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -84,7 +92,8 @@ def main() -> None:
         res = run_protocol(args.run, mol, s, workers=args.workers, progress=False, log=print)
         wall = time.perf_counter() - t
         bands = res.bands()
-        steps = s.trajectories * (s.equilibration_steps + s.nve_steps)
+        first = s.equilibration_steps if s.sampling == "langevin" else s.settle_steps
+        steps = s.trajectories * (first + s.nve_steps)
         per_seed.append({
             "seed": seed,
             "wall_s": wall,
@@ -95,6 +104,8 @@ def main() -> None:
             "settings": s.__dict__,
             "drift": res.drift_summary(),
             "nve": res.nve,
+            "conformers": [{k: v for k, v in c.items() if k != "positions_angstrom"}
+                           for c in res.conformers],
             "bands": [b.row() for b in bands],
             "spectrum": np.round(res.spectrum.mean().intensity[res.spectrum.wavenumber <= 4500],
                                  4).tolist(),
@@ -200,10 +211,22 @@ def main() -> None:
         if r.get("centroid_spread_cm-1") is not None and r["rel_intensity"] >= 0.1
     ]
     s = settings
+    if s.sampling == "normal-modes":
+        start = (f"fixed-energy normal-mode starts (k_B T per mode, random phases) at "
+                 f"{s.temperature:g} K for {s.trajectories} trajectories, each {s.settle_steps} "
+                 "NVE steps not used and then")  # fmt: skip
+        flags = " --sampling normal-modes"
+    else:
+        start = (f"{s.equilibration_steps} steps Langevin at {s.temperature:g} K (friction "
+                 f"{s.friction:g}/fs) in each of {s.trajectories} independent chains, each "
+                 "followed by")  # fmt: skip
+        flags = ""
+    if s.conformers:
+        start = ("conformer search (trajectories given to the conformers by Boltzmann weight, "
+                 "each starting at its conformer's minimum), " + start)  # fmt: skip
+        flags += " --conformers"
     md = (
-        f"Default protocol (`rhoml ir {args.run}`): BFGS minimum, {s.equilibration_steps} steps "
-        f"Langevin at {s.temperature:g} K (friction {s.friction:g}/fs) in each of "
-        f"{s.trajectories} independent chains, each followed by an NVE trajectory of "
+        f"Protocol (`rhoml ir {args.run}{flags}`): BFGS minimum, {start} an NVE trajectory of "
         f"{s.nve_steps} steps of {s.dt_fs:g} fs ({s.nve_ps:g} ps in all), "
         f"{s.max_lag_fs:g} fs Hann window, harmonic quantum correction; 1 torch thread per "
         "process.\n\n"
@@ -332,7 +355,8 @@ def _default_wall(cache, s) -> str:
     if quiet.exists():
         q = json.loads(quiet.read_text())
         sps = q["variants"]["fast float64"]["steps_per_s"]
-        est = s.trajectories * (s.equilibration_steps + s.nve_steps) / (2 * sps)
+        first = s.equilibration_steps if s.sampling == "langevin" else s.settle_steps
+        est = s.trajectories * (first + s.nve_steps) / (2 * sps)
         out += (f"On 2 free cores, at the {sps:.0f} MD steps/s of one process on a quiet "
                 f"machine (densnet_md_speed.md, {q['machine']['date'][:10]}), the MD of the "
                 f"default protocol takes about {est / 60:.1f} min (chains and NVE on 2 "

@@ -134,6 +134,27 @@ def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
     assert len(proto["nve"]) == 2 and "median_abs_drift_eV_per_ps" in proto["drift"]
 
 
+def test_ir_normal_mode_starts_and_conformers_from_the_cli(tmp_path):
+    """`rhoml ir ethanol --sampling normal-modes --conformers`: ethanol's trans and gauche
+    conformers (the shipped model), settling runs, and the conformer table in protocol.json."""
+    out = tmp_path / "ir"
+    args = ["ir", "ethanol", "--steps", "40", "--sampling", "normal-modes", "--conformers",
+            "--settle", "5", "--trajectories", "3", "--workers", "1", "--max-lag", "10",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
+        "nve_00.npz", "nve_01.npz", "nve_02.npz", "settle_00.npz", "settle_01.npz",
+        "settle_02.npz"]  # fmt: skip
+    proto = json.loads((out / "protocol.json").read_text())
+    conf = proto["conformers"]
+    assert len(conf) == 2 and sorted(c["count"] for c in conf) == [1, 2]  # trans, 2 gauche
+    assert sum(c["trajectories"] for c in conf) == 3
+    assert abs(sum(c["weight"] for c in conf) - 1) < 1e-9
+    assert proto["settings"]["sampling"] == "normal-modes" and proto["langevin"] == {}
+    header = (out / "ir.csv").read_text()
+    assert "fixed-energy normal-mode initial conditions" in header and "conformers:" in header
+
+
 def test_ir_plot_axis_runs_high_to_low_with_labelled_curves():
     from rhoml.md.ir import EnsembleSpectrum, HarmonicIR
     from rhoml.md.ir_report import ir_figure

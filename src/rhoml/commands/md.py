@@ -75,6 +75,27 @@ def register(sub) -> None:
         f"(default {d.equilibration_steps})",
     )
     ir.add_argument(
+        "--sampling",
+        default=d.sampling,
+        choices=["langevin", "normal-modes"],
+        help="how each NVE trajectory starts: from its own Langevin chain, or from "
+        "fixed-energy normal-mode initial conditions (k_B T per mode, random phases) and "
+        f"--settle NVE steps that are not used (default {d.sampling})",
+    )
+    ir.add_argument(
+        "--conformers",
+        action="store_true",
+        help="search conformers (rotatable bonds at 0/120/240 degrees, relaxed with the "
+        "model) and give the trajectories to them by Boltzmann weight, the same for every seed",
+    )
+    ir.add_argument(
+        "--settle",
+        type=options.nonnegative_int,
+        default=d.settle_steps,
+        metavar="STEPS",
+        help=f"NVE steps after a normal-mode start, not used (default {d.settle_steps})",
+    )
+    ir.add_argument(
         "--friction",
         type=options.positive_float,
         default=d.friction,
@@ -276,7 +297,8 @@ def _protocol_settings(args):
         temperature=args.temperature, dt_fs=args.dt, friction=args.friction,
         equilibration_steps=args.equilibration,
         trajectories=args.trajectories, nve_steps=args.steps, max_lag_fs=args.max_lag,
-        correction=args.correction, seed=args.seed,
+        correction=args.correction, seed=args.seed, sampling=args.sampling,
+        conformers=args.conformers, settle_steps=args.settle,
     )  # fmt: skip
 
 

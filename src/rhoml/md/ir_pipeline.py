@@ -104,7 +104,8 @@ def _write_md(out: Path, ens, meta: dict, result, seed: int) -> list[Band]:
     if result is not None:
         summary = {
             "metadata": meta, "drift": result.drift_summary(), "nve": result.nve,
-            "langevin": result.langevin, "wall_s": result.wall_s,
+            "langevin": result.langevin, "conformers": result.conformers,
+            "wall_s": result.wall_s,
             "minimum_energy_eV": result.minimum_energy_ev,
             "settings": result.settings.__dict__, "files": result.files,
         }  # fmt: skip

@@ -13,6 +13,14 @@
    (:func:`rhoml.md.ir.dipole_spectra`); their mean is the IR spectrum, bootstrap resamples of
    the trajectories give the uncertainty of every band (:func:`rhoml.md.bands.find_bands`).
 
+Options (``ProtocolSettings``): ``conformers = true`` searches the conformers of the minimum
+(:mod:`rhoml.md.conformers`: rotatable bonds turned by 120°, relaxed, Boltzmann-weighted by
+energy and degeneracy) and gives the trajectories to them by weight (largest remainder, the same
+for every seed), each chain starting at its conformer's minimum. ``sampling = "normal-modes"``
+replaces step 2: each trajectory starts from fixed-energy normal-mode initial conditions at its
+minimum (:mod:`rhoml.md.normal_modes`: every mode k_B T, random phases) and runs
+``settle_steps`` of NVE that are not used, then its NVE trajectory.
+
 Energy drift is reported for the NVE trajectories only (a thermostat exchanges energy). A run
 that turns non-finite or blows up stops with a one-line :class:`~rhoml.errors.CalculationError`
 naming the trajectory, the step and the NVE energy drift; every trajectory file written so far
@@ -42,6 +50,10 @@ if TYPE_CHECKING:  # imported where used: the CLI reads the defaults without loa
 __all__ = ["ProtocolResult", "ProtocolSettings", "run_protocol", "spectrum_from_files"]
 
 
+#: how each trajectory's start is drawn (module docstring)
+SAMPLINGS = ("langevin", "normal-modes")
+
+
 @dataclass(frozen=True)
 class ProtocolSettings:
     """Protocol parameters. Temperatures in K, times in steps of ``dt_fs`` fs, ``friction`` in
@@ -49,7 +61,9 @@ class ProtocolSettings:
     (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, 4 ps Langevin
     equilibration per trajectory (independent chains; 1 ps from the minimum left the C–O
     region of ethanol under-equilibrated, benchmarks/results/ir_protocol*.md), 8 NVE
-    trajectories of 4 ps, 1 ps window."""
+    trajectories of 4 ps, 1 ps window. ``sampling`` ('langevin' | 'normal-modes'),
+    ``conformers`` and ``settle_steps`` (NVE steps after a normal-mode start, not used): see
+    the module docstring."""
 
     temperature: float = 300.0
     dt_fs: float = 0.5
@@ -62,6 +76,9 @@ class ProtocolSettings:
     max_lag_fs: float = 1000.0
     correction: str = "harmonic"
     seed: int = 0
+    sampling: str = "langevin"
+    conformers: bool = False
+    settle_steps: int = 1000
 
     def check(self) -> None:
         """One-line :class:`InputError` for settings the protocol cannot run."""
@@ -71,6 +88,11 @@ class ProtocolSettings:
             raise InputError("dt, friction and the ACF window must be > 0")
         if self.trajectories < 1 or self.equilibration_steps < 1:
             raise InputError("need ≥ 1 trajectory and ≥ 1 Langevin equilibration step")
+        if self.sampling not in SAMPLINGS:
+            raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got "
+                             f"{self.sampling!r}")  # fmt: skip
+        if self.settle_steps < 0:
+            raise InputError(f"settle steps must be ≥ 0, got {self.settle_steps}")
         if self.nve_steps < 16:
             raise InputError(f"NVE trajectories need ≥ 16 steps, got {self.nve_steps}")
         if self.correction not in ("harmonic", "none"):
@@ -87,7 +109,8 @@ class ProtocolResult:
     """What :func:`run_protocol` made: the model ``minimum`` (and its energy, eV), the
     ``spectrum`` (an :class:`~rhoml.md.ir.EnsembleSpectrum`), per-trajectory NVE statistics
     ``nve`` (vibrational temperature K, drift eV/ps, largest energy error eV), Langevin
-    statistics, the trajectory files and wall times (s)."""
+    statistics, the trajectory files, wall times (s) and, with ``conformers``, one dict per
+    conformer used (relative energy kcal/mol, weight, degeneracy count, trajectories)."""
 
     settings: ProtocolSettings
     model: str
@@ -98,6 +121,7 @@ class ProtocolResult:
     langevin: dict = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     wall_s: dict = field(default_factory=dict)
+    conformers: list[dict] = field(default_factory=list)
 
     def bands(self, *, lo: float = 400.0, hi: float = 4000.0, bootstrap: int = 200):
         """Bands of the mean spectrum with bootstrap uncertainties
@@ -121,6 +145,23 @@ class ProtocolResult:
             ),
         }
 
+    def _start_text(self) -> str:
+        s = self.settings
+        if s.sampling == "normal-modes":
+            text = (f"each from fixed-energy normal-mode initial conditions (k_B T per mode) and "
+                    f"{s.settle_steps * s.dt_fs / 1000:g} ps NVE not used")  # fmt: skip
+        else:
+            text = (f"each from its own Langevin chain ({s.equilibration_steps * s.dt_fs / 1000:g}"
+                    f" ps, friction {s.friction:g}/fs)")  # fmt: skip
+        if s.conformers:
+            parts = ", ".join(
+                f"{c['trajectories']} at {c['relative_energy_kcal_mol']:.2f} kcal/mol "
+                f"(w {c['weight']:.2f})"
+                for c in self.conformers
+            )
+            text += f"; conformers: {parts}"
+        return text
+
     def metadata(self) -> dict:
         """Everything needed to say how the spectrum was made (for file headers)."""
         s = self.settings
@@ -129,8 +170,7 @@ class ProtocolResult:
             "temperature": f"{s.temperature:g} K",
             "time step": f"{s.dt_fs:g} fs",
             "trajectories": f"{self.spectrum.n_trajectories} NVE x "
-            f"{s.nve_steps * s.dt_fs / 1000:g} ps, each from its own Langevin chain "
-            f"({s.equilibration_steps * s.dt_fs / 1000:g} ps, friction {s.friction:g}/fs)",
+            f"{s.nve_steps * s.dt_fs / 1000:g} ps, " + self._start_text(),
             "total time": f"{self.spectrum.n_trajectories * s.nve_steps * s.dt_fs / 1000:g} ps NVE",
             "window": f"{s.max_lag_fs:g} fs Hann (dipole-derivative ACF)",
             "quantum correction": s.correction,
@@ -165,8 +205,9 @@ def _calculator(model, charge: int, dtype: str | None, compile: bool):
 
 
 def _trajectory_job(job: dict) -> dict:
-    """One Langevin chain from the minimum, then the NVE trajectory from its last conformer
-    (runs in a worker process or in-process)."""
+    """One Langevin chain from the minimum (or, for normal-mode starts, an NVE settling run
+    from the given momenta), then the NVE trajectory from its last state (runs in a worker
+    process or in-process)."""
     from rhoml.md.driver import nve_drift, run_md
 
     try:
@@ -184,12 +225,20 @@ def _trajectory_job(job: dict) -> dict:
         last["momenta"] = atoms.get_momenta().copy()
 
     k = job["index"]
-    try:
-        chain = run_md(calc, start, job["langevin"], path=job["langevin_path"],
-                       hooks=[keep_last], meta=job["meta"], progress=False)  # fmt: skip
-    except CalculationError as exc:
-        raise CalculationError(f"Langevin chain {k}: {exc}") from None
-    temps = np.asarray(chain.temperature)
+    first, what = job["langevin"], "Langevin chain"
+    if first is None:
+        first, what = job["settle"], "NVE settling run"
+    temps = None
+    if first is None:  # a normal-mode start without settling
+        last = {"positions": start.positions, "momenta": job["momenta"]}
+    else:
+        try:
+            chain = run_md(calc, start, first, path=job["langevin_path"],
+                           momenta=job["momenta"], hooks=[keep_last], meta=job["meta"],
+                           progress=False)  # fmt: skip
+        except CalculationError as exc:
+            raise CalculationError(f"{what} {k}: {exc}") from None
+        temps = np.asarray(chain.temperature)
     conformer = Molecule(start.numbers, last["positions"], charge=start.charge)
     try:
         traj = run_md(calc, conformer, job["nve"], path=job["path"], momenta=last["momenta"],
@@ -199,7 +248,8 @@ def _trajectory_job(job: dict) -> dict:
     a = traj.arrays()
     stats = nve_drift(a["time_fs"], a["total"])
     stats["vibrational_temperature_K"] = _vib_temperature(a["kinetic"], len(start.numbers))
-    stats["langevin_temperature_K"] = float(temps[len(temps) // 2 :].mean())
+    stats["langevin_temperature_K"] = (float(temps[len(temps) // 2 :].mean())
+                                       if job["langevin"] is not None else None)  # fmt: skip
     return {"index": k, "dipole": a["dipole"], "time_fs": a["time_fs"], **stats}
 
 
@@ -299,24 +349,39 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
     wall["optimise"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    starts, conformers = _starts(calc, minimum, e_min, s, say)
+    wall["starts"] = time.perf_counter() - t1
     meta = {"run": label, "protocol": asdict(s)}
     jobs = []
-    for k in range(s.trajectories):
-        chain_seed = int(np.random.SeedSequence([s.seed, k]).generate_state(1)[0])
-        langevin = MDSettings(steps=s.equilibration_steps, dt_fs=s.dt_fs, ensemble="langevin",
-                              temperature=s.temperature, friction=s.friction,
-                              seed=chain_seed)  # fmt: skip
+    first = "langevin" if s.sampling == "langevin" else "settle"
+    for k, (positions, momenta, seed) in enumerate(starts):
+        langevin = settle = None
+        if s.sampling == "langevin":
+            langevin = MDSettings(steps=s.equilibration_steps, dt_fs=s.dt_fs,
+                                  ensemble="langevin", temperature=s.temperature,
+                                  friction=s.friction, seed=seed)  # fmt: skip
+        elif s.settle_steps:
+            settle = MDSettings(steps=s.settle_steps, dt_fs=s.dt_fs, ensemble="nve",
+                                temperature=s.temperature, seed=seed)  # fmt: skip
         nve = MDSettings(steps=s.nve_steps, dt_fs=s.dt_fs, ensemble="nve",
-                         temperature=s.temperature, seed=chain_seed)  # fmt: skip
+                         temperature=s.temperature, seed=seed)  # fmt: skip
         jobs.append({"index": k, "model": model, "charge": molecule.charge, "dtype": dtype,
                      "compile": compile, "threads": threads, "numbers": minimum.numbers,
-                     "positions": minimum.positions, "langevin": langevin, "nve": nve,
-                     "langevin_path": folder / f"langevin_{k:02d}.npz" if folder else None,
+                     "positions": positions, "momenta": momenta, "langevin": langevin,
+                     "settle": settle, "nve": nve,
+                     "langevin_path": folder / f"{first}_{k:02d}.npz"
+                     if folder and (langevin or settle) else None,
                      "path": folder / f"nve_{k:02d}.npz" if folder else None,
                      "meta": {**meta, "trajectory": k}})  # fmt: skip
-    say(f"{s.trajectories} independent Langevin chains at {s.temperature:g} K "
-        f"({s.equilibration_steps} steps) each followed by {s.nve_steps} NVE steps, on "
-        f"{min(workers, s.trajectories)} process(es)")  # fmt: skip
+    t1 = time.perf_counter()
+    if s.sampling == "langevin":
+        say(f"{s.trajectories} independent Langevin chains at {s.temperature:g} K "
+            f"({s.equilibration_steps} steps) each followed by {s.nve_steps} NVE steps, on "
+            f"{min(workers, s.trajectories)} process(es)")  # fmt: skip
+    else:
+        say(f"{s.trajectories} NVE trajectories from normal-mode starts at {s.temperature:g} K "
+            f"({s.settle_steps} settling + {s.nve_steps} steps each), on "
+            f"{min(workers, s.trajectories)} process(es)")  # fmt: skip
     try:
         results = _run_jobs(jobs, workers, progress)
     except CalculationError as exc:
@@ -332,7 +397,8 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
     nve_stats = [{k: v for k, v in r.items() if k not in ("dipole", "time_fs",
                                                           "langevin_temperature_K")}
                  for r in results]  # fmt: skip
-    chain_temps = [r["langevin_temperature_K"] for r in results]
+    chain_temps = [r["langevin_temperature_K"] for r in results
+                   if r["langevin_temperature_K"] is not None]  # fmt: skip
     return ProtocolResult(
         settings=s,
         model=label,
@@ -344,10 +410,56 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
             "mean_temperature_K": float(np.mean(chain_temps)),
             "chains": s.trajectories,
             "steps_per_chain": s.equilibration_steps,
-        },  # fmt: skip
+        }
+        if s.sampling == "langevin"
+        else {},  # fmt: skip
         files=files,
         wall_s=wall,
+        conformers=conformers,
     )
+
+
+def _starts(calc, minimum, e_min: float, s: ProtocolSettings, say):
+    """Per trajectory: start positions (Å), momenta (ASE units, or None: Maxwell–Boltzmann in
+    the Langevin chain) and seed; and the conformer table (empty without ``s.conformers``)."""
+    from rhoml.md.conformers import Conformer, allocate, search
+    from rhoml.units import EV_IN_KCAL_PER_MOL
+
+    if s.conformers:
+        say("searching conformers (rotatable bonds at 0/120/240°, relaxed with the model)")
+        found = search(calc, minimum, temperature=s.temperature, fmax=s.optimise_fmax,
+                       steps=s.optimise_steps)  # fmt: skip
+    else:
+        found = [Conformer(minimum, e_min)]
+    which = allocate([c.weight for c in found], s.trajectories)
+    table = []
+    if s.conformers:
+        e0 = found[0].energy_ev
+        table = [{"relative_energy_kcal_mol": (c.energy_ev - e0) * EV_IN_KCAL_PER_MOL,
+                  "weight": c.weight, "count": c.count, "trajectories": which.count(i),
+                  "positions_angstrom": c.molecule.positions.tolist()}
+                 for i, c in enumerate(found)]  # fmt: skip
+        say("conformers: " + "; ".join(
+            f"{t['relative_energy_kcal_mol']:.2f} kcal/mol, weight {t['weight']:.2f}, "
+            f"{t['trajectories']} trajectories" for t in table))  # fmt: skip
+    modes = {}
+    if s.sampling == "normal-modes":
+        from rhoml.md.normal_modes import normal_modes
+
+        say("normal modes at each starting minimum (finite differences of the forces)")
+        modes = {i: normal_modes(calc, found[i].molecule) for i in sorted(set(which))}
+    starts = []
+    for k, i in enumerate(which):
+        seed = int(np.random.SeedSequence([s.seed, k]).generate_state(1)[0])
+        if s.sampling == "normal-modes":
+            from rhoml.md.normal_modes import initial_conditions
+
+            pos, mom, _ = initial_conditions(modes[i], calc, s.temperature,
+                                             np.random.default_rng(seed))  # fmt: skip
+            starts.append((pos, mom, seed))
+        else:
+            starts.append((found[i].molecule.positions, None, seed))
+    return starts, table
 
 
 def spectrum_from_files(
