@@ -345,6 +345,10 @@ def test_shipped_energy_only_config_trains_as_shipped(tmp_path):
     for p, q in zip(shipped.coeff_net.parameters(), run.model.module.coeff_net.parameters(),
                     strict=True):  # fmt: skip
         assert torch.equal(p, q.to(p.dtype))
+    # the run folder's config shows the basis and coefficient network it got from init
+    kept, base = runs.load(out).config, runs.load("ethanol").config
+    assert kept["basis"] == base["basis"] and kept["density_net"] == base["density_net"]
+    assert kept["energy_net"]["channels"] == 4  # new_energy_net: this config's
 
 
 def test_shipped_ethanol_large_run_is_the_ethanol_density_model_with_a_larger_energy_net():
@@ -358,6 +362,8 @@ def test_shipped_ethanol_large_run_is_the_ethanol_density_model_with_a_larger_en
         assert torch.equal(p, q)
     m = large.manifest["metrics"]
     assert m["n_energy_test"] == 1000 and m["force_mae_kcal_mol_angstrom"] < 0.6
+    for key in ("basis", "density_net"):  # its config shows the init's sections
+        assert large.config[key] == base.config[key]
     mol = large.model.start_molecule()
     fast = large.potential().compute(mol)
     slow = large.model.module.predict(mol, fast=False)

@@ -396,6 +396,23 @@ def read_config(path, overrides: list[str] | None = None) -> dict:
                        base_dir=Path(path).resolve().parent)  # fmt: skip
 
 
+def _sections_from_init(sections: dict, init: Path, where: str) -> None:
+    """With ``[train] init`` the networks and basis come from that run: its ``[basis]`` and
+    ``[density_net]`` (and ``[energy_net]`` unless ``new_energy_net``) replace this config's, so
+    the resolved config a run folder keeps shows what was trained. An init run without a
+    ``config.toml`` (converted single-file models) leaves the sections as given."""
+    from rhoml.config import read_table_file, strict_dataclass
+
+    path = init / "config.toml"
+    if not path.is_file():
+        return
+    old = read_table_file(path)
+    keys = ["basis", "density_net"] + ([] if sections["train"].new_energy_net else ["energy_net"])
+    for key in keys:
+        if key in old:
+            sections[key] = strict_dataclass(SECTIONS[key], old[key], f"{where}: init {key}")
+
+
 # -- the family -------------------------------------------------------------------------------
 class DenSNetFamily:
     """DenSNet (density-first potential) as a model family (see the module docstring)."""
@@ -426,6 +443,7 @@ class DenSNetFamily:
             family = json.loads(manifest.read_text()).get("family")
             if family != FAMILY:
                 raise ConfigError(f"{where}: [train] init: {init} is a {family} run, not densnet")
+            _sections_from_init(sections, init, where)
 
     def train(self, config: dict, run, *, progress: bool = True) -> dict:
         return train_run(config, run, progress=progress)
