@@ -47,6 +47,12 @@ def register(sub) -> None:
     p.add_argument("--md-equilibration", type=options.positive_int,
                    default=d.equilibration_steps,
                    help=f"Langevin steps per chain (default {d.equilibration_steps})")  # fmt: skip
+    p.add_argument("--md-sampling", default=d.sampling, choices=["langevin", "normal-modes"],
+                   help="trajectory starts, as `rhoml ir --sampling` "
+                   f"(default {d.sampling})")  # fmt: skip
+    p.add_argument("--md-conformers", action="store_true",
+                   help="conformer search and Boltzmann allocation, as "
+                   "`rhoml ir --conformers`")  # fmt: skip
     p.add_argument("--max-lag", type=options.positive_float, default=d.max_lag_fs, metavar="FS",
                    help=f"ACF window in fs (default {d.max_lag_fs:g})")  # fmt: skip
     add_build_args(p)
@@ -69,6 +75,8 @@ def cmd_ir_vs_experiment(args) -> int:
             equilibration_steps=args.md_equilibration,
             max_lag_fs=args.max_lag,
             seed=args.seed,
+            sampling=args.md_sampling,
+            conformers=args.md_conformers,
         ),  # fmt: skip
         dft_reference=not args.no_dft_reference,
         workers=args.workers,
