@@ -166,6 +166,7 @@ def main() -> None:
         row["found_in"] = len(found)
         table.append(row)
     _add_centroids(table, per_seed)
+    regions = _region_centroids(per_seed)
 
     runs_drift = [p["drift"] for p in per_seed]
     if cache is not None and (cache / "default_wall.json").exists():
@@ -174,7 +175,7 @@ def main() -> None:
     maxdrift = [d["max_abs_drift_eV_per_ps"] for d in runs_drift]
     n_atoms = len(mol.numbers)
     data = {
-        "title": "rhoml ir default protocol (ethanol): wall time, band reproducibility across "
+        "title": f"rhoml ir protocol ({args.run}): wall time, band reproducibility across "
         "seeds, NVE drift, MD vs DFT speed",
         "machine": machine(),
         "run": args.run,
@@ -183,6 +184,7 @@ def main() -> None:
         "per_seed": [{k: v for k, v in p.items() if k != "wavenumber"} for p in per_seed],
         "wavenumber_cm-1": [round(w, 2) for w in per_seed[0]["wavenumber"]] if per_seed else [],
         "bands_across_seeds": table,
+        "region_centroids": regions,
         "speed": speed,
     }
     RESULTS.mkdir(exist_ok=True)
@@ -254,7 +256,7 @@ def main() -> None:
         f" cm⁻¹, largest {max(strong_c) if strong_c else float('nan'):.1f} cm⁻¹.\n\n"
         "| region | seed 0 max. (cm⁻¹) | rel. int. per seed | maximum per seed | spread | "
         "± per seed | centroid per seed | centroid spread |\n"
-        f"|---|---|---|---|---|---|---|---|\n{rows}\n\n"
+        f"|---|---|---|---|---|---|---|---|\n{rows}\n\n" + _region_text(regions, args.previous)
     )
     if earlier:
         md += (
@@ -276,6 +278,57 @@ def main() -> None:
     if per_seed:
         md += f"![spectra across seeds]({args.out}.png)"
     write_results(args.out, data, md)
+
+
+#: fixed spectral windows (cm⁻¹) whose intensity-weighted mean position is compared across
+#: seeds: independent of band picking, so overlapping bands that merge or split in one seed do
+#: not move it by their spacing (ethanol: C–O/C–C stretches, bends, C–H and O–H stretches)
+REGION_WINDOWS = ((950.0, 1150.0), (1200.0, 1500.0), (2800.0, 3150.0), (3500.0, 3800.0))
+
+
+def _region_centroids(per_seed) -> list[dict]:
+    """Per window of :data:`REGION_WINDOWS`: the centroid of each seed's mean spectrum and their
+    spread (max − min), cm⁻¹."""
+    out = []
+    for lo, hi in REGION_WINDOWS:
+        cents = []
+        for p in per_seed:
+            wn, y = np.asarray(p["wavenumber"]), np.asarray(p["spectrum"])
+            m = (wn >= lo) & (wn <= hi)
+            cents.append(round(float((wn[m] * y[m]).sum() / y[m].sum()), 1))
+        spread = round(max(cents) - min(cents), 1) if cents else None
+        out.append({"window_cm-1": [lo, hi], "centroids": cents, "spread_cm-1": spread})
+    return out
+
+
+def _region_text(regions, previous) -> str:
+    """Markdown table of the window centroids (and those of an earlier results file)."""
+    before = {}
+    if previous:
+        old = json.loads(Path(previous).read_text())
+        wn = old["wavenumber_cm-1"]
+        for r in _region_centroids([{**p, "wavenumber": wn} for p in old["per_seed"]]):
+            before[tuple(r["window_cm-1"])] = r
+    head = ("**Window centroids across seeds** (intensity-weighted mean wavenumber of each "
+            "seed's spectrum over a fixed window; no band picking)")  # fmt: skip
+    cols = "| window (cm⁻¹) | centroid per seed | spread |"
+    sep = "|---|---|---|"
+    if before:
+        head += f"; earlier: {previous}"
+        cols += " earlier per seed | earlier spread |"
+        sep += "---|---|"
+    lines = [head + ".\n", cols, sep]
+    for r in regions:
+        lo, hi = r["window_cm-1"]
+        row = (f"| {lo:.0f}–{hi:.0f} | " + " / ".join(f"{c:.1f}" for c in r["centroids"])
+               + f" | {r['spread_cm-1']} |")  # fmt: skip
+        if before:
+            b = before.get((lo, hi))
+            row += (" — | — |" if b is None else
+                    " " + " / ".join(f"{c:.1f}" for c in b["centroids"])
+                    + f" | {b['spread_cm-1']} |")  # fmt: skip
+        lines.append(row)
+    return "\n".join(lines) + "\n\n"
 
 
 def _add_centroids(table, per_seed) -> None:
