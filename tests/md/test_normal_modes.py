@@ -78,3 +78,22 @@ def test_bad_sampling_settings_are_refused():
         ProtocolSettings(sampling="replica").check()
     with pytest.raises(InputError, match="settle steps"):
         ProtocolSettings(settle_steps=-1).check()
+
+
+def test_a_start_on_a_stiffening_potential_is_shrunk_to_keep_the_total_energy():
+    """A quartic wall the Hessian does not see: the straight-line start would hold more than
+    the energy to distribute; the displacement shrinks and the total is still the target."""
+
+    def stiff(mol: Molecule) -> dict:
+        out = springs(mol)
+        d = mol.positions - X0
+        out["energy"] += 1e6 * float((d**4).sum())
+        out["forces"] = out["forces"] - 4e6 * d**3
+        return out
+
+    calc = RhomlCalculator(FunctionPotential(stiff))
+    nm = normal_modes(calc, Molecule(NUMBERS, X0, id="stiff"))
+    kt = KB_EV_PER_K * 300.0
+    _, _, info = initial_conditions(nm, calc, 300.0, np.random.default_rng(0), soft_cm=0.0)
+    assert info["displacement_scale"] < 1.0
+    assert info["start_energy_ev"] == pytest.approx(nm.energy_ev + 21 * kt, abs=1e-9)

@@ -8,8 +8,12 @@ translations and rotations and are dropped.
 exactly k_B T of energy with a random phase φ: Q = √(2 k_B T)/ω cos φ, Q̇ = −√(2 k_B T) sin φ
 (mass-weighted), then the velocities are scaled so that the total energy on the potential is
 E_min + n_modes k_B T (anharmonicity changes the potential energy of the displaced start).
-Modes below ``soft_cm`` (torsions, whose harmonic amplitude at k_B T is not small) start with
-their energy as velocity only (φ = ±π/2). Band intensities of a harmonic molecule are linear in
+Modes below ``soft_cm`` (torsions and other large-amplitude modes, for which a straight-line
+displacement at k_B T stretches bonds) start with their energy as velocity only (φ = ±π/2).
+Where the displaced start still holds more than ``max_potential`` of the energy to distribute
+(anharmonic stiffening), the displacement is shrunk by factors of 0.8 until it does not, so
+that the velocities always carry the rest and every start has the same total energy.
+Band intensities of a harmonic molecule are linear in
 the mode energies, so a canonical ensemble (exponentially distributed mode energies) and this
 one give the same mean spectrum; trajectories started this way differ only by their phases,
 which removes most of the trajectory-to-trajectory scatter of band intensities that the
@@ -98,10 +102,12 @@ def initial_conditions(
     temperature: float,
     rng: np.random.Generator,
     *,
-    soft_cm: float = 100.0,
+    soft_cm: float = 400.0,
+    max_potential: float = 0.75,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Positions (N, 3) Å and momenta (N, 3) (ASE units, amu·Å/ASE-time) of one start (module
-    docstring), and a dict: target and start total energy (eV), the velocity scale applied."""
+    docstring), and a dict: target and start total energy (eV), the displacement and velocity
+    scales applied."""
     from ase import Atoms
 
     from rhoml.md.driver import KB_EV_PER_K
@@ -116,16 +122,23 @@ def initial_conditions(
     q = amp * np.cos(phase)  # Å·√amu
     qdot = -np.sqrt(2.0 * kt) * np.sin(phase)
     inv_sqrt_m = 1.0 / np.sqrt(modes.masses)[:, None]
-    positions = modes.minimum.positions + inv_sqrt_m * np.tensordot(q, modes.vectors, 1)
+    shift = inv_sqrt_m * np.tensordot(q, modes.vectors, 1)
     velocities = inv_sqrt_m * np.tensordot(qdot, modes.vectors, 1)
     momenta = modes.masses[:, None] * velocities
-    atoms = Atoms(numbers=modes.minimum.numbers, positions=positions)
+    atoms = Atoms(numbers=modes.minimum.numbers, positions=modes.minimum.positions)
     atoms.calc = calc
-    potential = float(atoms.get_potential_energy())
-    kinetic = float(0.5 * np.sum(momenta * velocities))
     target = modes.energy_ev + n_modes * kt
+    lam = 1.0
+    for _ in range(30):
+        positions = modes.minimum.positions + lam * shift
+        atoms.set_positions(positions)
+        potential = float(atoms.get_potential_energy())
+        if potential - modes.energy_ev <= max_potential * n_modes * kt:
+            break
+        lam *= 0.8
+    kinetic = float(0.5 * np.sum(momenta * velocities))
     scale = float(np.sqrt((target - potential) / kinetic)) if target > potential else 1.0
     momenta = momenta * scale
     info = {"target_energy_ev": target, "start_energy_ev": potential + kinetic * scale**2,
-            "velocity_scale": scale}  # fmt: skip
+            "displacement_scale": lam, "velocity_scale": scale}  # fmt: skip
     return positions, momenta, info
