@@ -105,8 +105,9 @@ def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
     jdx = tmp_path / "exp.jdx"
     _synthetic_jdx(jdx)
     out = tmp_path / "ir"
-    args = ["ir", "ethanol", "--steps", "40", "--equilibration", "10",
-            "--trajectories", "2", "--workers", "1", "--max-lag", "10", "--harmonic",
+    args = ["ir", "ethanol", "--steps", "40", "--equilibration", "10", "--sampling", "langevin",
+            "--no-conformers", "--trajectories", "2", "--workers", "1", "--max-lag", "10",
+            "--harmonic",
             "--experimental", str(jdx), "--out", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out

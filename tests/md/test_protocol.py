@@ -43,7 +43,8 @@ def pushed(mol: Molecule) -> dict:
 
 
 TINY = ProtocolSettings(equilibration_steps=40, trajectories=3, nve_steps=400,
-                        max_lag_fs=100.0, friction=0.05)  # fmt: skip
+                        max_lag_fs=100.0, friction=0.05, sampling="langevin",
+                        conformers=False)  # fmt: skip
 
 
 def test_protocol_writes_trajectories_and_reports_nve_drift(tmp_path):

@@ -23,6 +23,7 @@ TINY_BUILD = ["--temperatures", "300", "--frames", "4", "--test-frames", "1", "-
               "--set", "energy_net.vectors=2", "--set", "energy_net.layers=1",
               "--set", "train.batch_size=2"]  # fmt: skip
 TINY_MD = ["--trajectories", "2", "--md-steps", "200", "--md-equilibration", "20",
+           "--md-settle", "10",
            "--max-lag", "50", "--no-dft-reference", "--workers", "1", "--quiet"]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ wrapper over :func:`rhoml.studies.ir_experiment.run_study`)."""
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 
@@ -50,9 +51,13 @@ def register(sub) -> None:
     p.add_argument("--md-sampling", default=d.sampling, choices=["langevin", "normal-modes"],
                    help="trajectory starts, as `rhoml ir --sampling` "
                    f"(default {d.sampling})")  # fmt: skip
-    p.add_argument("--md-conformers", action="store_true",
-                   help="conformer search and Boltzmann allocation, as "
-                   "`rhoml ir --conformers`")  # fmt: skip
+    p.add_argument("--md-conformers", action=argparse.BooleanOptionalAction,
+                   default=d.conformers,
+                   help="conformer search and Boltzmann allocation, as `rhoml ir --conformers` "
+                   f"(default {'on' if d.conformers else 'off'})")  # fmt: skip
+    p.add_argument("--md-settle", type=options.nonnegative_int, default=d.settle_steps,
+                   help="NVE steps after a normal-mode start, not used "
+                   f"(default {d.settle_steps})")  # fmt: skip
     p.add_argument("--max-lag", type=options.positive_float, default=d.max_lag_fs, metavar="FS",
                    help=f"ACF window in fs (default {d.max_lag_fs:g})")  # fmt: skip
     add_build_args(p)
@@ -77,6 +82,7 @@ def cmd_ir_vs_experiment(args) -> int:
             seed=args.seed,
             sampling=args.md_sampling,
             conformers=args.md_conformers,
+            settle_steps=args.md_settle,
         ),  # fmt: skip
         dft_reference=not args.no_dft_reference,
         workers=args.workers,

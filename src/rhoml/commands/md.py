@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from rhoml.commands import options
@@ -41,9 +42,12 @@ def register(sub) -> None:
         "ir",
         help="IR spectrum from MD with a trained potential (protocol, harmonic, experiment)",
         description="IR spectrum of the molecule of RUN by the MD protocol: optimise with the "
-        "model (BFGS), then --trajectories NVE trajectories, each after its own Langevin "
-        "equilibration chain at --temperature (chains and trajectories run on --workers "
-        "processes), whose dipole-derivative ACF spectra (Hann window --max-lag, harmonic quantum "
+        "model (BFGS), search its conformers (--conformers: rotatable bonds turned, relaxed, "
+        "Boltzmann-weighted; trajectories given to them by weight), then --trajectories NVE "
+        "trajectories at --temperature, each started from fixed-energy normal-mode initial "
+        "conditions at its conformer's minimum (--sampling normal-modes, --settle steps not "
+        "used) or after its own Langevin equilibration chain (--sampling langevin), on --workers "
+        "processes, whose dipole-derivative ACF spectra (Hann window --max-lag, harmonic quantum "
         "correction) are averaged; band uncertainties are bootstrap standard errors over the "
         "trajectories. Writes OUT/ir.csv (commented header: model, temperature, time step, "
         "trajectories, total time, window, correction, units), OUT/peaks.csv|json (bands per "
@@ -54,8 +58,8 @@ def register(sub) -> None:
         "PySCF PBE/def2-SVP (minutes), --experimental FILE.jdx overlays a JCAMP-DX spectrum and "
         "writes the band assignment OUT/bands.csv|json. Default protocol: "
         f"{d.trajectories} x {d.nve_steps * d.dt_fs / 1000:g} ps NVE at {d.temperature:g} K "
-        f"after {d.equilibration_steps * d.dt_fs / 1000:g} ps Langevin each (ethanol: 128,000 MD "
-        "steps, about 9 min on 2 free cores; longer on a busy machine). "
+        f"from normal-mode starts with conformers, {d.settle_steps} settling steps each "
+        "(ethanol: 72,000 MD steps, about 5 min on 2 free cores; longer on a busy machine). "
         "Example: `rhoml ir ethanol --harmonic`.",
     )
     _md_args(ir, default_steps=d.nve_steps, steps_help="NVE steps per trajectory")
@@ -84,9 +88,11 @@ def register(sub) -> None:
     )
     ir.add_argument(
         "--conformers",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=d.conformers,
         help="search conformers (rotatable bonds at 0/120/240 degrees, relaxed with the "
-        "model) and give the trajectories to them by Boltzmann weight, the same for every seed",
+        "model) and give the trajectories to them by Boltzmann weight, the same for every seed "
+        f"(default {'on' if d.conformers else 'off'})",
     )
     ir.add_argument(
         "--settle",

@@ -1,25 +1,27 @@
 """The MD IR spectrum protocol: one answer however it is seeded.
 
 1. **optimise** the start geometry with the model (ASE BFGS, ``optimise_fmax`` eV/Å);
-2. **Langevin** at ``temperature``: one independent chain per trajectory, each from the minimum
-   with its own Maxwell–Boltzmann velocities and noise (seed ``(seed, k)``), ``equilibration_steps``
-   long; its last conformer (positions and momenta) is a canonical initial condition. Conformers
-   drawn from one chain a short time apart share its slow (torsional) state, which made band
-   intensities depend on the seed; independent chains do not;
-3. **NVE**: one trajectory of ``nve_steps`` from each chain's conformer (centre-of-mass motion and
-   rotation removed). Chain and trajectory run together in one job, the jobs in parallel over
+2. **conformers** (``conformers``, default on): :func:`rhoml.md.conformers.search` turns the
+   rotatable bonds of the minimum by 120°, relaxes, groups and Boltzmann-weights the minima
+   (energy and degeneracy), and the trajectories are given to them by weight (largest
+   remainder: the same populations for every seed);
+3. **starts** (``sampling``):
+   * ``"normal-modes"`` (default): fixed-energy normal-mode initial conditions at each
+     trajectory's conformer minimum (:mod:`rhoml.md.normal_modes`: k_B T per mode, random
+     phases, seed ``(seed, k)``), then ``settle_steps`` of NVE that are not used. Trajectories
+     then differ only by their phases, not by how much energy each mode got;
+   * ``"langevin"``: one independent Langevin chain per trajectory at ``temperature`` from its
+     minimum (own Maxwell–Boltzmann velocities and noise), ``equilibration_steps`` long; its
+     last state (positions and momenta) is a canonical initial condition;
+4. **NVE**: one trajectory of ``nve_steps`` from each start (centre-of-mass motion and
+   rotation removed). Start and trajectory run together in one job, the jobs in parallel over
    local processes (each loads the model itself);
-4. **spectra**: the dipole-derivative ACF spectrum of every trajectory
+5. **spectra**: the dipole-derivative ACF spectrum of every trajectory
    (:func:`rhoml.md.ir.dipole_spectra`); their mean is the IR spectrum, bootstrap resamples of
    the trajectories give the uncertainty of every band (:func:`rhoml.md.bands.find_bands`).
 
-Options (``ProtocolSettings``): ``conformers = true`` searches the conformers of the minimum
-(:mod:`rhoml.md.conformers`: rotatable bonds turned by 120°, relaxed, Boltzmann-weighted by
-energy and degeneracy) and gives the trajectories to them by weight (largest remainder, the same
-for every seed), each chain starting at its conformer's minimum. ``sampling = "normal-modes"``
-replaces step 2: each trajectory starts from fixed-energy normal-mode initial conditions at its
-minimum (:mod:`rhoml.md.normal_modes`: every mode k_B T, random phases) and runs
-``settle_steps`` of NVE that are not used, then its NVE trajectory.
+Reproducibility across seeds (ethanol, ``benchmarks/results/ir_protocol_normal_modes.md`` vs
+``ir_protocol.md``): see those files.
 
 Energy drift is reported for the NVE trajectories only (a thermostat exchanges energy). A run
 that turns non-finite or blows up stops with a one-line :class:`~rhoml.errors.CalculationError`
@@ -58,12 +60,11 @@ SAMPLINGS = ("langevin", "normal-modes")
 class ProtocolSettings:
     """Protocol parameters. Temperatures in K, times in steps of ``dt_fs`` fs, ``friction`` in
     1/fs (Langevin), ``max_lag_fs`` the ACF window (fs), ``correction`` the quantum correction
-    (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, 4 ps Langevin
-    equilibration per trajectory (independent chains; 1 ps from the minimum left the C–O
-    region of ethanol under-equilibrated, benchmarks/results/ir_protocol*.md), 8 NVE
-    trajectories of 4 ps, 1 ps window. ``sampling`` ('langevin' | 'normal-modes'),
-    ``conformers`` and ``settle_steps`` (NVE steps after a normal-mode start, not used): see
-    the module docstring."""
+    (``harmonic`` | ``none``, :mod:`rhoml.md.ir`). Defaults: 300 K, 0.5 fs, conformer search,
+    normal-mode starts with 0.5 ps of settling NVE, 8 NVE trajectories of 4 ps, 1 ps window.
+    ``sampling = "langevin"`` uses ``equilibration_steps`` (4 ps) and ``friction`` instead (1 ps
+    chains from the minimum left the C–O region of ethanol under-equilibrated,
+    benchmarks/results/ir_protocol*.md). See the module docstring."""
 
     temperature: float = 300.0
     dt_fs: float = 0.5
@@ -76,8 +77,8 @@ class ProtocolSettings:
     max_lag_fs: float = 1000.0
     correction: str = "harmonic"
     seed: int = 0
-    sampling: str = "langevin"
-    conformers: bool = False
+    sampling: str = "normal-modes"
+    conformers: bool = True
     settle_steps: int = 1000
 
     def check(self) -> None:
