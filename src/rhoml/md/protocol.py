@@ -259,7 +259,7 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
     the jobs not yet started are cancelled and the error is raised."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs), desc="Langevin + NVE", unit="traj", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="start + NVE", unit="traj", disable=not progress)
     results = []
     try:
         if workers <= 1 or len(jobs) == 1:
