@@ -262,7 +262,8 @@ def main() -> None:
         md += (
             f"Report rewritten from the per-seed spectra of {args.from_results} (commit "
             f"{earlier['machine']['commit']}, {earlier['machine']['date'][:10]}, command "
-            f"`{earlier['machine']['command']}`); band and window centroids computed from the stored spectra, no MD rerun.\n\n"
+            f"`{earlier['machine']['command']}`); band and window centroids computed from the "
+            "stored spectra, no MD rerun.\n\n"
         )
     if args.previous:
         md += _previous(args.previous, table)
