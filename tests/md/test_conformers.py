@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_protocol import NUMBERS, X0
 
 from rhoml.ase import FunctionPotential, RhomlCalculator
 from rhoml.errors import InputError
 from rhoml.md.conformers import allocate, boltzmann_weights, rotatable_bonds, search
 from rhoml.molecule import Molecule
-from tests.md.test_protocol import NUMBERS, X0
 
 R0 = np.linalg.norm(X0[:, None] - X0[None], axis=-1)
 OH, TORSION = 8, (1, 0, 2, 8)  # the hydroxyl H and the dihedral C-C-O-H

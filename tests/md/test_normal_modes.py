@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_protocol import NUMBERS, X0, springs
 
 from rhoml.ase import FunctionPotential, RhomlCalculator
 from rhoml.errors import InputError
@@ -13,7 +14,6 @@ from rhoml.md.ir import harmonic_ir
 from rhoml.md.normal_modes import initial_conditions, normal_modes
 from rhoml.md.protocol import ProtocolSettings, run_protocol
 from rhoml.molecule import Molecule
-from tests.md.test_protocol import NUMBERS, X0, springs
 
 
 def test_modes_match_the_ase_vibrations_analysis():
