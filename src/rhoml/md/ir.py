@@ -290,6 +290,15 @@ def optimise(potential, molecule, fmax: float = 0.01, steps: int = 200, log=None
     return out
 
 
+def external_modes(positions) -> int:
+    """Translations and rotations among the 3N normal modes: 3 (one atom), 5 (linear), 6."""
+    pos = np.asarray(positions, dtype=float)
+    if len(pos) == 1:
+        return 3
+    linear = np.linalg.matrix_rank(pos - pos.mean(axis=0), tol=1e-6) <= 1
+    return 5 if linear else 6
+
+
 #: km/mol per (D/Å)²/amu: N_A π / (3 c²) with the dipole derivative in D/Å and the mass in amu
 KM_MOL_PER_D2_A2_AMU = 42.2561
 
@@ -333,9 +342,7 @@ def harmonic_ir(potential, molecule, step: float = 0.005, progress: bool = False
     from ase import units
 
     wn = np.where(np.abs(hnu.imag) > 0, -np.abs(hnu.imag), hnu.real) / units.invcm
-    centred = molecule.positions - molecule.positions.mean(axis=0)
-    linear = np.linalg.matrix_rank(centred, tol=1e-6) <= 1
-    n_zero = 3 if n == 1 else (5 if linear else 6)
+    n_zero = external_modes(molecule.positions)
     order = np.argsort(np.abs(wn))[n_zero:]  # drop translations and rotations
     order = order[np.argsort(wn[order])]
     return HarmonicIR(wn[order], inten[order], molecule.positions.copy())

@@ -67,8 +67,9 @@ def _forces(calc, numbers, positions) -> np.ndarray:
 
 def normal_modes(calc, minimum: Molecule, *, step: float = 0.005) -> NormalModes:
     """Normal modes of the ASE calculator ``calc`` at ``minimum`` (module docstring)."""
-    from ase import Atoms
     from ase.data import atomic_masses
+
+    from rhoml.md.ir import external_modes
 
     n = minimum.n_atoms
     pos0 = np.asarray(minimum.positions, dtype=float)
@@ -84,12 +85,11 @@ def normal_modes(calc, minimum: Molecule, *, step: float = 0.005) -> NormalModes
     masses = atomic_masses[np.asarray(minimum.numbers)]
     inv = 1.0 / np.sqrt(np.repeat(masses, 3))
     evals, evecs = np.linalg.eigh(hess * inv[:, None] * inv[None, :])
-    centred = pos0 - pos0.mean(axis=0)
-    linear = n == 2 or np.linalg.matrix_rank(centred, tol=1e-6) <= 1
-    n_zero = 3 if n == 1 else (5 if linear else 6)
-    order = np.argsort(np.abs(evals))[n_zero:]
+    order = np.argsort(np.abs(evals))[external_modes(pos0) :]
     order = order[np.argsort(evals[order])]
     omega = np.sign(evals[order]) * np.sqrt(np.abs(evals[order]))
+    from ase import Atoms
+
     atoms = Atoms(numbers=minimum.numbers, positions=pos0)
     atoms.calc = calc
     energy = float(atoms.get_potential_energy())
