@@ -9,6 +9,11 @@ each molecule's overlay plot, band table and build report under
 Molecules whose build is not finished are built first (one to a few hours each on 2 cores);
 molecules already finished in an earlier session are kept from the committed summary when
 their scratch folder is gone (the JSON keeps every band).
+
+    python benchmarks/ir_vs_experiment.py --reassign
+
+redoes the band assignment of every committed molecule from its stored bands and harmonic
+lines (seconds, no simulation), e.g. after a change of the assignment rules.
 """
 
 from __future__ import annotations
@@ -32,8 +37,13 @@ def main() -> None:
     ap.add_argument("--out", default="runs/ir_molecules", help="scratch study folder")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--experimental-dir", default="../shared/data/ir_gas_phase")
-    ap.add_argument("--report-only", action="store_true",
-                    help="rewrite the markdown and the plot from the committed JSON")  # fmt: skip
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the markdown and the plot from the committed JSON",
+    )
+    ap.add_argument("--reassign", action="store_true",
+                    help="redo the committed band assignments, then the report")  # fmt: skip
     args = ap.parse_args()
 
     from rhoml.studies.ir_experiment import IRStudySettings, run_study
@@ -47,6 +57,19 @@ def main() -> None:
     old = dest / "ir_vs_experiment.json"
     if args.report_only:
         write_report(dest, json.loads(old.read_text()))
+        return
+    if args.reassign:
+        from rhoml.studies.ir_experiment import reassign
+
+        data = json.loads(old.read_text())
+        for name, r in data["molecules"].items():
+            if "error" not in r:
+                data["molecules"][name] = reassign(r, args.experimental_dir,
+                                                   stem=dest / name / "bands")  # fmt: skip
+        data["reassigned"] = {**machine(), "command": "python benchmarks/ir_vs_experiment.py "
+                              + " ".join(sys.argv[1:])}  # fmt: skip
+        old.write_text(json.dumps(data, indent=1, default=str) + "\n")
+        write_report(dest, data)
         return
     command = "python benchmarks/ir_vs_experiment.py " + " ".join(sys.argv[1:])
     data = run_study(args.out, settings, command=command)
@@ -85,7 +108,12 @@ def write_report(dest: Path, data: dict) -> None:
     m = data["machine"]
     md += (f"\nMachine: {m['cpu']}, {m['cores']} cores, OMP_NUM_THREADS={m['omp_num_threads']}; "
            f"commit {m['commit']}, {m['date']}. Build and spectrum seconds per molecule are in "
-           "the JSON.\n\n![shifts](ir_vs_experiment.png)\n")  # fmt: skip
+           "the JSON.\n")  # fmt: skip
+    if "reassigned" in data:
+        r = data["reassigned"]
+        md += (f"\nBand assignment redone from the stored bands with the rules of commit "
+               f"{r['commit']} ({r['date']}): `{r['command']}`.\n")  # fmt: skip
+    md += "\n![shifts](ir_vs_experiment.png)\n"
     (dest / "ir_vs_experiment.md").write_text(md)
     print(md)
 

@@ -135,14 +135,29 @@ def test_ir_protocol_end_to_end_with_harmonic_and_experiment(tmp_path, capsys):
     assert len(proto["nve"]) == 2 and "median_abs_drift_eV_per_ps" in proto["drift"]
 
 
-def test_ir_normal_mode_starts_and_conformers_from_the_cli(tmp_path):
-    """`rhoml ir ethanol --sampling normal-modes --conformers`: ethanol's trans and gauche
-    conformers (the shipped model), settling runs, and the conformer table in protocol.json."""
+def test_ir_normal_mode_starts_and_conformers_from_the_cli(tmp_path, capsys, monkeypatch):
+    """`rhoml ir ethanol --sampling normal-modes --conformers --dft-reference`: ethanol's
+    trans and gauche conformers (the shipped model), settling runs, the conformer table in
+    protocol.json, and harmonic analyses at both conformers with the protocol's weights (the
+    DFT reference replaced by the model itself, so the mode-by-mode deviation is small)."""
+    from rhoml import runs
+    from rhoml.md import reference
+
+    monkeypatch.setattr(
+        reference, "dft_potential", lambda settings=None: runs.load("ethanol").potential()
+    )
     out = tmp_path / "ir"
     args = ["ir", "ethanol", "--steps", "40", "--sampling", "normal-modes", "--conformers",
             "--settle", "5", "--trajectories", "3", "--workers", "1", "--max-lag", "10",
-            "--out", str(out), "--quiet"]  # fmt: skip
+            "--dft-reference", "--out", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "conformer 2 (weight" in printed
+    line = next(ln for ln in printed.splitlines() if ln.startswith("model vs DFT harmonic"))
+    assert "36/36 within 20" in line, line  # 2 conformers x 18 modes above 500 cm-1
+    rows = json.loads((out / "harmonic.json").read_text())["rows"]
+    model = [r for r in rows if r["method"] == "model harmonic"]
+    assert len(model) == 42 and {r["conformer"] for r in model} == {1, 2}
     assert sorted(p.name for p in (out / "trajectories").iterdir()) == [
         "nve_00.npz", "nve_01.npz", "nve_02.npz", "settle_00.npz", "settle_01.npz",
         "settle_02.npz"]  # fmt: skip
@@ -151,9 +166,35 @@ def test_ir_normal_mode_starts_and_conformers_from_the_cli(tmp_path):
     assert len(conf) == 2 and sorted(c["count"] for c in conf) == [1, 2]  # trans, 2 gauche
     assert sum(c["trajectories"] for c in conf) == 3
     assert abs(sum(c["weight"] for c in conf) - 1) < 1e-9
+    weights = {r["conformer"]: r["weight"] for r in model}
+    assert [weights[1], weights[2]] == [round(c["weight"], 4) for c in conf]
     assert proto["settings"]["sampling"] == "normal-modes" and proto["langevin"] == {}
     header = (out / "ir.csv").read_text()
     assert "fixed-energy normal-mode initial conditions" in header and "conformers:" in header
+
+
+def test_ir_protocol_reuses_finished_trajectories(tmp_path, capsys, monkeypatch):
+    """A second `rhoml ir` into the same folder reads finished trajectories back (here any new
+    simulation would fail), also with other analysis settings; another seed simulates again."""
+    from rhoml.md import protocol
+
+    out = tmp_path / "ir"
+    args = ["ir", "ethanol", "--steps", "40", "--sampling", "normal-modes", "--no-conformers",
+            "--settle", "5", "--trajectories", "2", "--workers", "1", "--max-lag", "10",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    first = (out / "ir.csv").read_text()
+
+    def no_md(job):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(protocol, "_trajectory_job", no_md)
+    assert main(args) == 0
+    assert (out / "ir.csv").read_text() == first
+    assert main([*args, "--no-timestep-correction"]) == 0  # analysis only: no MD
+    assert "Verlet" not in (out / "ir.csv").read_text() and "Verlet" in first
+    with pytest.raises(AssertionError, match="simulated again"):
+        main([*args, "--seed", "1"])
 
 
 def test_ir_plot_axis_runs_high_to_low_with_labelled_curves():

@@ -13,10 +13,12 @@ from rhoml.md.bands import (
     centroid,
     compare_with_experiment,
     find_bands,
+    harmonic_bands,
+    line_width,
     match,
+    mode_deviation,
     shift_summary,
     smooth,
-    visible_modes,
 )
 
 # (position cm⁻¹, FWHM cm⁻¹, height): fingerprint, a C=O-like band, two overlapping C–H
@@ -94,11 +96,35 @@ def test_assignment_is_one_to_one_within_the_largest_shift():
     assert s == {"assigned": 3, "of": 4, "mean_abs_shift_cm-1": 21.7, "max_abs_shift_cm-1": 50.0}
 
 
-def test_visible_modes_and_smoothing():
-    assert visible_modes([300.0, 1000.0, 1100.0, 3000.0], [50.0, 100.0, 1.0, 10.0]) == [
-        1000.0,
-        3000.0,
-    ]
+def test_harmonic_bands_merge_lines_closer_than_the_width():
+    freqs, ints = [300.0, 1000.0, 1010.0, 1100.0, 3000.0], [50.0, 100.0, 100.0, 1.0, 10.0]
+    narrow = harmonic_bands(freqs, ints, fwhm=4.0)
+    assert [round(b.position) for b in narrow] == [1000, 1010, 3000]  # 1100: below 2 %
+    (merged, ch) = harmonic_bands(freqs, ints, fwhm=30.0)
+    assert merged.centroid == pytest.approx(1005.0, abs=0.5) and ch.position == pytest.approx(3000)
+    top = 2 * 100 * np.exp(-0.5 * (5 / (30 / 2.3548)) ** 2)  # the merged maximum at 1005
+    assert ch.intensity == pytest.approx(10 / top, rel=1e-3)
+    with pytest.raises(ValueError, match="fwhm"):
+        harmonic_bands(freqs, ints, fwhm=0.0)
+
+
+def test_line_width_is_the_median_mid_ir_fwhm():
+    from rhoml.md.bands import Band
+
+    bands = [Band(450.0, 90.0, 1.0), Band(1000.0, 30.0, 1.0), Band(1500.0, 40.0, 1.0),
+             Band(3000.0, 50.0, 1.0)]  # fmt: skip
+    assert line_width(bands) == 40.0
+    assert line_width([]) == 20.0
+
+
+def test_mode_deviation_pairs_modes_in_order():
+    d = mode_deviation([1030.0, 300.0, 2990.0], [1000.0, 310.0, 3000.0])
+    assert d == {"n_modes": 2, "max_abs_cm-1": 30.0, "mean_abs_cm-1": 20.0, "within_20": 1}
+    with pytest.raises(ValueError, match="modes"):
+        mode_deviation([1.0], [1.0, 2.0])
+
+
+def test_smoothing_merges_branches():
     # P and R branches 30 cm⁻¹ apart merge into one band at the centre
     wn = np.arange(900.0, 1100.0, 0.25)
     y = _lorentzians(wn, [(985.0, 6.0, 1.0), (1015.0, 6.0, 1.0)])

@@ -217,3 +217,53 @@ def test_harmonic_frequencies_of_a_quadratic_potential_with_known_hessian():
     np.testing.assert_allclose(h.frequencies, s * np.sqrt(lam[order]), rtol=1e-6)
     dmu_dq = (vec[:, order] / np.sqrt(m)[:, None]).T @ dip.T
     np.testing.assert_allclose(h.intensities, 42.2561 * (dmu_dq**2).sum(axis=1), rtol=1e-5)
+
+
+def test_conformers_combine_into_one_weighted_stick_spectrum():
+    from rhoml.md.bands import mode_deviation
+    from rhoml.md.ir import HarmonicIR, combine_conformers
+
+    a = HarmonicIR(np.array([1000.0, 3000.0]), np.array([10.0, 20.0]), np.zeros((3, 3)))
+    b = HarmonicIR(np.array([1050.0, 2900.0]), np.array([30.0, 5.0]), np.ones((3, 3)))
+    assert combine_conformers([(1.0, a)]) is a
+    both = combine_conformers([(1.0, a), (3.0, b)])
+    assert both.weights == (0.25, 0.75) and both.conformer.tolist() == [0, 0, 1, 1]
+    np.testing.assert_allclose(both.intensities, [2.5, 5.0, 22.5, 3.75])
+    np.testing.assert_allclose(both.positions, b.positions)  # the heavier conformer's
+    (wa, fa, ia), (wb, fb, ib) = both.blocks()
+    assert (wa, wb) == (0.25, 0.75)
+    np.testing.assert_allclose(ia, a.intensities) and np.testing.assert_allclose(ib, b.intensities)
+    # conformers are paired with conformers: a vs a and b vs b, not modes across them
+    shifted = combine_conformers([(1.0, a), (3.0, HarmonicIR(b.frequencies + 5, b.intensities,
+                                                               b.positions))])  # fmt: skip
+    assert mode_deviation(shifted, both) == {"n_modes": 4, "max_abs_cm-1": 5.0,
+                                             "mean_abs_cm-1": 2.5, "within_20": 4}  # fmt: skip
+    with pytest.raises(ValueError, match="reference modes"):
+        mode_deviation(both, a)
+    with pytest.raises(InputError, match="weights"):
+        combine_conformers([(0.0, a), (1.0, b)])
+
+
+def test_verlet_correction_puts_a_harmonic_band_back_at_its_frequency():
+    """A harmonic oscillator at 3000 cm⁻¹ integrated by velocity Verlet with Δt = 1 fs rings at
+    (2/Δt)·arcsin(ωΔt/2): about 41 cm⁻¹ too high; the correction removes that."""
+    from rhoml.md.ir import dipole_spectra, verlet_correction
+
+    dt, nu = 1.0, 3000.0
+    omega = 2 * np.pi * C_CM_PER_S * 1e-15 * nu  # rad/fs
+    x, v, xs = 1.0, 0.0, []
+    for _ in range(8000):
+        v -= 0.5 * dt * omega**2 * x
+        x += dt * v
+        v -= 0.5 * dt * omega**2 * x
+        xs.append(x)
+    dip = np.zeros((len(xs), 3))
+    dip[:, 0] = xs
+    wn, spec = dipole_spectra([dip], dt, max_lag_fs=4000.0)
+    seen = wn[np.argmax(spec[0])]
+    fixed = wn[np.argmax(verlet_correction(wn, spec, dt)[0])]
+    expected = 2 / dt * np.arcsin(omega * dt / 2) / (2 * np.pi * C_CM_PER_S * 1e-15)
+    assert abs(seen - expected) < 2.0 and seen - nu > 35.0
+    assert abs(fixed - nu) < 2.0
+    with pytest.raises(InputError, match="time step"):
+        verlet_correction(wn, spec, 0.0)

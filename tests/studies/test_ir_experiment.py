@@ -78,6 +78,19 @@ def test_ir_vs_experiment_builds_compares_and_resumes(tmp_path, capsys):
     argv = [a for a in argv if a != "ghost"]
     assert main(argv) == 0
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    # another ACF window changes the analysis only: the spectrum is redone from the stored
+    # trajectories, which are not simulated again
+    traj = sorted((out / "water/ir/trajectories").glob("nve_*.npz"))
+    before = {p: p.stat().st_mtime_ns for p in traj}
+    argv[argv.index("--max-lag") + 1] = "40"
+    assert main(argv) == 0
+    assert (out / "water/ir/summary.json").stat().st_mtime_ns > stamps[
+        out / "water/ir/summary.json"
+    ]
+    assert "40 fs Hann" in (out / "water/ir/ir.csv").read_text()
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    redone = json.loads((out / "water/ir/summary.json").read_text())
+    assert redone["ir_settings"]["protocol"]["max_lag_fs"] == 40.0
 
 
 def test_missing_experimental_spectrum_is_one_line(tmp_path, capsys):

@@ -202,18 +202,6 @@ def smooth(wavenumber: np.ndarray, intensity: np.ndarray, fwhm: float,
     return grid, out
 
 
-def visible_modes(frequencies: Sequence[float], intensities: Sequence[float],
-                  min_fraction: float = 0.02, lo: float = 400.0) -> list[float]:  # fmt: skip
-    """Harmonic modes above ``lo`` cm⁻¹ whose intensity is ≥ ``min_fraction`` of the strongest
-    one's: the lines a spectrum can show."""
-    f = np.asarray(frequencies, float)
-    i = np.asarray(intensities, float)
-    if not len(f):
-        return []
-    top = i[f >= lo].max() if np.any(f >= lo) else 0.0
-    return [float(x) for x, y in zip(f, i, strict=True) if x >= lo and y >= min_fraction * top]
-
-
 def match(reference: Sequence[float], candidates: Sequence[float],
           max_shift: float = 150.0) -> list[int | None]:  # fmt: skip
     """One-to-one assignment of ``candidates`` to ``reference`` positions (cm⁻¹) minimising the
@@ -314,24 +302,86 @@ def experiment_bands(wavenumber, absorbance, *, smoothing: float = 20.0,
     return out
 
 
+def harmonic_bands(frequencies: Sequence[float], intensities: Sequence[float], fwhm: float, *,
+                   lo: float = 400.0, hi: float = 4000.0, min_prominence: float = 0.02,
+                   step: float = 0.5) -> list[Band]:  # fmt: skip
+    """Bands of a harmonic stick spectrum (``frequencies`` cm⁻¹, ``intensities`` km/mol)
+    broadened by Gaussians of ``fwhm`` cm⁻¹ and picked by :func:`find_bands` like an MD
+    spectrum: modes closer than about ``fwhm`` merge into one band whose centroid is their
+    intensity-weighted position. Compare harmonic and MD bands at the same ``fwhm`` (e.g.
+    :func:`line_width` of the MD bands), so that neither side can choose among more lines."""
+    if not fwhm > 0:
+        raise ValueError(f"fwhm must be > 0 cm^-1, got {fwhm}")
+    f = np.asarray(frequencies, float)
+    w = np.asarray(intensities, float)
+    top = max(hi, float(f.max()) if len(f) else hi) + 5 * fwhm
+    grid = np.arange(0.0, top + step / 2, step)
+    sigma = fwhm / 2.3548
+    y = (w[:, None] * np.exp(-0.5 * ((grid[None, :] - f[:, None]) / sigma) ** 2)).sum(0)
+    mid = (grid >= 500.0) & (grid <= 4000.0)
+    peak = y[mid].max() if np.any(mid) else 0.0
+    if not peak > 0:
+        return []
+    return find_bands(grid, y / peak, lo=lo, hi=hi, min_prominence=min_prominence)
+
+
+def line_width(bands: Sequence[Band], default: float = 20.0, lo: float = 500.0) -> float:
+    """Median FWHM (cm⁻¹) of the ``bands`` above ``lo`` cm⁻¹ (``default`` when there are none):
+    the width to broaden harmonic lines with before comparing them with these bands."""
+    w = [b.fwhm for b in bands if b.position >= lo and np.isfinite(b.fwhm) and b.fwhm > 0]
+    return round(float(np.median(w)), 1) if w else float(default)
+
+
 def compare_with_experiment(
     experiment: Sequence[Band],
     *,
     md: Sequence[Band] | None = None,
     harmonic: Mapping | None = None,
     max_shift: float = 150.0,
-    min_fraction: float = 0.02,
+    harmonic_fwhm: float | None = None,
 ) -> tuple[list[dict], dict]:
     """The band-assignment table of experimental bands against MD bands (column ``md``, their
     :attr:`Band.centre`: the centroid, as the experimental positions are) and harmonic results
-    (``{"model harmonic": HarmonicIR, ...}`` → columns ``model_harmonic`` ...; modes ≥
-    ``min_fraction`` of the strongest, :func:`visible_modes`), with :func:`shift_summary` per
-    column. Returns (rows, summary)."""
+    (``{"model harmonic": HarmonicIR, ...}`` → columns ``model_harmonic`` ...): their stick
+    spectra broadened to ``harmonic_fwhm`` cm⁻¹ (default: :func:`line_width` of ``md``, 20
+    without MD) and picked as bands (:func:`harmonic_bands`, centroids), so every column offers
+    the assignment bands of the same resolution; with :func:`shift_summary` per column.
+    Returns (rows, summary)."""
+    fwhm = harmonic_fwhm if harmonic_fwhm is not None else line_width(md or [])
     columns: dict[str, list[float]] = {}
     if md is not None:
         columns["md"] = [b.centre for b in md]
     for name, h in (harmonic or {}).items():
-        columns[name.replace(" ", "_")] = visible_modes(h.frequencies, h.intensities,
-                                                        min_fraction)  # fmt: skip
+        columns[name.replace(" ", "_")] = [
+            b.centre for b in harmonic_bands(h.frequencies, h.intensities, fwhm)
+        ]
     rows = assign_bands([b.centre for b in experiment], columns, max_shift)
     return rows, {c: shift_summary(rows, c) for c in columns}
+
+
+def mode_deviation(model, reference, floor: float = 500.0, tolerance: float = 20.0) -> dict:
+    """Mode-by-mode harmonic deviation (cm⁻¹) of ``model`` from ``reference`` (e.g. a model's
+    against DFT's, each at its own minima): frequency arrays, or
+    :class:`~rhoml.md.ir.HarmonicIR` results whose conformers are paired in order
+    (:meth:`~rhoml.md.ir.HarmonicIR.blocks`); within each, modes are paired in ascending
+    order. Over the reference modes above ``floor``: largest and mean |Δ|, and how many lie
+    within ``tolerance``. The model error without any band picking or experiment."""
+
+    def blocks(x) -> list[np.ndarray]:
+        if hasattr(x, "blocks"):
+            return [np.sort(f) for _, f, _ in x.blocks()]
+        return [np.sort(np.asarray(x, float))]
+
+    bm, br = blocks(model), blocks(reference)
+    if len(bm) != len(br) or any(len(f) != len(r) for f, r in zip(bm, br, strict=True)):
+        raise ValueError(f"modes {[len(f) for f in bm]} against reference modes "
+                         f"{[len(r) for r in br]}")  # fmt: skip
+    f, r = np.concatenate(bm), np.concatenate(br)
+    above = r > floor
+    d = np.abs(f - r)[above]
+    return {
+        "n_modes": int(above.sum()),
+        "max_abs_cm-1": round(float(d.max()), 1) if len(d) else None,
+        "mean_abs_cm-1": round(float(d.mean()), 1) if len(d) else None,
+        f"within_{tolerance:g}": int(np.sum(d <= tolerance)),
+    }

@@ -12,6 +12,7 @@ Intensities are in arbitrary units normalised to a maximum of 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,33 @@ def dipole_spectra(
         bh_omega = wn / (KB_CM * temperature)  # βħω = hcν̃/kT
         spec = wn * (1 - np.exp(-bh_omega)) * spec
     return wn, spec
+
+
+def verlet_correction(wavenumber: np.ndarray, spectra: np.ndarray, dt_fs: float) -> np.ndarray:
+    """``spectra`` (n_wn,) or (n, n_wn) on the ascending grid ``wavenumber`` (cm⁻¹) of a
+    velocity-Verlet trajectory with time step ``dt_fs`` fs, moved to the frequencies the
+    integrator's frequency shift came from, on the same grid.
+
+    Velocity Verlet turns a harmonic mode of frequency ω into an oscillation at
+    Ω = (2/Δt)·arcsin(ωΔt/2) > ω (e.g. +10 cm⁻¹ at 3000 cm⁻¹ and +19 at 3700 for Δt =
+    0.5 fs); its inverse ν̃ = ν̃_obs·sin(x)/x with x = πcΔt·ν̃_obs (c in cm/fs) maps every
+    observed wavenumber back, and intensity moves with it (I(ν̃) = I_obs/cos x). Exact for
+    harmonic modes, the leading correction for anharmonic ones."""
+    wn = np.asarray(wavenumber, float)
+    y = np.asarray(spectra, float)
+    if not dt_fs > 0:
+        raise InputError(f"time step must be > 0 fs, got {dt_fs}")
+    x = np.pi * C_CM_PER_S * 1e-15 * dt_fs * wn
+    ok = x < 0.49 * np.pi  # below the integrator's own Nyquist frequency, where sin x/x turns
+    true = wn[ok] * np.sinc(x[ok] / np.pi)
+    jac = np.cos(x[ok])
+    out = np.zeros_like(y)
+    if y.ndim == 1:
+        out[:] = np.interp(wn, true, y[ok] / jac, right=0.0)
+    else:
+        for k in range(len(y)):
+            out[k] = np.interp(wn, true, y[k, ok] / jac, right=0.0)
+    return out
 
 
 def ir_from_dipoles(
@@ -248,11 +276,27 @@ def write_spectrum(
 
 @dataclass
 class HarmonicIR:
-    """Harmonic frequencies (cm⁻¹, ascending, 3N−6 or 3N−5) and IR intensities (km/mol)."""
+    """Harmonic frequencies (cm⁻¹, ascending, 3N−6 or 3N−5) and IR intensities (km/mol).
+
+    Made by :func:`combine_conformers`, it holds the modes of several conformers, block after
+    block (each ascending): ``conformer`` (n_modes,) the conformer index of each mode,
+    ``weights`` the conformer weights (summing to 1), ``intensities`` multiplied by their
+    conformer's weight, ``positions`` the geometry of the heaviest conformer."""
 
     frequencies: np.ndarray
     intensities: np.ndarray
     positions: np.ndarray  # optimised geometry (Å)
+    conformer: np.ndarray | None = None
+    weights: tuple[float, ...] = ()
+
+    def blocks(self) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """Per conformer: (weight, frequencies cm⁻¹, intensities km/mol of that conformer
+        alone); one block of weight 1 for a single geometry."""
+        if self.conformer is None or not self.weights:
+            return [(1.0, np.asarray(self.frequencies), np.asarray(self.intensities))]
+        c = np.asarray(self.conformer)
+        return [(w, np.asarray(self.frequencies)[c == k], np.asarray(self.intensities)[c == k] / w)
+                for k, w in enumerate(self.weights)]  # fmt: skip
 
     def table(self, min_intensity: float = 0.0) -> list[tuple[float, float]]:
         return [
@@ -260,6 +304,29 @@ class HarmonicIR:
             for f, i in zip(self.frequencies, self.intensities, strict=True)
             if i >= min_intensity
         ]
+
+
+def combine_conformers(results: Sequence[tuple[float, HarmonicIR]]) -> HarmonicIR:
+    """One :class:`HarmonicIR` of several conformers (``(weight, result)`` pairs, e.g.
+    Boltzmann weights × degeneracy; normalised here): the stick spectrum an equilibrium
+    mixture shows, comparable with MD over the same conformers. One conformer is returned
+    unchanged."""
+    if not results:
+        raise InputError("combine_conformers: no conformers given")
+    if len(results) == 1:
+        return results[0][1]
+    w = np.asarray([float(r[0]) for r in results])
+    if np.any(w <= 0):
+        raise InputError(f"conformer weights must be > 0, got {w.tolist()}")
+    w = w / w.sum()
+    hs = [r[1] for r in results]
+    return HarmonicIR(
+        np.concatenate([h.frequencies for h in hs]),
+        np.concatenate([wk * np.asarray(h.intensities) for wk, h in zip(w, hs, strict=True)]),
+        hs[int(np.argmax(w))].positions,
+        np.concatenate([np.full(len(h.frequencies), k) for k, h in enumerate(hs)]),
+        tuple(float(x) for x in w),
+    )
 
 
 def _calculator(potential, charge: int):

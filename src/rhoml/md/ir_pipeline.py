@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rhoml.errors import InputError
 from rhoml.molecule import Molecule
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from rhoml.md.ir import EnsembleSpectrum, HarmonicIR
     from rhoml.md.protocol import ProtocolResult, ProtocolSettings
 
-__all__ = ["IRResult", "ir_spectrum", "start_molecule", "summary"]
+__all__ = ["IRResult", "assign_experiment", "ir_spectrum", "start_molecule", "summary"]
 
 
 @dataclass
@@ -48,6 +50,7 @@ class IRResult:
     protocol: ProtocolResult | None = None
     experiment: str | None = None
     smoothing: float | None = None  # cm⁻¹ FWHM the experimental bands were picked with
+    harmonic_fwhm: float | None = None  # cm⁻¹ FWHM the harmonic lines were broadened to
     files: list[str] = field(default_factory=list)
 
 
@@ -71,15 +74,16 @@ def start_molecule(potential, geometry=None, charge: int = 0) -> Molecule:
 
 def _from_files(paths, settings: ProtocolSettings):
     """(ensemble spectrum, header metadata) of trajectory files."""
-    from rhoml.md.protocol import spectrum_from_files
+    from rhoml.md.protocol import VERLET_NOTE, spectrum_from_files
 
-    ens, dt = spectrum_from_files(paths, temperature=settings.temperature,
-                                  max_lag_fs=settings.max_lag_fs,
-                                  correction=settings.correction)  # fmt: skip
+    ens, dt, integrator = spectrum_from_files(
+        paths, temperature=settings.temperature, max_lag_fs=settings.max_lag_fs,
+        correction=settings.correction, timestep_correction=settings.timestep_correction,
+    )  # fmt: skip
     meta = {
         "trajectory files": " ".join(Path(p).name for p in paths),
         "temperature": f"{settings.temperature:g} K (quantum correction)",
-        "time step": f"{dt:g} fs (as recorded)",
+        "time step": f"{dt:g} fs (as recorded)" + (VERLET_NOTE if integrator else ""),
         "trajectories": str(ens.n_trajectories),
         "window": f"{settings.max_lag_fs:g} fs Hann (dipole-derivative ACF)",
         "quantum correction": settings.correction,
@@ -113,24 +117,46 @@ def _write_md(out: Path, ens, meta: dict, result, seed: int) -> list[Band]:
     return md_bands
 
 
-def _harmonic(potential, charge: int, start: Molecule, dft_reference: bool, progress: bool,
-              say) -> dict:  # fmt: skip
-    """Model (and with ``dft_reference`` DFT) harmonic IR, each at its own minimum."""
+def _harmonic(potential, charge: int, starts: list[tuple[float, Molecule]], dft_reference: bool,
+              progress: bool, say) -> dict:  # fmt: skip
+    """Model (and with ``dft_reference`` DFT) harmonic IR at each start's own minimum
+    (``(weight, molecule)`` per conformer; the DFT minimum is reached from the model's),
+    conformers combined by weight (:func:`~rhoml.md.ir.combine_conformers`)."""
     from rhoml.ase import RhomlCalculator
-    from rhoml.md.ir import harmonic_at_minimum
+    from rhoml.md.ir import combine_conformers, harmonic_at_minimum
 
-    harmonic = {}
-    say("harmonic analysis at the model minimum (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
-    harmonic["model harmonic"] = harmonic_at_minimum(RhomlCalculator(potential, charge), start)
+    n = len(starts)
+    which = f" of each of {n} conformers" if n > 1 else ""
+    say(f"harmonic analysis at the model minimum{which} (BFGS fmax 1e-3 eV/Å, ±0.005 Å)")
+    calc = RhomlCalculator(potential, charge)
+    model = [(w, harmonic_at_minimum(calc, m)) for w, m in starts]
+    harmonic = {"model harmonic": combine_conformers(model)}
     if dft_reference:
         from rhoml.md import reference
 
-        n_grad = 6 * len(start.numbers) + 1
-        say(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum, then "
-            f"{n_grad} gradients for the Hessian; this takes a while")  # fmt: skip
-        dft_start = Molecule(start.numbers, harmonic["model harmonic"].positions, charge=charge)
-        harmonic["DFT harmonic"] = reference.dft_harmonic(dft_start, progress=progress)
+        n_grad = n * (6 * len(starts[0][1].numbers) + 1)
+        say(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum{which}, "
+            f"then {n_grad} gradients for the Hessian; this takes a while")  # fmt: skip
+        dft = [(w, reference.dft_harmonic(Molecule(m.numbers, h.positions, charge=charge),
+                                          progress=progress))
+               for (w, m), (_, h) in zip(starts, model, strict=True)]  # fmt: skip
+        harmonic["DFT harmonic"] = combine_conformers(dft)
     return harmonic
+
+
+def _harmonic_starts(
+    protocol: ProtocolResult | None, mol: Molecule
+) -> list[tuple[float, Molecule]]:
+    """The geometries the harmonic analysis starts from: the protocol's conformers with their
+    weights, else its minimum (or ``mol``) with weight 1."""
+    if protocol is None:
+        return [(1.0, mol)]
+    if not protocol.conformers:
+        return [(1.0, protocol.minimum)]
+    m = protocol.minimum
+    return [(float(c["weight"]), Molecule(m.numbers, np.asarray(c["positions_angstrom"]),
+                                          charge=m.charge))
+            for c in protocol.conformers]  # fmt: skip
 
 
 def ir_spectrum(
@@ -147,6 +173,7 @@ def ir_spectrum(
     experimental=None,
     smoothing: float | None = None,
     max_shift: float = 150.0,
+    harmonic_fwhm: float | None = None,
     workers: int | None = None,
     threads: int = 1,
     dtype: str | None = None,
@@ -161,16 +188,18 @@ def ir_spectrum(
     ``trajectory_files`` only its temperature, window and correction are used);
     ``geometry``: a start geometry file instead of the model's own; ``md``: run the protocol
     (False: harmonic analysis only); ``trajectory_files``: spectrum of these trajectory files
-    instead of the protocol; ``harmonic``: model harmonic IR at its minimum; ``dft_reference``:
-    also PySCF PBE/def2-SVP harmonic IR (minutes); ``experimental``: a JCAMP-DX file, read
+    instead of the protocol; ``harmonic``: model harmonic IR at its minimum (at each conformer
+    of the protocol, weighted like it); ``dft_reference``: also PySCF PBE/def2-SVP harmonic IR
+    (minutes per conformer); ``experimental``: a JCAMP-DX file, read
     first (a bad file fails before any simulation), overlaid and assigned against, with its
     bands picked after Gaussian smoothing of ``smoothing`` cm⁻¹ FWHM (default: the larger of
     20 and the molecule's P–R branch separation at 298 K,
     :func:`~rhoml.md.bands.pr_branch_separation`) and assignments up to
-    ``max_shift`` cm⁻¹ (both imply ``harmonic``). ``workers``/``threads``/``dtype``/``compile``
-    go to :func:`~rhoml.md.protocol.run_protocol`; ``log`` takes progress lines."""
+    ``max_shift`` cm⁻¹, harmonic lines broadened to ``harmonic_fwhm`` cm⁻¹ before band
+    picking (default: the median MD band width; :func:`assign_experiment`) (all imply
+    ``harmonic``). ``workers``/``threads``/``dtype``/``compile`` go to
+    :func:`~rhoml.md.protocol.run_protocol`; ``log`` takes progress lines."""
     from rhoml import runs
-    from rhoml.md import bands as B
     from rhoml.md import ir_report as R
     from rhoml.md.protocol import ProtocolSettings, run_protocol
 
@@ -215,8 +244,8 @@ def ir_spectrum(
         res.md_bands = _write_md(out, res.spectrum, res.metadata, res.protocol, s.seed)
 
     if want_harmonic:
-        start = res.protocol.minimum if res.protocol is not None else mol
-        res.harmonic = _harmonic(potential, charge, start, dft_reference, progress, say)
+        starts = _harmonic_starts(res.protocol, mol)
+        res.harmonic = _harmonic(potential, charge, starts, dft_reference, progress, say)
         R.write_rows(out / "harmonic", R.harmonic_rows(res.harmonic), {
             "model run": str(run), "units": "cm^-1, km/mol",
             "method": "finite differences (±0.005 Å) of forces and dipoles, "
@@ -227,25 +256,11 @@ def ir_spectrum(
     if experiment is not None:
         name = Path(experimental).name
         res.experiment = name
-        if smoothing is None:
-            smoothing = 20.0
-            if mol is not None:
-                pr = B.pr_branch_separation(mol.numbers, mol.positions)
-                smoothing = round(max(smoothing, pr), 1)
-        res.smoothing = smoothing
-        exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
-                                       smoothing=smoothing)  # fmt: skip
-        res.assignment, res.shift_summary = B.compare_with_experiment(
-            exp_bands, md=res.md_bands if res.spectrum is not None else None,
-            harmonic=res.harmonic, max_shift=max_shift,
-        )  # fmt: skip
-        R.write_rows(out / "bands", res.assignment, {
-            "experiment": f"{name} ({experiment.title}; smoothed {smoothing:g} cm^-1 "
-            "FWHM for peak picking)",
-            "assignment": f"one-to-one, least total |shift|, at most {max_shift:g} cm^-1; "
-            "harmonic: modes >= 2% of the strongest",
-            **{f"{c} |shift|": json.dumps(v) for c, v in res.shift_summary.items()},
-        })  # fmt: skip
+        a = assign_experiment(out / "bands", experiment, name, md_bands=res.md_bands
+                              if res.spectrum is not None else None, harmonic=res.harmonic,
+                              molecule=mol, smoothing=smoothing, max_shift=max_shift,
+                              harmonic_fwhm=harmonic_fwhm)  # fmt: skip
+        res.assignment, res.shift_summary, res.smoothing, res.harmonic_fwhm = a
         exp_plot = (experiment.wavenumber, experiment.absorbance, f"experiment ({name})")
     R.plot_ir(out / "ir.png", md=res.spectrum, md_label=md_label, harmonic=res.harmonic,
               experiment=exp_plot, title=title)  # fmt: skip
@@ -253,11 +268,65 @@ def ir_spectrum(
     return res
 
 
+def assign_experiment(stem, experiment, name: str, *, md_bands=None, harmonic=None,
+                      molecule: Molecule | None = None, smoothing: float | None = None,
+                      max_shift: float = 150.0, harmonic_fwhm: float | None = None):  # fmt: skip
+    """Bands of the experimental spectrum ``experiment`` (file ``name``) assigned against the
+    MD bands and the harmonic results (:func:`~rhoml.md.bands.compare_with_experiment`), written
+    to ``stem.csv|json``. Experimental bands are picked after Gaussian smoothing of
+    ``smoothing`` cm⁻¹ (default: the larger of 20 and the P–R branch separation of
+    ``molecule``); harmonic lines are broadened to ``harmonic_fwhm`` cm⁻¹ (default: the median
+    MD band width, 20 without MD) and picked like MD bands. Returns (rows, shift summary,
+    smoothing, harmonic_fwhm); ``stem`` None writes nothing."""
+    from rhoml.md import bands as B
+    from rhoml.md import ir_report as R
+
+    if smoothing is None:
+        smoothing = 20.0
+        if molecule is not None:
+            pr = B.pr_branch_separation(molecule.numbers, molecule.positions)
+            smoothing = round(max(smoothing, pr), 1)
+    fwhm = harmonic_fwhm if harmonic_fwhm is not None else B.line_width(md_bands or [])
+    exp_bands = B.experiment_bands(experiment.wavenumber, experiment.absorbance,
+                                   smoothing=smoothing)  # fmt: skip
+    rows, shifts = B.compare_with_experiment(exp_bands, md=md_bands, harmonic=harmonic,
+                                             max_shift=max_shift, harmonic_fwhm=fwhm)  # fmt: skip
+    header = {
+        "experiment": f"{name} ({experiment.title}; smoothed {smoothing:g} cm^-1 FWHM for peak "
+        "picking)",
+        "assignment": f"one-to-one, least total |shift|, at most {max_shift:g} cm^-1; "
+        f"harmonic: lines broadened to {fwhm:g} cm^-1 FWHM "
+        f"({'the median MD band width' if harmonic_fwhm is None and md_bands else 'given'}) "
+        "and picked as bands, centroids",
+        **{f"{c} |shift|": json.dumps(v) for c, v in shifts.items()},
+    }
+    if harmonic and "model harmonic" in harmonic and "DFT harmonic" in harmonic:
+        dev = B.mode_deviation(harmonic["model harmonic"], harmonic["DFT harmonic"])
+        header["model vs DFT harmonic, mode by mode above 500 cm^-1"] = json.dumps(dev)
+    if stem is not None:
+        R.write_rows(stem, rows, header)
+    return rows, shifts, smoothing, fwhm
+
+
+def _harmonic_digest(h: HarmonicIR) -> dict[str, Any]:
+    """Frequencies (cm⁻¹) and intensities (km/mol, conformer-weighted), with the conformer of
+    each mode and the weights when there are several."""
+    d: dict[str, Any] = {
+        "frequencies_cm-1": [round(float(f), 1) for f in h.frequencies],
+        "intensities_km_mol": [round(float(i), 3) for i in h.intensities],
+    }
+    if h.conformer is not None and h.weights:
+        d["conformer"] = [int(c) for c in h.conformer]
+        d["weights"] = [round(w, 4) for w in h.weights]
+    return d
+
+
 def summary(res: IRResult) -> dict[str, Any]:
     """A JSON-ready digest of ``res``: bands, harmonic frequencies, assignment and shifts."""
     formula = res.molecule.formula if res.molecule is not None else None
     out: dict[str, Any] = {"molecule": formula, "experiment": res.experiment,
                            "smoothing_cm-1": res.smoothing,
+                           "harmonic_fwhm_cm-1": res.harmonic_fwhm,
                            "files": res.files}  # fmt: skip
     if res.spectrum is not None:
         out["md_bands"] = [b.row() for b in res.md_bands]
@@ -265,9 +334,12 @@ def summary(res: IRResult) -> dict[str, Any]:
     if res.protocol is not None:
         out["drift"] = res.protocol.drift_summary()
         out["wall_s"] = res.protocol.wall_s
-    out["harmonic"] = {k: {"frequencies_cm-1": [round(float(f), 1) for f in h.frequencies],
-                           "intensities_km_mol": [round(float(i), 2) for i in h.intensities]}
-                       for k, h in res.harmonic.items()}  # fmt: skip
+    out["harmonic"] = {k: _harmonic_digest(h) for k, h in res.harmonic.items()}
+    h = res.harmonic
+    if "model harmonic" in h and "DFT harmonic" in h:
+        from rhoml.md.bands import mode_deviation
+
+        out["model_vs_dft_harmonic"] = mode_deviation(h["model harmonic"], h["DFT harmonic"])
     out["assignment"] = res.assignment
     out["shift_summary"] = res.shift_summary
     return out

@@ -56,34 +56,44 @@ def write_rows(stem, rows: Sequence[Mapping], header: Mapping[str, str] | None =
 
 
 def harmonic_rows(results: Mapping[str, HarmonicIR]) -> list[dict]:
-    """One row per mode and method: ``method, mode, frequency_cm-1, intensity_km_mol``."""
-    return [
-        {
-            "method": name,
-            "mode": k + 1,
-            "frequency_cm-1": round(float(f), 1),
-            "intensity_km_mol": round(float(i), 2),
-        }  # fmt: skip
-        for name, h in results.items()
-        for k, (f, i) in enumerate(zip(h.frequencies, h.intensities, strict=True))
-    ]
+    """One row per mode and method: ``method, mode, frequency_cm-1, intensity_km_mol``, with
+    ``conformer`` (1-based) and its ``weight`` first when a result holds several conformers
+    (intensities are then those of the conformer alone)."""
+    rows = []
+    for name, h in results.items():
+        blocks = h.blocks()
+        for c, (w, freqs, ints) in enumerate(blocks):
+            for k, (f, i) in enumerate(zip(freqs, ints, strict=True)):
+                row = {"method": name}
+                if len(blocks) > 1:
+                    row |= {"conformer": c + 1, "weight": round(float(w), 4)}
+                rows.append(row | {"mode": k + 1, "frequency_cm-1": round(float(f), 1),
+                                   "intensity_km_mol": round(float(i), 2)})  # fmt: skip
+    return rows
 
 
 def format_harmonic(results: Mapping[str, HarmonicIR]) -> str:
-    """Plain-text side-by-side harmonic table (cm⁻¹, km/mol)."""
+    """Plain-text side-by-side harmonic table (cm⁻¹, km/mol), one block per conformer."""
     names = list(results)
-    n = max(len(h.frequencies) for h in results.values())
+    per = {name: results[name].blocks() for name in names}
+    n_conf = max(len(b) for b in per.values())
     head = "  mode " + " ".join(f"{name + ' cm-1':>22} {'km/mol':>8}" for name in names)
-    lines = [head]
-    for k in range(n):
-        cells = []
-        for name in names:
-            h = results[name]
-            if k < len(h.frequencies):
-                cells.append(f"{h.frequencies[k]:22.1f} {h.intensities[k]:8.2f}")
-            else:
-                cells.append(" " * 31)
-        lines.append(f"  {k + 1:4d} " + " ".join(cells))
+    lines = []
+    for c in range(n_conf):
+        if n_conf > 1:
+            w = [per[name][c][0] for name in names if c < len(per[name])]
+            lines.append(f"  conformer {c + 1} (weight {w[0]:.2f}):")
+        lines.append(head)
+        n = max(len(per[name][c][1]) for name in names if c < len(per[name]))
+        for k in range(n):
+            cells = []
+            for name in names:
+                blk = per[name][c] if c < len(per[name]) else (0.0, [], [])
+                if k < len(blk[1]):
+                    cells.append(f"{blk[1][k]:22.1f} {blk[2][k]:8.2f}")
+                else:
+                    cells.append(" " * 31)
+            lines.append(f"  {k + 1:4d} " + " ".join(cells))
     return "\n".join(lines)
 
 

@@ -17,11 +17,19 @@
    rotation removed). Start and trajectory run together in one job, the jobs in parallel over
    local processes (each loads the model itself);
 5. **spectra**: the dipole-derivative ACF spectrum of every trajectory
-   (:func:`rhoml.md.ir.dipole_spectra`); their mean is the IR spectrum, bootstrap resamples of
-   the trajectories give the uncertainty of every band (:func:`rhoml.md.bands.find_bands`).
+   (:func:`rhoml.md.ir.dipole_spectra`), moved back by the velocity-Verlet frequency shift
+   (``timestep_correction``, :func:`rhoml.md.ir.verlet_correction`); their mean is the IR
+   spectrum, bootstrap resamples of the trajectories give the uncertainty of every band
+   (:func:`rhoml.md.bands.find_bands`).
 
 Reproducibility across seeds (ethanol, ``benchmarks/results/ir_protocol_normal_modes.md`` vs
 ``ir_protocol.md``): see those files.
+
+Resuming: with an output folder and a run folder or shipped run name as the model, a trajectory
+whose NVE file (and start file) a previous run of the same protocol finished (same run,
+trajectory-defining settings and index; written after the model file) is read back instead of
+simulated again, so an interrupted protocol continues where it stopped and a change of the
+analysis settings (:data:`ANALYSIS_SETTINGS`: window, corrections) costs no MD.
 
 Energy drift is reported for the NVE trajectories only (a thermostat exchanges energy). A run
 that turns non-finite or blows up stops with a one-line :class:`~rhoml.errors.CalculationError`
@@ -35,6 +43,7 @@ naming the trajectory, the step and the NVE energy drift; every trajectory file 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,6 +61,9 @@ if TYPE_CHECKING:  # imported where used: the CLI reads the defaults without loa
 __all__ = ["ProtocolResult", "ProtocolSettings", "run_protocol", "spectrum_from_files"]
 
 
+#: the ``time step`` header note of a spectrum whose Verlet frequency shift was removed
+VERLET_NOTE = " (velocity Verlet frequency shift removed: nu = nu_obs sin(x)/x, x = pi c dt nu_obs)"
+
 #: how each trajectory's start is drawn (module docstring)
 SAMPLINGS = ("langevin", "normal-modes")
 
@@ -64,7 +76,9 @@ class ProtocolSettings:
     normal-mode starts with 0.5 ps of settling NVE, 8 NVE trajectories of 4 ps, 1 ps window.
     ``sampling = "langevin"`` uses ``equilibration_steps`` (4 ps) and ``friction`` instead (1 ps
     chains from the minimum left the C–O region of ethanol under-equilibrated,
-    benchmarks/results/ir_protocol*.md). See the module docstring."""
+    benchmarks/results/ir_protocol*.md). ``timestep_correction`` removes the velocity-Verlet
+    frequency shift from the spectrum (:func:`rhoml.md.ir.verlet_correction`). See the module
+    docstring."""
 
     temperature: float = 300.0
     dt_fs: float = 0.5
@@ -80,6 +94,7 @@ class ProtocolSettings:
     sampling: str = "normal-modes"
     conformers: bool = True
     settle_steps: int = 1000
+    timestep_correction: bool = True
 
     def check(self) -> None:
         """One-line :class:`InputError` for settings the protocol cannot run."""
@@ -169,7 +184,7 @@ class ProtocolResult:
         return {
             "model run": self.model,
             "temperature": f"{s.temperature:g} K",
-            "time step": f"{s.dt_fs:g} fs",
+            "time step": f"{s.dt_fs:g} fs" + (VERLET_NOTE if s.timestep_correction else ""),
             "trajectories": f"{self.spectrum.n_trajectories} NVE x "
             f"{s.nve_steps * s.dt_fs / 1000:g} ps, " + self._start_text(),
             "total time": f"{self.spectrum.n_trajectories * s.nve_steps * s.dt_fs / 1000:g} ps NVE",
@@ -254,19 +269,79 @@ def _trajectory_job(job: dict) -> dict:
     return {"index": k, "dipole": a["dipole"], "time_fs": a["time_fs"], **stats}
 
 
+#: protocol settings that change only the analysis of trajectories, not the trajectories
+ANALYSIS_SETTINGS = ("max_lag_fs", "correction", "timestep_correction")
+
+
+def _model_mtime(model) -> float | None:
+    """Modification time of the model file of a run folder or shipped run name, else None."""
+    if not isinstance(model, str | Path):
+        return None
+    from rhoml import runs
+
+    try:
+        f = runs.resolve(model) / "model.pt"
+    except Exception:  # noqa: BLE001 - an unknown name is refused later, by the run itself
+        return None
+    return f.stat().st_mtime if f.is_file() else None
+
+
+def _finished(job: dict) -> dict | None:
+    """The result of ``job`` read back from its trajectory files when an earlier run of the same
+    protocol (same run, trajectory-defining settings and index, files newer than the model)
+    finished it; else None. Lets an interrupted or re-analysed protocol skip finished work."""
+    from rhoml.md.driver import load_trajectory, nve_drift
+
+    path, first_path = job["path"], job["langevin_path"]
+    if path is None or job["model_mtime"] is None or not Path(path).is_file():
+        return None
+    if first_path is not None and not Path(first_path).is_file():
+        return None
+
+    def same(meta: dict) -> bool:
+        a, b = dict(meta.get("protocol", {})), dict(job["meta"]["protocol"])
+        for key in ANALYSIS_SETTINGS:
+            a.pop(key, None), b.pop(key, None)
+        return (meta.get("run") == job["meta"]["run"] and a == b
+                and meta.get("trajectory") == job["index"])  # fmt: skip
+
+    try:
+        t = load_trajectory(path)
+        meta = json.loads(str(t["meta"]))
+    except (InputError, KeyError, ValueError):
+        return None
+    if (not same(meta) or len(t["time_fs"]) != job["nve"].steps + 1
+            or Path(path).stat().st_mtime < job["model_mtime"]):  # fmt: skip
+        return None
+    stats = nve_drift(t["time_fs"], t["total"])
+    stats["vibrational_temperature_K"] = _vib_temperature(t["kinetic"], len(job["numbers"]))
+    temps = None
+    if job["langevin"] is not None:
+        try:
+            temps = load_trajectory(first_path)["temperature"]
+        except (InputError, KeyError):
+            return None
+    stats["langevin_temperature_K"] = (float(temps[len(temps) // 2 :].mean())
+                                       if temps is not None else None)  # fmt: skip
+    return {"index": job["index"], "dipole": t["dipole"], "time_fs": t["time_fs"], **stats}
+
+
 def _run_jobs(jobs: list[dict], workers: int, progress: bool) -> list[dict]:
     """Run ``jobs`` in-process (``workers`` 1) or on a spawn process pool; on the first failure
     the jobs not yet started are cancelled and the error is raised."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(jobs), desc="start + NVE", unit="traj", disable=not progress)
-    results = []
+    results = [r for r in map(_finished, jobs) if r is not None]
+    done = {r["index"] for r in results}
+    bar.update(len(results))
+    jobs = [j for j in jobs if j["index"] not in done]
     try:
-        if workers <= 1 or len(jobs) == 1:
+        if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
                 results.append(_trajectory_job(job))
                 bar.update(1)
-            return results
+            return sorted(results, key=lambda r: r["index"])
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -336,7 +411,7 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
     """:func:`run_protocol` after its checks, with torch's threads set."""
     from rhoml.ase import molecule_to_atoms
     from rhoml.md.driver import MDSettings
-    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, optimise
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, optimise, verlet_correction
 
     wall: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -353,6 +428,7 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
     starts, conformers = _starts(calc, minimum, e_min, s, say)
     wall["starts"] = time.perf_counter() - t1
     meta = {"run": label, "protocol": asdict(s)}
+    model_mtime = _model_mtime(model) if folder is not None else None
     jobs = []
     first = "langevin" if s.sampling == "langevin" else "settle"
     for k, (positions, momenta, seed) in enumerate(starts):
@@ -373,7 +449,7 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
                      "langevin_path": folder / f"{first}_{k:02d}.npz"
                      if folder and (langevin or settle) else None,
                      "path": folder / f"nve_{k:02d}.npz" if folder else None,
-                     "meta": {**meta, "trajectory": k}})  # fmt: skip
+                     "meta": {**meta, "trajectory": k}, "model_mtime": model_mtime})  # fmt: skip
     t1 = time.perf_counter()
     if s.sampling == "langevin":
         say(f"{s.trajectories} independent Langevin chains at {s.temperature:g} K "
@@ -394,6 +470,8 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
     wn, spectra = dipole_spectra([r["dipole"] for r in results], s.dt_fs,
                                  temperature=s.temperature, max_lag_fs=s.max_lag_fs,
                                  correction=s.correction)  # fmt: skip
+    if s.timestep_correction:
+        spectra = verlet_correction(wn, spectra, s.dt_fs)
     wall["total"] = time.perf_counter() - t0
     nve_stats = [{k: v for k, v in r.items() if k not in ("dipole", "time_fs",
                                                           "langevin_temperature_K")}
@@ -463,16 +541,32 @@ def _starts(calc, minimum, e_min: float, s: ProtocolSettings, say):
     return starts, table
 
 
-def spectrum_from_files(
-    paths, *, temperature: float = 300.0, max_lag_fs: float = 1000.0, correction: str = "harmonic"
-) -> tuple[EnsembleSpectrum, float]:
-    """The ensemble spectrum of trajectory files written by :func:`rhoml.md.driver.run_md`
-    (each refused with one line when unreadable or non-finite); returns it and the time step
-    (fs). Files must share the time step."""
-    from rhoml.md.driver import load_trajectory
-    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra
+def _nve_time_step(trajectory: dict) -> float | None:
+    """The integrator time step (fs) a trajectory file records for an NVE run, else None."""
+    try:
+        md = json.loads(str(trajectory["meta"])).get("settings", {})
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return float(md["dt_fs"]) if md.get("ensemble") == "nve" and md.get("dt_fs") else None
 
-    dips, dts = [], []
+
+def spectrum_from_files(
+    paths,
+    *,
+    temperature: float = 300.0,
+    max_lag_fs: float = 1000.0,
+    correction: str = "harmonic",
+    timestep_correction: bool = True,
+) -> tuple[EnsembleSpectrum, float, float | None]:
+    """The ensemble spectrum of trajectory files written by :func:`rhoml.md.driver.run_md`
+    (each refused with one line when unreadable or non-finite); returns it, the sampling
+    interval (fs) and the integrator time step (fs) whose velocity-Verlet frequency shift was
+    removed (``timestep_correction``: when every file records an NVE run with one time step;
+    else None). Files must share the sampling interval."""
+    from rhoml.md.driver import load_trajectory
+    from rhoml.md.ir import EnsembleSpectrum, dipole_spectra, verlet_correction
+
+    dips, dts, steps = [], [], set()
     for p in paths:
         t = load_trajectory(p)
         if len(t["time_fs"]) < 16:
@@ -481,8 +575,14 @@ def spectrum_from_files(
             )
         dts.append(float(t["time_fs"][1] - t["time_fs"][0]))
         dips.append(t["dipole"])
+        steps.add(_nve_time_step(t))
     if not np.allclose(dts, dts[0]):
         raise InputError(f"trajectories with different time steps: {sorted(set(dts))} fs")
     wn, spectra = dipole_spectra(dips, dts[0], temperature=temperature, max_lag_fs=max_lag_fs,
                                  correction=correction)  # fmt: skip
-    return EnsembleSpectrum(wn, spectra), dts[0]
+    integrator = steps.pop() if len(steps) == 1 else None
+    if timestep_correction and integrator:
+        spectra = verlet_correction(wn, spectra, float(integrator))
+    else:
+        integrator = None
+    return EnsembleSpectrum(wn, spectra), dts[0], integrator

@@ -9,7 +9,8 @@ For every molecule NAME, in folder ``out``:
    Langevin samples, DFT labels, training, validation report; finished stages are skipped);
 3. ``NAME/ir/``: :func:`rhoml.md.ir_pipeline.ir_spectrum` with the MD protocol, model and DFT
    harmonic analysis and the experimental spectrum ``EXPERIMENTAL_DIR/NAME.jdx``; its digest
-   ``NAME/ir/summary.json`` marks the molecule done (redone when the model is newer);
+   ``NAME/ir/summary.json`` marks the molecule done (redone when the model is newer or the
+   IR settings differ; finished MD trajectories are then read back, not simulated again);
 
 then ``ir_vs_experiment.json|md`` (band assignment per molecule: experiment, MD, model
 harmonic, DFT harmonic, shifts; goal checks) and ``ir_vs_experiment.png`` (overlays). A molecule
@@ -36,7 +37,7 @@ from rhoml.md.protocol import ProtocolSettings
 from rhoml.studies.densnet_build import BuildSettings
 
 __all__ = ["GOAL_MAX", "GOAL_MEAN", "GOAL_MODEL_ADDED", "MOLECULES", "IRStudySettings",
-           "molecule_result", "run_study"]  # fmt: skip
+           "molecule_result", "reassign", "run_study"]  # fmt: skip
 
 #: molecules with gas-phase spectra in ``../shared/data/ir_gas_phase``: name → SMILES
 MOLECULES: dict[str, str] = {"methanol": "CO", "acetone": "CC(C)=O", "2-propanol": "CC(C)O"}
@@ -115,9 +116,14 @@ def molecule_result(out, name: str, settings: IRStudySettings, *, progress: bool
     folder = out / name
     done = folder / "ir" / "summary.json"
     model = folder / "run" / "model.pt"
+    want = _ir_settings(settings)
     if done.is_file() and model.is_file() and done.stat().st_mtime >= model.stat().st_mtime:
-        say(f"{name}: done ({done})")
-        return json.loads(done.read_text())
+        digest = json.loads(done.read_text())
+        if digest.get("ir_settings") == want:
+            say(f"{name}: done ({done})")
+            return digest
+        say(f"{name}: IR settings changed since {done}: redoing the spectrum (finished "
+            "trajectories are read back)")  # fmt: skip
     t0 = time.perf_counter()
     geometry = _geometry(out, name)
     say(f"{name}: building its DenSNet model in {folder}")
@@ -141,10 +147,64 @@ def molecule_result(out, name: str, settings: IRStudySettings, *, progress: bool
     )
     digest["model"] = {k: report.get(k) for k in keys}
     digest["model_added_cm-1"] = _model_added(res.assignment)
+    digest["ir_settings"] = want
     digest["seconds"] = {"build": round(t1 - t0, 1), "ir": round(time.perf_counter() - t1, 1),
                          "build_stages": report.get("seconds", {})}  # fmt: skip
     atomic_write(done, json.dumps(digest, indent=1) + "\n")
     return digest
+
+
+def reassign(
+    digest: dict,
+    experimental_dir,
+    *,
+    max_shift: float = 150.0,
+    harmonic_fwhm: float | None = None,
+    stem=None,
+) -> dict[str, Any]:
+    """``digest`` (a molecule of ``ir_vs_experiment.json``) with its band assignment redone
+    from what it stores (MD bands, harmonic frequencies and intensities, smoothing) against the
+    experimental file of the same name in ``experimental_dir``: no simulation, so older
+    results follow a change of the assignment rules. Writes ``stem.csv|json`` when given."""
+    from rhoml.io.jcamp import read_jcamp_spectrum
+    from rhoml.md.bands import Band, mode_deviation
+    from rhoml.md.ir import HarmonicIR
+    from rhoml.md.ir_pipeline import assign_experiment
+
+    nan = float("nan")
+    path = Path(experimental_dir) / digest["experiment"]
+    if not path.is_file():
+        raise InputError(f"{digest.get('name')}: no experimental spectrum {path}")
+    md = [Band(r["position_cm-1"], nan if r.get("fwhm_cm-1") is None else r["fwhm_cm-1"],
+               r["rel_intensity"], region=r["region"],
+               centroid=nan if r.get("centroid_cm-1") is None else r["centroid_cm-1"])
+          for r in digest.get("md_bands", [])]  # fmt: skip
+    harmonic = {k: HarmonicIR(np.asarray(v["frequencies_cm-1"]),
+                              np.asarray(v["intensities_km_mol"]), np.zeros((0, 3)),
+                              np.asarray(v["conformer"]) if "conformer" in v else None,
+                              tuple(v.get("weights", ())))
+                for k, v in digest.get("harmonic", {}).items()}  # fmt: skip
+    rows, shifts, smoothing, fwhm = assign_experiment(
+        stem, read_jcamp_spectrum(path), path.name, md_bands=md or None, harmonic=harmonic,
+        smoothing=digest.get("smoothing_cm-1"), max_shift=max_shift, harmonic_fwhm=harmonic_fwhm,
+    )  # fmt: skip
+    out = {**digest, "assignment": rows, "shift_summary": shifts, "smoothing_cm-1": smoothing,
+           "harmonic_fwhm_cm-1": fwhm, "model_added_cm-1": _model_added(rows)}  # fmt: skip
+    if "model harmonic" in harmonic and "DFT harmonic" in harmonic:
+        out["model_vs_dft_harmonic"] = mode_deviation(harmonic["model harmonic"],
+                                                      harmonic["DFT harmonic"])  # fmt: skip
+    out["goals"] = _goals(out)
+    return out
+
+
+def _ir_settings(settings: IRStudySettings) -> dict[str, Any]:
+    """What a molecule's spectrum and assignment depend on besides its model (JSON-ready)."""
+    from dataclasses import asdict
+
+    return json.loads(json.dumps({
+        "protocol": asdict(settings.protocol), "dft_reference": settings.dft_reference,
+        "smoothing": settings.smoothing, "max_shift": settings.max_shift,
+    }))  # fmt: skip
 
 
 def _goals(digest: dict) -> dict[str, Any]:
@@ -233,13 +293,17 @@ def markdown(data: dict) -> str:
         lines += [f"Command: `{data['command']}`", ""]
     lines += ["Shift = computed − experiment (cm⁻¹). Goals: every assigned MD band within "
               f"{GOAL_MAX:g}, mean below {GOAL_MEAN:g}, model adding ≤ {GOAL_MODEL_ADDED:g} to "
-              "the DFT harmonic error.", "",
+              "the DFT harmonic error. Harmonic lines are broadened to the median MD band width "
+              "(FWHM column) and picked as bands like MD, so every column offers bands of the "
+              "same resolution. Model vs DFT: harmonic frequencies paired mode by mode in "
+              "ascending order, modes above 500 cm⁻¹ (largest / mean \\|Δ\\|).", "",
               "| molecule | MD assigned | MD mean \\|shift\\| | MD max \\|shift\\| | model "
-              "harm. mean | DFT harm. mean | model adds | goals (40 / 25 / 10) | force MAE "
-              "(kcal/mol/Å) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "harm. mean | DFT harm. mean | model adds | goals (40 / 25 / 10) | harm. FWHM | "
+              "model vs DFT harm. | force MAE (kcal/mol/Å) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, r in data["molecules"].items():
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} |||||||| ")
+            lines.append(f"| {name} | failed: {r['error']} |||||||||| ")
             continue
         g, ss = r["goals"], r.get("shift_summary", {})
         checks = ("every_band_within_40", "mean_below_25", "model_adds_at_most_10")
@@ -247,10 +311,14 @@ def markdown(data: dict) -> str:
         mh = ss.get("model_harmonic", {}).get("mean_abs_shift_cm-1")
         dh = ss.get("DFT_harmonic", {}).get("mean_abs_shift_cm-1")
         fm = r.get("model", {}).get("force_mae_kcal_mol_angstrom")
+        fw = r.get("harmonic_fwhm_cm-1")
+        dev = r.get("model_vs_dft_harmonic") or {}
+        vs = (f"{dev['max_abs_cm-1']} / {dev['mean_abs_cm-1']}" if dev.get("max_abs_cm-1")
+              is not None else "—")  # fmt: skip
         lines.append(f"| {name} | {g['md_assigned']} | {g['md_mean_abs_shift_cm-1']} | "
                      f"{g['md_max_abs_shift_cm-1']} | {mh} | {dh} | "
-                     f"{_cell(g['model_added_cm-1'])} | {ok} | "
-                     f"{'—' if fm is None else f'{fm:.2f}'} |")  # fmt: skip
+                     f"{_cell(g['model_added_cm-1'])} | {ok} | {'—' if fw is None else fw} | "
+                     f"{vs} | {'—' if fm is None else f'{fm:.2f}'} |")  # fmt: skip
     for name, r in data["molecules"].items():
         if "error" in r:
             continue
