@@ -191,6 +191,10 @@ def test_ir_protocol_reuses_finished_trajectories(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(protocol, "_trajectory_job", no_md)
     assert main(args) == 0
     assert (out / "ir.csv").read_text() == first
+    from rhoml import runs
+
+    folder = str(runs.resolve("ethanol"))  # the same run, named by its folder
+    assert main([a if a != "ethanol" else folder for a in args]) == 0
     assert main([*args, "--no-timestep-correction"]) == 0  # analysis only: no MD
     assert "Verlet" not in (out / "ir.csv").read_text() and "Verlet" in first
     with pytest.raises(AssertionError, match="simulated again"):

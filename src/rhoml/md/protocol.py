@@ -286,6 +286,19 @@ def _model_mtime(model) -> float | None:
     return f.stat().st_mtime if f.is_file() else None
 
 
+def _same_run(stored, current: str) -> bool:
+    """Whether the run label a trajectory file records names the run of ``current`` (the same
+    string, or a name or path that resolves to the same run folder from here)."""
+    if stored == current:
+        return True
+    from rhoml import runs
+
+    try:
+        return runs.resolve(stored).resolve() == runs.resolve(current).resolve()
+    except Exception:  # noqa: BLE001 - not a run (any more): not the same
+        return False
+
+
 def _finished(job: dict) -> dict | None:
     """The result of ``job`` read back from its trajectory files when an earlier run of the same
     protocol (same run, trajectory-defining settings and index, files newer than the model)
@@ -302,7 +315,7 @@ def _finished(job: dict) -> dict | None:
         a, b = dict(meta.get("protocol", {})), dict(job["meta"]["protocol"])
         for key in ANALYSIS_SETTINGS:
             a.pop(key, None), b.pop(key, None)
-        return (meta.get("run") == job["meta"]["run"] and a == b
+        return (_same_run(meta.get("run"), job["meta"]["run"]) and a == b
                 and meta.get("trajectory") == job["index"])  # fmt: skip
 
     try:
