@@ -332,7 +332,20 @@ def markdown(data: dict) -> str:
                               for v, d in zip(cells, shifts, strict=True))  # fmt: skip
             lines.append(f"| {row['region']} | {row['experiment_cm-1']} | {body} |")
         how = _md_position(r)
-        lines += ["", f"MD positions: band {how}.", "", f"![{name}]({name}/ir/ir.png)"]
+        lines += ["", f"MD positions: band {how}."]
+        if "ir_settings" in r:
+            p = r["ir_settings"]["protocol"]
+            starts = (f"normal-mode starts, {p['settle_steps']} settling steps"
+                      if p["sampling"] == "normal-modes"
+                      else f"Langevin starts, {p['equilibration_steps']} steps")  # fmt: skip
+            ps = p["nve_steps"] * p["dt_fs"] / 1000
+            lines += [f"MD protocol: {p['trajectories']} NVE x {ps:g} ps, {starts}, conformers {'on' if p['conformers'] else 'off'}, Verlet "
+                      f"correction {'on' if p.get('timestep_correction') else 'off'}; harmonic "
+                      "analyses at the same conformers, weighted like them."]  # fmt: skip
+        else:
+            lines += ["MD protocol: an earlier default (see its protocol.json; no Verlet "
+                      "correction); harmonic analyses at one minimum."]  # fmt: skip
+        lines += ["", f"![{name}]({name}/ir/ir.png)"]
     return "\n".join(lines) + "\n"
 
 
