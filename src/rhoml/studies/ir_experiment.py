@@ -339,8 +339,10 @@ def markdown(data: dict) -> str:
                       if p["sampling"] == "normal-modes"
                       else f"Langevin starts, {p['equilibration_steps']} steps")  # fmt: skip
             ps = p["nve_steps"] * p["dt_fs"] / 1000
-            lines += [f"MD protocol: {p['trajectories']} NVE x {ps:g} ps, {starts}, conformers {'on' if p['conformers'] else 'off'}, Verlet "
-                      f"correction {'on' if p.get('timestep_correction') else 'off'}; harmonic "
+            conf = "on" if p["conformers"] else "off"
+            lines += [f"MD protocol: {p['trajectories']} NVE x {ps:g} ps, {starts}, "
+                      f"conformers {conf}, Verlet correction "
+                      f"{'on' if p.get('timestep_correction') else 'off'}; harmonic "
                       "analyses at the same conformers, weighted like them."]  # fmt: skip
         else:
             lines += ["MD protocol: an earlier default (see its protocol.json; no Verlet "
