@@ -341,21 +341,21 @@ def test_shipped_energy_only_config_trains_as_shipped(tmp_path):
     run = runs.load(out)
     assert run.is_potential and run.manifest["metrics"]["n_energy_train"] == 8
     assert run.model.module.hparams["energy_cfg"]["lmax"] == 2
-    shipped = runs.load("ethanol").model.module
+    shipped = runs.load("ethanol-small").model.module
     for p, q in zip(shipped.coeff_net.parameters(), run.model.module.coeff_net.parameters(),
                     strict=True):  # fmt: skip
         assert torch.equal(p, q.to(p.dtype))
     # the run folder's config shows the basis and coefficient network it got from init
-    kept, base = runs.load(out).config, runs.load("ethanol").config
+    kept, base = runs.load(out).config, runs.load("ethanol-small").config
     assert kept["basis"] == base["basis"] and kept["density_net"] == base["density_net"]
     assert kept["energy_net"]["channels"] == 4  # new_energy_net: this config's
 
 
 def test_shipped_ethanol_large_run_is_the_ethanol_density_model_with_a_larger_energy_net():
-    """`ethanol-large` (configs/densnet_ethanol_energy_large.toml, issue 14 item 1): the shipped
-    ethanol coefficient network, a 32-channel lmax-2 energy network, and the rMD17 test metrics
-    it was shipped with; fast and module paths agree."""
-    large, base = runs.load("ethanol-large"), runs.load("ethanol")
+    """`ethanol-large` (configs/densnet_ethanol_energy_large.toml, issue 14 item 1): the
+    `ethanol-small` coefficient network, a 32-channel lmax-2 energy network, and the rMD17 test
+    metrics it was shipped with; fast and module paths agree."""
+    large, base = runs.load("ethanol-large"), runs.load("ethanol-small")
     assert large.is_potential and large.model.module.hparams["energy_cfg"]["lmax"] == 2
     for p, q in zip(base.model.module.coeff_net.parameters(),
                     large.model.module.coeff_net.parameters(), strict=True):  # fmt: skip
