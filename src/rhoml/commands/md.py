@@ -59,7 +59,7 @@ def register(sub) -> None:
         "writes the band assignment OUT/bands.csv|json. Default protocol: "
         f"{d.trajectories} x {d.nve_steps * d.dt_fs / 1000:g} ps NVE at {d.temperature:g} K "
         f"from normal-mode starts with conformers, {d.settle_steps} settling steps each "
-        "(ethanol: 72,000 MD steps, about 5 min on 2 free cores; longer on a busy machine). "
+        "(ethanol: 72,000 MD steps, about 10 min on 2 free cores, 6 with --float32). "
         "Example: `rhoml ir ethanol --harmonic`.",
     )
     _md_args(ir, default_steps=d.nve_steps, steps_help="NVE steps per trajectory")
