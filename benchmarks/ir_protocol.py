@@ -50,6 +50,9 @@ def main() -> None:
                     help="an earlier ir_protocol.json to compare band spreads with")  # fmt: skip
     ap.add_argument("--report-only", action="store_true",
                     help="write the results from the seeds and speed in --cache")  # fmt: skip
+    ap.add_argument("--pool", type=int, default=0, metavar="K",
+                    help="also report window centroids of ensembles pooling K consecutive "
+                    "seeds (K x trajectories each)")  # fmt: skip
     ap.add_argument("--from-results", default=None, metavar="JSON",
                     help="rewrite the report from the per-seed spectra of an earlier "
                     "ir_protocol.json (band centroids added); runs nothing")  # fmt: skip
@@ -258,6 +261,9 @@ def main() -> None:
         "± per seed | centroid per seed | centroid spread |\n"
         f"|---|---|---|---|---|---|---|---|\n{rows}\n\n" + _region_text(regions, args.previous)
     )
+    if args.pool > 1 and len(per_seed) >= 2 * args.pool:
+        data["pooled"] = _pooled_regions(per_seed, args.pool)
+        md += _pooled_text(data["pooled"], args.pool, settings.trajectories)
     if earlier:
         md += (
             f"Report rewritten from the per-seed spectra of {args.from_results} (commit "
@@ -300,6 +306,42 @@ def _region_centroids(per_seed) -> list[dict]:
         spread = round(max(cents) - min(cents), 1) if cents else None
         out.append({"window_cm-1": [lo, hi], "centroids": cents, "spread_cm-1": spread})
     return out
+
+
+def _pooled_regions(per_seed, k: int) -> dict:
+    """Window centroids of single seeds and of ensembles pooling ``k`` consecutive seeds (their
+    mean spectra averaged: the spectrum of k times the trajectories, each seed normalised on its
+    strongest band); spread (max − min) and standard deviation across each set, cm⁻¹."""
+    pools = []
+    for i in range(0, len(per_seed) - k + 1, k):
+        group = per_seed[i : i + k]
+        pools.append({"wavenumber": group[0]["wavenumber"],
+                      "spectrum": np.mean([g["spectrum"] for g in group], axis=0).tolist(),
+                      "seeds": [g["seed"] for g in group]})  # fmt: skip
+    single, pooled = _region_centroids(per_seed), _region_centroids(pools)
+    for r in single + pooled:
+        r["std_cm-1"] = round(float(np.std(r["centroids"], ddof=1)), 1)
+    first = _region_centroids(per_seed[: len(pools)])
+    return {"seeds": [p["seed"] for p in per_seed], "pools": [p["seeds"] for p in pools],
+            "single": single, "pooled": pooled, "first_n_single": first}  # fmt: skip
+
+
+def _pooled_text(pooled: dict, k: int, trajectories: int) -> str:
+    """Markdown: window-centroid spread and std for single seeds and pooled ensembles."""
+    n = len(pooled["pools"])
+    lines = [f"**Pooled ensembles** ({k} seeds = {k * trajectories} trajectories each: "
+             f"{', '.join('+'.join(map(str, p)) for p in pooled['pools'])}; spectra averaged). "
+             f"Spread (max − min) over the first {n} single seeds and over the {n} pooled "
+             f"ensembles, and the standard deviation over all {len(pooled['seeds'])} single "
+             f"seeds vs the {n} pooled ones (cm⁻¹):\n",
+             f"| window (cm⁻¹) | spread, {n} × {trajectories} traj | spread, {n} × "
+             f"{k * trajectories} traj | std, {len(pooled['seeds'])} × {trajectories} traj | "
+             f"std, {n} × {k * trajectories} traj |", "|---|---|---|---|---|"]  # fmt: skip
+    for a, b, c in zip(pooled["first_n_single"], pooled["pooled"], pooled["single"], strict=True):
+        lo, hi = a["window_cm-1"]
+        lines.append(f"| {lo:.0f}–{hi:.0f} | {a['spread_cm-1']} | {b['spread_cm-1']} | "
+                     f"{c['std_cm-1']} | {b['std_cm-1']} |")  # fmt: skip
+    return "\n".join(lines) + "\n\n"
 
 
 def _region_text(regions, previous) -> str:
