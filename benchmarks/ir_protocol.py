@@ -429,6 +429,10 @@ def _previous(path, table) -> str:
     s = prev.get("settings", {})
     steps = s.get("equilibration_steps", "?")
     how = f"independent chains of {steps} Langevin steps"
+    if s.get("sampling") == "normal-modes":
+        how = (f"normal-mode starts, {s.get('settle_steps', '?')} settling steps, conformers "
+               f"{'on' if s.get('conformers') else 'off'}, model {prev.get('run', '?')} of "
+               f"{prev['machine']['date'][:10]}")  # fmt: skip
     if "spacing_steps" in s:
         how = f"one Langevin chain, conformers {s['spacing_steps']} steps apart"
     return (
