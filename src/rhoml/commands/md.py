@@ -368,8 +368,8 @@ def cmd_ir(args) -> int:
               "experiment, cm-1):")  # fmt: skip
         print(R.format_assignment(assignment, columns))
         print(f"(harmonic lines broadened to {res.harmonic_fwhm:g} cm-1 FWHM and picked as bands)")
-    if "model harmonic" in harmonic and "DFT harmonic" in harmonic:
-        d = B.mode_deviation(harmonic["model harmonic"], harmonic["DFT harmonic"])
+    d = B.model_vs_dft(harmonic)
+    if d is not None:
         print(f"model vs DFT harmonic, mode by mode above 500 cm-1: largest "
               f"{d['max_abs_cm-1']} cm-1, mean {d['mean_abs_cm-1']}, "
               f"{d['within_20']}/{d['n_modes']} within 20")  # fmt: skip

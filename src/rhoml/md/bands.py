@@ -56,6 +56,18 @@ class Band:
         """The centroid where there is one, else the maximum (cm⁻¹)."""
         return self.centroid if np.isfinite(self.centroid) else self.position
 
+    @classmethod
+    def from_row(cls, row: Mapping) -> Band:
+        """The band of a :meth:`row` (e.g. read back from ``peaks.json``; rounded values)."""
+        nan = float("nan")
+
+        def get(key: str) -> float:
+            return nan if row.get(key) is None else float(row[key])
+
+        return cls(float(row["position_cm-1"]), get("fwhm_cm-1"), float(row["rel_intensity"]),
+                   get("uncertainty_cm-1"), get("rel_intensity_std"), row.get("region", ""),
+                   get("centroid_cm-1"), get("centroid_uncertainty_cm-1"))  # fmt: skip
+
     def row(self) -> dict:
         """The band rounded for tables: position and width to 0.1 cm⁻¹, intensity to 0.001."""
         d = asdict(self)
@@ -310,16 +322,15 @@ def harmonic_bands(frequencies: Sequence[float], intensities: Sequence[float], f
     spectrum: modes closer than about ``fwhm`` merge into one band whose centroid is their
     intensity-weighted position. Compare harmonic and MD bands at the same ``fwhm`` (e.g.
     :func:`line_width` of the MD bands), so that neither side can choose among more lines."""
+    from rhoml.md.ir import broaden, mid_ir_max
+
     if not fwhm > 0:
         raise ValueError(f"fwhm must be > 0 cm^-1, got {fwhm}")
     f = np.asarray(frequencies, float)
-    w = np.asarray(intensities, float)
     top = max(hi, float(f.max()) if len(f) else hi) + 5 * fwhm
     grid = np.arange(0.0, top + step / 2, step)
-    sigma = fwhm / 2.3548
-    y = (w[:, None] * np.exp(-0.5 * ((grid[None, :] - f[:, None]) / sigma) ** 2)).sum(0)
-    mid = (grid >= 500.0) & (grid <= 4000.0)
-    peak = y[mid].max() if np.any(mid) else 0.0
+    y = broaden(f, intensities, grid, fwhm, shape="gaussian")
+    peak = mid_ir_max(grid, y)
     if not peak > 0:
         return []
     return find_bands(grid, y / peak, lo=lo, hi=hi, min_prominence=min_prominence)
@@ -385,3 +396,11 @@ def mode_deviation(model, reference, floor: float = 500.0, tolerance: float = 20
         "mean_abs_cm-1": round(float(d.mean()), 1) if len(d) else None,
         f"within_{tolerance:g}": int(np.sum(d <= tolerance)),
     }
+
+
+def model_vs_dft(harmonic: Mapping) -> dict | None:
+    """:func:`mode_deviation` of ``harmonic["model harmonic"]`` from ``harmonic["DFT
+    harmonic"]`` when both are there (``rhoml ir --harmonic --dft-reference``), else None."""
+    if "model harmonic" not in harmonic or "DFT harmonic" not in harmonic:
+        return None
+    return mode_deviation(harmonic["model harmonic"], harmonic["DFT harmonic"])

@@ -131,14 +131,8 @@ def verlet_correction(wavenumber: np.ndarray, spectra: np.ndarray, dt_fs: float)
     x = np.pi * C_CM_PER_S * 1e-15 * dt_fs * wn
     ok = x < 0.49 * np.pi  # below the integrator's own Nyquist frequency, where sin x/x turns
     true = wn[ok] * np.sinc(x[ok] / np.pi)
-    jac = np.cos(x[ok])
-    out = np.zeros_like(y)
-    if y.ndim == 1:
-        out[:] = np.interp(wn, true, y[ok] / jac, right=0.0)
-    else:
-        for k in range(len(y)):
-            out[k] = np.interp(wn, true, y[k, ok] / jac, right=0.0)
-    return out
+    moved = np.atleast_2d(y)[:, ok] / np.cos(x[ok])
+    return np.stack([np.interp(wn, true, row, right=0.0) for row in moved]).reshape(y.shape)
 
 
 def ir_from_dipoles(
@@ -209,13 +203,23 @@ class EnsembleSpectrum:
 
 
 def broaden(
-    freqs_cm: np.ndarray, intensities: np.ndarray, grid: np.ndarray, fwhm: float = 20.0
+    freqs_cm: np.ndarray,
+    intensities: np.ndarray,
+    grid: np.ndarray,
+    fwhm: float = 20.0,
+    shape: str = "lorentzian",
 ) -> np.ndarray:
-    """Lorentzian stick broadening of harmonic lines onto ``grid`` (cm⁻¹), max-normalised."""
-    g = fwhm / 2
-    y = np.sum(
-        intensities[:, None] * g**2 / ((grid[None, :] - freqs_cm[:, None]) ** 2 + g**2), axis=0
-    )
+    """Stick broadening of harmonic lines onto ``grid`` (cm⁻¹) with ``shape`` "lorentzian" or
+    "gaussian" lines of ``fwhm`` cm⁻¹, max-normalised."""
+    d = grid[None, :] - np.asarray(freqs_cm, float)[:, None]
+    if shape == "lorentzian":
+        g = fwhm / 2
+        lines = g**2 / (d**2 + g**2)
+    elif shape == "gaussian":
+        lines = np.exp(-0.5 * (d / (fwhm / 2.3548)) ** 2)
+    else:
+        raise InputError(f"line shape must be 'lorentzian' or 'gaussian', got {shape!r}")
+    y = np.sum(np.asarray(intensities, float)[:, None] * lines, axis=0)
     return y / y.max() if y.max() > 0 else y
 
 

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from rhoml.md.ir import EnsembleSpectrum, HarmonicIR
     from rhoml.md.protocol import ProtocolResult, ProtocolSettings
 
-__all__ = ["IRResult", "assign_experiment", "ir_spectrum", "start_molecule", "summary"]
+__all__ = ["IRResult", "assign_experiment", "harmonic_from_digest", "ir_spectrum",
+           "start_molecule", "summary"]  # fmt: skip
 
 
 @dataclass
@@ -300,8 +301,8 @@ def assign_experiment(stem, experiment, name: str, *, md_bands=None, harmonic=No
         "and picked as bands, centroids",
         **{f"{c} |shift|": json.dumps(v) for c, v in shifts.items()},
     }
-    if harmonic and "model harmonic" in harmonic and "DFT harmonic" in harmonic:
-        dev = B.mode_deviation(harmonic["model harmonic"], harmonic["DFT harmonic"])
+    dev = B.model_vs_dft(harmonic or {})
+    if dev is not None:
         header["model vs DFT harmonic, mode by mode above 500 cm^-1"] = json.dumps(dev)
     if stem is not None:
         R.write_rows(stem, rows, header)
@@ -321,6 +322,18 @@ def _harmonic_digest(h: HarmonicIR) -> dict[str, Any]:
     return d
 
 
+def harmonic_from_digest(digest: dict[str, Any]) -> HarmonicIR:
+    """The :class:`~rhoml.md.ir.HarmonicIR` of a :func:`summary` ``harmonic`` entry (rounded
+    values, no geometry)."""
+    from rhoml.md.ir import HarmonicIR
+
+    conformer = digest.get("conformer")
+    return HarmonicIR(np.asarray(digest["frequencies_cm-1"], float),
+                      np.asarray(digest["intensities_km_mol"], float), np.zeros((0, 3)),
+                      None if conformer is None else np.asarray(conformer),
+                      tuple(digest.get("weights", ())))  # fmt: skip
+
+
 def summary(res: IRResult) -> dict[str, Any]:
     """A JSON-ready digest of ``res``: bands, harmonic frequencies, assignment and shifts."""
     formula = res.molecule.formula if res.molecule is not None else None
@@ -335,11 +348,11 @@ def summary(res: IRResult) -> dict[str, Any]:
         out["drift"] = res.protocol.drift_summary()
         out["wall_s"] = res.protocol.wall_s
     out["harmonic"] = {k: _harmonic_digest(h) for k, h in res.harmonic.items()}
-    h = res.harmonic
-    if "model harmonic" in h and "DFT harmonic" in h:
-        from rhoml.md.bands import mode_deviation
+    from rhoml.md.bands import model_vs_dft
 
-        out["model_vs_dft_harmonic"] = mode_deviation(h["model harmonic"], h["DFT harmonic"])
+    dev = model_vs_dft(res.harmonic)
+    if dev is not None:
+        out["model_vs_dft_harmonic"] = dev
     out["assignment"] = res.assignment
     out["shift_summary"] = res.shift_summary
     return out

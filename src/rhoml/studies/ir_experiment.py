@@ -167,32 +167,23 @@ def reassign(
     experimental file of the same name in ``experimental_dir``: no simulation, so older
     results follow a change of the assignment rules. Writes ``stem.csv|json`` when given."""
     from rhoml.io.jcamp import read_jcamp_spectrum
-    from rhoml.md.bands import Band, mode_deviation
-    from rhoml.md.ir import HarmonicIR
-    from rhoml.md.ir_pipeline import assign_experiment
+    from rhoml.md.bands import Band, model_vs_dft
+    from rhoml.md.ir_pipeline import assign_experiment, harmonic_from_digest
 
-    nan = float("nan")
     path = Path(experimental_dir) / digest["experiment"]
     if not path.is_file():
         raise InputError(f"{digest.get('name')}: no experimental spectrum {path}")
-    md = [Band(r["position_cm-1"], nan if r.get("fwhm_cm-1") is None else r["fwhm_cm-1"],
-               r["rel_intensity"], region=r["region"],
-               centroid=nan if r.get("centroid_cm-1") is None else r["centroid_cm-1"])
-          for r in digest.get("md_bands", [])]  # fmt: skip
-    harmonic = {k: HarmonicIR(np.asarray(v["frequencies_cm-1"]),
-                              np.asarray(v["intensities_km_mol"]), np.zeros((0, 3)),
-                              np.asarray(v["conformer"]) if "conformer" in v else None,
-                              tuple(v.get("weights", ())))
-                for k, v in digest.get("harmonic", {}).items()}  # fmt: skip
+    md = [Band.from_row(r) for r in digest.get("md_bands", [])]
+    harmonic = {k: harmonic_from_digest(v) for k, v in digest.get("harmonic", {}).items()}
     rows, shifts, smoothing, fwhm = assign_experiment(
         stem, read_jcamp_spectrum(path), path.name, md_bands=md or None, harmonic=harmonic,
         smoothing=digest.get("smoothing_cm-1"), max_shift=max_shift, harmonic_fwhm=harmonic_fwhm,
     )  # fmt: skip
     out = {**digest, "assignment": rows, "shift_summary": shifts, "smoothing_cm-1": smoothing,
            "harmonic_fwhm_cm-1": fwhm, "model_added_cm-1": _model_added(rows)}  # fmt: skip
-    if "model harmonic" in harmonic and "DFT harmonic" in harmonic:
-        out["model_vs_dft_harmonic"] = mode_deviation(harmonic["model harmonic"],
-                                                      harmonic["DFT harmonic"])  # fmt: skip
+    dev = model_vs_dft(harmonic)
+    if dev is not None:
+        out["model_vs_dft_harmonic"] = dev
     out["goals"] = _goals(out)
     return out
 
