@@ -9,8 +9,11 @@ float64 (default), float32, and torch.compile'd (``--compile``). ``--scaling`` a
 untrained models of the same architecture in larger auxiliary bases.
 
     OMP_NUM_THREADS=1 python benchmarks/densnet_md_speed.py RUN --compile --scaling
+    OMP_NUM_THREADS=1 python benchmarks/densnet_md_speed.py RUN --geometry FILE.xyz
 
-(RUN: a DenSNet run folder; default the shipped run ``ethanol``.)
+(RUN: a DenSNet run folder; default the shipped run ``ethanol`` at the PBE/def2-SVP ethanol
+minimum; ``--geometry``: another molecule of the run, e.g. a model built by ``rhoml densnet
+build``, timed at that geometry.)
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ def add_arguments(ap: argparse.ArgumentParser, steps_flag: str = "--steps") -> N
     ap.add_argument("--compile", action="store_true", help="also time the torch.compile'd path")
     ap.add_argument("--scaling", action="store_true", help="also time larger aux bases")
     ap.add_argument("--out", default="densnet_md_speed", help="results name")
+    ap.add_argument("--geometry", default=None, help="xyz file of the molecule (default ethanol)")
 
 
 def main() -> None:
@@ -131,8 +135,15 @@ def run(args) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    ref = json.loads((RESULTS / "densnet_harmonic_dft.json").read_text())
-    mol = Molecule(ref["numbers"], ref["positions_angstrom"], id="ethanol-dft-min")
+    if getattr(args, "geometry", None):
+        from rhoml.io import read_molecules
+
+        mol = next(iter(read_molecules(args.geometry)))
+        name = Path(args.geometry).parent.name or Path(args.geometry).stem
+    else:
+        ref = json.loads((RESULTS / "densnet_harmonic_dft.json").read_text())
+        mol = Molecule(ref["numbers"], ref["positions_angstrom"], id="ethanol-dft-min")
+        name = "ethanol"
     run = runs.load(args.model)
     model = run.model.module
     load = {"start": _load()}
@@ -181,10 +192,14 @@ def run(args) -> dict:
             scaling.append({"basis": label, "naux": _naux(m, mol.numbers), **r})
         load["after_scaling"] = _load()
     data = {
-        "title": "DenSNet ethanol: MD steps/s vs one PySCF DFT gradient (1 thread)",
+        "title": f"DenSNet {name}: MD steps/s vs one PySCF DFT gradient (1 thread)",
         "machine": machine(),
         "model": args.model,
-        "molecule": "ethanol (PBE/def2-SVP minimum), 9 atoms",
+        "molecule": (
+            f"{name} ({args.geometry}), {len(mol.numbers)} atoms"
+            if name != "ethanol"
+            else "ethanol (PBE/def2-SVP minimum), 9 atoms"
+        ),
         "naux": naux,
         "md": "NVE velocity Verlet, dt 0.5 fs, energy + forces + dipole every step (ASE)",
         "dft_reference": "rhoml.store.labels.dft_energy_forces, LabelSettings() = "
@@ -202,7 +217,8 @@ def run(args) -> dict:
         for k, v in rows.items()
     )
     table = (
-        f"One PySCF PBE/def2-SVP (RI-J, grid 4) energy + gradient of ethanol: "
+        f"One PySCF PBE/def2-SVP (RI-J, grid 4) energy + gradient of {name} "
+        f"({len(mol.numbers)} atoms): "
         f"**{dft['seconds']:.1f} s** (median of {len(dft['all'])}). MD: NVE, 0.5 fs, energy + "
         f"forces + dipole every step; steps/s = median of repeats; call = one evaluation "
         f"(energy, forces, dipole) without ASE. Goal: ≥ 1000× (≥ "

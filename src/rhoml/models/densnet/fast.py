@@ -12,7 +12,9 @@ rewrites them, once, into a few dense matrix products:
 * species embedding, output heads, e3nn → PySCF ordering, coefficient scales, the energy
   network's input layers and the coefficient norms are folded into per-element matrices;
 * the graph (all atom pairs for small molecules: pairs beyond the cutoff get exactly zero radial
-  weights, so the result equals the radius graph) and every index are built once.
+  weights, so the result equals the radius graph) and every index are built once; the two
+  directions of a pair share their radial features and per-edge tensor-product weights, which
+  are built once per pair (about 1.25x per call for ethanol).
 
 Parameters are copied (detached) at construction, so only the positions carry gradients. The
 numbers equal the module path (``DenSNet.forward`` + ``autograd``) up to float64 round-off
@@ -216,8 +218,12 @@ class FastTensorProduct:
             )
 
     def __call__(self, x1: torch.Tensor, x2: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """x1 (E, dim1), x2 (E, dim2), g (E, hidden) → (E, dim_out)."""
+        """x1 (E, dim1), x2 (E, dim2), g (E, hidden) → (E, dim_out).
+
+        ``g`` with E/2 = P rows: edge p + P is the reverse of edge p (i→j, j→i); the two
+        share their radial weights, so the weights are built once per pair."""
         e = x1.shape[0]
+        paired = g.shape[0] * 2 == e
         s_all = torch.split(x2 @ self.table, self.table_split, dim=1)
         x1s = torch.split(x1, self.x1_split, dim=1)
         ys = []  # per block: its (E, u, K) products, split by output irrep
@@ -238,6 +244,15 @@ class FastTensorProduct:
                 continue
             y = [ys[b][self.k_split[b][1][io]].reshape(e, -1, d3) for b, _, _ in pieces]
             y = y[0] if len(y) == 1 else torch.cat(y, dim=1)  # (E, R, d3)
+            if paired:  # one weight tensor (P, w, R) for the forward and the reverse edges
+                p = e // 2
+                w = next(ws).reshape(p, mulo, -1)
+                if d3 == 1:  # (P, w, R) @ (P, R, 2): both edges in one product
+                    z = torch.bmm(w, y.reshape(2, p, -1).permute(1, 2, 0)).permute(2, 0, 1)
+                else:  # (P, w, R) @ (P, R, d3), forward then reverse
+                    z = torch.cat([torch.bmm(w, y[:p]), torch.bmm(w, y[p:])])
+                out.append(z.reshape(e, mulo * d3))
+                continue
             w = next(ws).reshape(e, mulo, -1)  # (E, w, R): contraction over the last axis
             if d3 == 1:
                 out.append((w * y.reshape(e, 1, -1)).sum(2))
@@ -353,8 +368,9 @@ class Evaluator:
         with torch.no_grad():
             self._build(model.coeff_net, model.energy_net, z, charge)
         if self.n_atoms <= dense_max_atoms:
-            mask = ~torch.eye(self.n_atoms, dtype=torch.bool, device=self.device)
-            self.edges = mask.nonzero(as_tuple=True)  # (src, dst), src-major like radius_graph
+            # all pairs: i→j (i < j), then j→i in the same order (radial weights shared)
+            i, j = torch.triu_indices(self.n_atoms, self.n_atoms, 1, device=self.device)
+            self.edges = (torch.cat([i, j]), torch.cat([j, i]))
         else:
             self.edges = None
         self.cutoff = max(self.ctrunk.cutoff, self.etrunk.cutoff)
@@ -435,6 +451,8 @@ class Evaluator:
         vec = pos.index_select(0, src) - pos.index_select(0, dst)
         r = vec.norm(dim=1)
         sh = self.sh(vec, r)
+        if self.edges is not None:  # reverse pairs: radial features once per pair
+            r = r[: len(r) // 2]
         rad_c = self.ctrunk.radial(r)
         rad_e = rad_c if self.share_radial else self.etrunk.radial(r)
         hc = self.ctrunk(self.h0_c, sh, rad_c, src, dst)
