@@ -46,6 +46,11 @@ def main() -> None:
                     "are added (lets seeds run as separate processes)")  # fmt: skip
     ap.add_argument("--speed-only", action="store_true", help="only MD vs PySCF (into --cache)")
     ap.add_argument("--note", default="", help="a sentence added after the wall times")
+    ap.add_argument(
+        "--float64",
+        action="store_true",
+        help="evaluate the model in float64 (default: its training precision)",
+    )
     ap.add_argument("--previous", default=None, metavar="JSON",
                     help="an earlier ir_protocol.json to compare band spreads with")  # fmt: skip
     ap.add_argument("--report-only", action="store_true",
@@ -92,7 +97,8 @@ def main() -> None:
         s = ProtocolSettings(**{**settings.__dict__, "seed": seed})
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
-        res = run_protocol(args.run, mol, s, workers=args.workers, progress=False, log=print)
+        res = run_protocol(args.run, mol, s, workers=args.workers, progress=False, log=print,
+                           dtype=None if args.float64 else "auto")  # fmt: skip
         wall = time.perf_counter() - t
         bands = res.bands()
         first = s.equilibration_steps if s.sampling == "langevin" else s.settle_steps
@@ -104,6 +110,7 @@ def main() -> None:
             "load_1min_start": load0,
             "load_1min_end": os.getloadavg()[0],
             "md_steps": steps,
+            "precision": res.precision,
             "settings": s.__dict__,
             "drift": res.drift_summary(),
             "nve": res.nve,

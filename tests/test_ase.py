@@ -127,3 +127,21 @@ def test_shipped_run_by_name(ethanol):
     atoms32.calc = RhomlCalculator("ethanol", dtype="float32")
     assert atoms32.get_potential_energy() == pytest.approx(e64, abs=1e-3)
     assert calc.potential.family == "densnet" and calc._evaluator is not None
+
+
+def test_auto_precision_is_the_training_precision(potential):
+    """``dtype="auto"``: float32 for a run trained in float32 that can change precision (the
+    shipped DenSNet runs), as loaded for a potential object or a function."""
+    from rhoml import runs
+    from rhoml.ase import trained_dtype
+
+    run = runs.load("ethanol")
+    assert run.config["train"]["dtype"] == "float32"
+    assert trained_dtype(run) == "float32"
+    assert trained_dtype(potential) is None and trained_dtype("ethanol") is None
+    calc = RhomlCalculator("ethanol", dtype="auto")
+    assert calc.dtype == "float32"
+    assert next(calc.potential.module.parameters()).dtype.is_floating_point
+    assert str(next(calc.potential.module.parameters()).dtype) == "torch.float32"
+    assert RhomlCalculator(potential, dtype="auto").dtype is None
+    assert RhomlCalculator(FunctionPotential(lambda m: {}), dtype="auto").dtype is None

@@ -33,6 +33,7 @@ __all__ = [
     "as_potential",
     "atoms_to_molecule",
     "molecule_to_atoms",
+    "trained_dtype",
 ]
 
 DEBYE_IN_E_ANGSTROM = BOHR_IN_ANGSTROM / AU_DIPOLE_IN_DEBYE  # 1 D in e·Å
@@ -103,11 +104,27 @@ def as_potential(model, device: str = "cpu"):
                      "folder or a shipped run name)")  # fmt: skip
 
 
+def trained_dtype(model) -> str | None:
+    """``"float32"`` when ``model`` is a :class:`~rhoml.runs.Run` trained in float32 whose
+    potential can change precision (DenSNet), else None (evaluate as loaded, float64). MD in the
+    training precision conserves energy as well as float64 and is about 1.4x faster
+    (``benchmarks/results/densnet_md_dtype.md``)."""
+    from rhoml.runs import Run
+
+    if not isinstance(model, Run):
+        return None
+    want = (model.config.get("train") or {}).get("dtype")
+    return "float32" if want == "float32" and hasattr(model.model, "astype") else None
+
+
 class RhomlCalculator(Calculator):
     """ASE calculator for a rhoml potential (see the module docstring).
 
     ``charge``: total charge of every structure (e). ``dtype``: ``float32``/``float64`` for a
-    potential that can change precision (DenSNet ``astype``). ``compile``: ``torch.compile`` the
+    potential that can change precision (DenSNet ``astype``); ``"auto"``: the precision the run
+    was trained in (``[train].dtype`` of its config) for such a potential given as a run, run
+    folder or shipped name (float32 for the shipped DenSNet runs), else as loaded (see
+    :func:`trained_dtype`). ``compile``: ``torch.compile`` the
     fast evaluator (DenSNet; see :class:`~rhoml.models.densnet.fast.Evaluator`). Every new atom
     list is
     checked once with the potential's ``check_molecule`` (one-line :class:`InputError` for a
@@ -118,12 +135,19 @@ class RhomlCalculator(Calculator):
     def __init__(self, model, charge: int = 0, *, device: str = "cpu", dtype: str | None = None,
                  compile: bool = False, **kwargs) -> None:  # fmt: skip
         super().__init__(**kwargs)
+        if dtype == "auto":
+            from rhoml.runs import load
+
+            if isinstance(model, str | Path):
+                model = load(model, device=device)
+            dtype = trained_dtype(model)
         pot = as_potential(model, device)
         if dtype is not None:
             if not hasattr(pot, "astype"):
                 raise InputError(f"a {pot.family} potential has no {dtype} mode")
             pot = pot.astype(dtype)
         self.potential = pot
+        self.dtype = dtype  # the precision asked for (None: as loaded)
         self.charge = int(charge)
         self.compile = bool(compile)
         if compile and not hasattr(pot, "evaluator"):

@@ -45,12 +45,15 @@ def test_md_and_ir_commands(tmp_path, capsys):
     assert code == 0
     assert (out / "ir.csv").exists() and (out / "ir.png").exists()
     assert isinstance(json.loads((out / "peaks.json").read_text())["rows"], list)
-    t32 = tmp_path / "t32.npz"
-    args = ["md", "ethanol", "--steps", "20", "--out", str(t32), "--quiet", "--float32"]
-    assert main(args) == 0
-    with np.load(traj) as a, np.load(t32) as b:  # same start, float32 vs float64 forces
-        np.testing.assert_allclose(b["positions"], a["positions"], atol=1e-4)
-        assert np.abs(b["positions"] - a["positions"]).max() > 0
+    # the shipped run was trained in float32: the default evaluates it in float32
+    t32, t64 = tmp_path / "t32.npz", tmp_path / "t64.npz"
+    for path, flag in ((t32, "--float32"), (t64, "--float64")):
+        args = ["md", "ethanol", "--steps", "20", "--out", str(path), "--quiet", flag]
+        assert main(args) == 0
+    with np.load(traj) as a, np.load(t32) as b, np.load(t64) as c:  # same start
+        np.testing.assert_array_equal(a["positions"], b["positions"])
+        np.testing.assert_allclose(c["positions"], b["positions"], atol=1e-4)
+        assert np.abs(c["positions"] - b["positions"]).max() > 0
 
 
 def test_md_from_a_geometry_file(tmp_path, ethanol):

@@ -177,7 +177,7 @@ def ir_spectrum(
     harmonic_fwhm: float | None = None,
     workers: int | None = None,
     threads: int = 1,
-    dtype: str | None = None,
+    dtype: str | None = "auto",
     compile: bool = False,
     progress: bool = True,
     log=None,

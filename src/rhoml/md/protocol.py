@@ -138,6 +138,7 @@ class ProtocolResult:
     files: list[str] = field(default_factory=list)
     wall_s: dict = field(default_factory=dict)
     conformers: list[dict] = field(default_factory=list)
+    precision: str = "float64"  # the model's evaluation precision in the MD
 
     def bands(self, *, lo: float = 400.0, hi: float = 4000.0, bootstrap: int = 200):
         """Bands of the mean spectrum with bootstrap uncertainties
@@ -190,6 +191,7 @@ class ProtocolResult:
             "total time": f"{self.spectrum.n_trajectories * s.nve_steps * s.dt_fs / 1000:g} ps NVE",
             "window": f"{s.max_lag_fs:g} fs Hann (dipole-derivative ACF)",
             "quantum correction": s.correction,
+            "model precision": self.precision,
             "NVE drift": "median |{median_abs_drift_eV_per_ps:.2g}| eV/ps, largest "
             "|{max_abs_drift_eV_per_ps:.2g}| eV/ps".format(**self.drift_summary()),
             "seed": str(s.seed),
@@ -387,7 +389,7 @@ def run_protocol(
     *,
     out=None,
     workers: int | None = None,
-    dtype: str | None = None,
+    dtype: str | None = "auto",
     compile: bool = False,
     threads: int = 1,
     progress: bool = True,
@@ -398,8 +400,9 @@ def run_protocol(
     takes (picklable when ``workers`` > 1). Trajectories go to ``out/trajectories/``
     (``langevin_00.npz``, ``nve_00.npz`` ...) when ``out`` is given. ``workers``: local
     processes for the chains and their NVE trajectories (default: all cores); ``threads``:
-    torch threads per process. ``log``: a function taking one progress line (e.g.
-    ``logging.info``)."""
+    torch threads per process; ``dtype``: the model's precision (``"auto"``: the one it was
+    trained in, float32 for the shipped DenSNet runs; :class:`~rhoml.ase.RhomlCalculator`).
+    ``log``: a function taking one progress line (e.g. ``logging.info``)."""
     s = settings or ProtocolSettings()
     s.check()
     say = log or (lambda msg: None)
@@ -494,6 +497,7 @@ def _run(model, molecule, s, folder, label, workers, dtype, compile, threads, pr
     return ProtocolResult(
         settings=s,
         model=label,
+        precision=calc.dtype or "float64",
         minimum=minimum,
         minimum_energy_ev=e_min,
         spectrum=EnsembleSpectrum(wn, spectra),
