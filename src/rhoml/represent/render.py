@@ -439,7 +439,8 @@ def _render_chunk(items, config: RenderConfig, dev):
                 ys[:, i0:i1],
                 signed_permutation(rot),
             )
-            b, h, w, t, rank, back = rr.crossing_list(f, t0, dt)
+            crossings = rr.edge_crossings if L == 1 else rr.crossing_list
+            b, h, w, t, rank, back = crossings(f, t0, dt)
             del f
             h, w = h + i0, w + j0
             front = (rank < L) & (t < t_s_flat[((b * V + vi) * size + h) * size + w])

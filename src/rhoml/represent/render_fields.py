@@ -156,7 +156,8 @@ def band_density(density, grid: Grid, isovalue: float) -> np.ndarray:
     rho = (np.exp(_upsample2(lnc)[crop]) * isovalue).astype(np.float32)
     idx = np.argwhere(near)
     if len(idx):
-        rho[near] = evaluate_density(density, grid.origin + idx * step)
+        # grid points in C order are already spatially coherent: no space-filling-curve sort
+        rho[near] = evaluate_density(density, grid.origin + idx * step, reorder=False)
     return rho
 
 

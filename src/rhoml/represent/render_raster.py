@@ -90,11 +90,48 @@ def crossing_list(f, t0, dt):
     return b, h, w, t, rank, back
 
 
+def edge_crossings(f, t0, dt):
+    """The first and the last isosurface crossing of every ray of f (B, D, H, W), as
+    :func:`crossing_list` finds them (same t), without the crossings in between: all that a
+    single surface layer, seen from the front and from the back, needs. ``rank`` of the last
+    and ``back`` of the first crossing are 1 when a ray crosses more than once (not the count
+    minus one), so only ``rank < 1`` and ``back < 1`` keep their meaning. One compiled pass per
+    ray from each end (no sorting of every crossing in the volume)."""
+    import torch
+
+    from rhoml.represent.render_kernels import ray_ends
+
+    B, D, H, W = f.shape
+    ff = f.detach().cpu().contiguous()
+    first, last = (torch.from_numpy(a) for a in ray_ends(ff.numpy().reshape(B, D, H * W)))
+    ray = torch.nonzero(first >= 0)[:, 0].to(f.device)
+    if len(ray) == 0:
+        e = torch.zeros(0, dtype=torch.int64, device=f.device)
+        return e, e, e, torch.zeros(0, dtype=f.dtype, device=f.device), e, e
+    first = first.to(f.device)[ray]
+    last = last.to(f.device)[ray]
+    two = torch.nonzero(last > first)[:, 0]
+    one = (last > first).long()
+    ray = torch.cat([ray, ray[two]])
+    b, h, w = ray // (H * W), (ray // W) % H, ray % W
+    k = torch.cat([first, last[two]])
+    rank = torch.cat([torch.zeros_like(one), one[two]])
+    back = torch.cat([one, torch.zeros_like(two)])
+    lin = ((b * D + k) * H + h) * W + w
+    flat = f.reshape(-1)
+    fk, fk1 = flat[lin], flat[lin + H * W]
+    frac = (fk / (fk - fk1)).clamp(0.0, 1.0)
+    t = t0[b] + dt[b] * (k.to(f.dtype) + frac)
+    return b, h, w, t, rank, back
+
+
 def flat_field(vol, origin, spacing):
-    """Pack vol (B, C, nx, ny, nz) for :func:`trilinear`: channel-first flat values (C, B·n),
-    the grid shape, origins (B, 3) Å and spacings (B,) Å."""
+    """Pack vol (B, C, nx, ny, nz) for :func:`trilinear`: point-major flat values (B·n, C) (the
+    C values of a grid point side by side, gathered in one row), the grid shape, origins (B, 3)
+    Å and spacings (B,) Å."""
     B, C = vol.shape[:2]
-    return vol.transpose(0, 1).reshape(C, -1).contiguous(), tuple(vol.shape[2:]), origin, spacing
+    flat = vol.reshape(B, C, -1).transpose(1, 2).reshape(-1, C).contiguous()
+    return flat, tuple(vol.shape[2:]), origin, spacing
 
 
 def trilinear(field, points, bidx):
@@ -107,7 +144,7 @@ def trilinear(field, points, bidx):
     u = (points - origin[bidx]) / spacing[bidx, None]
     i0 = torch.minimum(torch.floor(u).long().clamp(min=0), shape - 2).clamp(min=0)
     w = (u - i0.to(u.dtype)).clamp(0.0, 1.0)
-    out = torch.zeros((flat_vol.shape[0], len(points)), dtype=flat_vol.dtype, device=points.device)
+    out = torch.zeros((len(points), flat_vol.shape[1]), dtype=flat_vol.dtype, device=points.device)
     base = ((bidx * X + i0[:, 0]) * Y + i0[:, 1]) * Z + i0[:, 2]
     for dx in (0, 1):
         wx = w[:, 0] if dx else 1.0 - w[:, 0]
@@ -117,8 +154,8 @@ def trilinear(field, points, bidx):
                 wz = w[:, 2] if dz else 1.0 - w[:, 2]
                 flat = base + (dx * Y * Z if X > 1 else 0) + (dy * Z if Y > 1 else 0)
                 flat = flat + (dz if Z > 1 else 0)
-                out += (wx * wy * wz) * flat_vol.index_select(1, flat)
-    return out.T
+                out += (wx * wy * wz)[:, None] * flat_vol.index_select(0, flat)
+    return out
 
 
 def shade(base, normal):
