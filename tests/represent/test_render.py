@@ -171,6 +171,43 @@ def test_fast_and_general_ray_casting_agree(water_fields):
     assert diff[..., :3].mean() < 1.0
 
 
+def test_first_and_last_crossings_match_the_full_crossing_list():
+    """The compiled first/last-crossing search returns exactly the rank-0 and back-0 crossings
+    of the general list (rays with none, one and several crossings)."""
+    pytest.importorskip("numba")
+    import torch
+
+    from rhoml.represent.render_raster import crossing_list, edge_crossings
+
+    gen = torch.Generator().manual_seed(0)
+    f = torch.randn(2, 12, 5, 4, generator=gen, dtype=torch.float64)
+    f[0, :, 0, 0] = -1.0  # a ray without a crossing
+    t0, dt = torch.tensor([0.5, 1.0], dtype=torch.float64), torch.tensor([0.1, 0.2])
+    full = crossing_list(f, t0, dt.double())
+    ends = edge_crossings(f, t0, dt.double())
+
+    def rows(res, keep):
+        b, h, w, t, _, _ = res
+        return sorted(zip(b[keep].tolist(), h[keep].tolist(), w[keep].tolist(),
+                          t[keep].tolist(), strict=True))  # fmt: skip
+
+    rank, back = full[4], full[5]
+    want = rows(full, (rank == 0) | (back == 0))
+    got = rows(ends, torch.ones(len(ends[0]), dtype=torch.bool))
+    assert len(want) > 20 and got == want
+    assert ((ends[4] < 1) == (ends[4] == 0)).all()  # rank 0 marks every first crossing
+
+
+def test_renders_without_numba_equal_the_compiled_path(water_fields, monkeypatch):
+    pytest.importorskip("numba")
+    import rhoml.represent.render as R
+
+    cfg = _config()
+    compiled = render([water_fields], cfg)
+    monkeypatch.setattr(R, "_have_numba", lambda: False)
+    assert np.array_equal(render([water_fields], cfg), compiled)
+
+
 def test_opposite_views_share_rays_without_changing_the_image(water_fields):
     alone = render([water_fields], _config(views=(("x", 180.0),)))[0, 0].astype(int)
     paired = render([water_fields], _config(views=(("x", 0.0), ("x", 180.0))))[0, 1]

@@ -163,6 +163,12 @@ PRESETS: dict[str, dict] = {
 ARRAY_NAMES = {"edg-density": schema.EDG_DENSITY_VIEWS, "edg-structure": schema.EDG_STRUCTURE_VIEWS}
 
 
+def _have_numba() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
 def preset(name: str, **overrides) -> RenderConfig:
     """The :class:`RenderConfig` of preset ``name`` with optional overrides."""
     if name not in PRESETS:
@@ -439,7 +445,8 @@ def _render_chunk(items, config: RenderConfig, dev):
                 ys[:, i0:i1],
                 signed_permutation(rot),
             )
-            crossings = rr.edge_crossings if L == 1 else rr.crossing_list
+            # one layer: first/last crossings from the compiled kernel (numba, the "fast" extra)
+            crossings = rr.edge_crossings if L == 1 and _have_numba() else rr.crossing_list
             b, h, w, t, rank, back = crossings(f, t0, dt)
             del f
             h, w = h + i0, w + j0
