@@ -254,3 +254,29 @@ def test_pdbbind_table_has_mean_predictor_intervals_split_and_drops(tmp_path):
     assert read_dropped(tmp_path / "dropped.csv") == dropped
     assert "NaN" not in (tmp_path / "results.json").read_text()
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
+
+
+def test_cosine_schedule_without_early_stopping_reaches_the_run(tmp_path):
+    """--scheduler cosine --patience 0: every epoch is trained, the learning rate follows a half
+    cosine, and the run's config records both; the test uses the best validation epoch."""
+    import csv
+
+    from rhoml.datasets import VoxelData
+    from rhoml.studies.voxel import StudySettings, run_one
+
+    rng = np.random.default_rng(0)
+    vox = {k: rng.normal(size=(n, 1, 2, 8, 8, 8)).astype(np.float16)
+           for k, n in (("train_pool", 12), ("val", 4), ("test", 4))}  # fmt: skip
+    y = {k: rng.normal(size=(len(v), 1)) for k, v in vox.items()}
+    data = VoxelData("toy", ["gap"], ["meV"], ["atoms:C", "density"], vox, y, {})
+    settings = StudySettings(representations=["density"], sizes=[12], seeds=1,
+                             model="resnet3d-tiny", min_epochs=4, max_epochs=4, batch_size=6,
+                             scheduler="cosine", patience=0, threads=1, device="cpu")  # fmt: skip
+    out = tmp_path / "run"
+    row = run_one(data, "density", 12, 0, settings, out, progress=False)
+    assert np.isfinite(row["test"]["mae_gap"]) and row["channels"] == 1
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert cfg["train"]["scheduler"] == "cosine" and cfg["train"]["patience"] == 0
+    rows = list(csv.DictReader((out / "checkpoints" / "metrics.csv").open()))
+    lr = [float(r["lr"]) for r in rows]
+    assert len(rows) == 4 and lr[0] > lr[1] > lr[2] > lr[3]

@@ -202,6 +202,21 @@ def register(sub) -> None:
     st.add_argument("--max-epochs", type=options.positive_int, default=30)
     st.add_argument("--batch-size", type=options.positive_int, default=32)
     st.add_argument("--lr", type=options.positive_float, default=1e-3)
+    st.add_argument(
+        "--scheduler",
+        default="plateau",
+        choices=["plateau", "cosine"],
+        help="learning-rate schedule: halve on a 3-epoch validation plateau (default) or a "
+        "half cosine to 0 over the run's epochs (the test uses the best validation epoch "
+        "either way)",
+    )
+    st.add_argument(
+        "--patience",
+        type=options.nonnegative_int,
+        default=10,
+        help="early stopping after this many epochs without validation improvement "
+        "(default 10; 0 = train every epoch)",
+    )
     options.add_threads(st)
     options.add_device(st)
     options.add_workers(st)
@@ -278,6 +293,8 @@ def _cmd_study(args) -> int:
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        scheduler=args.scheduler,
+        patience=args.patience,
         threads=args.threads,
         device=args.device,
     )

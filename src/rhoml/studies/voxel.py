@@ -53,7 +53,8 @@ class StudySettings:
     max_epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
-    patience: int = 10
+    patience: int = 10  # epochs without validation improvement before stopping (0: never)
+    scheduler: str = "plateau"  # or "cosine" (over the run's epochs)
     loss: str = "l1"
     augment: bool = True
     threads: int = 0
@@ -78,7 +79,8 @@ def run_one(data: StudyData, rep: str, size: int, seed: int, settings: StudySett
         return json.loads(done.read_text())
     cfg = TrainConfig(
         epochs=settings.epochs_for(size), batch_size=min(settings.batch_size, size), lr=settings.lr,
-        patience=settings.patience, seed=seed, loss=settings.loss, threads=settings.threads,
+        patience=settings.patience, scheduler=settings.scheduler, seed=seed, loss=settings.loss,
+        threads=settings.threads,
         device=settings.device, eval_batch_size=64,
     )  # fmt: skip
     config = {
