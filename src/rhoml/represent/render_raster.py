@@ -82,12 +82,18 @@ def crossing_list(f, t0, dt):
     starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
     rank = torch.arange(len(ray), device=f.device) - starts
     back = torch.repeat_interleave(counts, counts) - 1 - rank
+    return b, h, w, _refine(f, t0, dt, b, h, w, k), rank, back
+
+
+def _refine(f, t0, dt, b, h, w, k):
+    """t (Å from the near plane) of the crossings between depth samples k and k + 1 of the rays
+    (b, h, w) of f (B, D, H, W), linearly interpolated between the two samples."""
+    _, D, H, W = f.shape
     lin = ((b * D + k) * H + h) * W + w
     flat = f.reshape(-1)
     fk, fk1 = flat[lin], flat[lin + H * W]
     frac = (fk / (fk - fk1)).clamp(0.0, 1.0)
-    t = t0[b] + dt[b] * (k.to(f.dtype) + frac)
-    return b, h, w, t, rank, back
+    return t0[b] + dt[b] * (k.to(f.dtype) + frac)
 
 
 def edge_crossings(f, t0, dt):
@@ -117,12 +123,7 @@ def edge_crossings(f, t0, dt):
     k = torch.cat([first, last[two]])
     rank = torch.cat([torch.zeros_like(one), one[two]])
     back = torch.cat([one, torch.zeros_like(two)])
-    lin = ((b * D + k) * H + h) * W + w
-    flat = f.reshape(-1)
-    fk, fk1 = flat[lin], flat[lin + H * W]
-    frac = (fk / (fk - fk1)).clamp(0.0, 1.0)
-    t = t0[b] + dt[b] * (k.to(f.dtype) + frac)
-    return b, h, w, t, rank, back
+    return b, h, w, _refine(f, t0, dt, b, h, w, k), rank, back
 
 
 def flat_field(vol, origin, spacing):
