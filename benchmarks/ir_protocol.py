@@ -258,13 +258,17 @@ def main() -> None:
         f"largest {max(maxdrift):.2g} eV/ps.\n\n"
         f"**Band positions across seeds** (seed-0 bands; the same band in the other seeds, "
         f"matched ≤ 50 cm⁻¹; spread = max − min; ± = bootstrap standard error over the "
-        f"trajectories of each run). Median spread of bands with relative intensity ≥ 0.1: "
-        f"{np.median(strong) if strong else float('nan'):.1f} cm⁻¹, largest "
-        f"{max(strong) if strong else float('nan'):.1f} cm⁻¹. Band centroids (intensity-"
-        f"weighted mean over each band's half-prominence extent, what `rhoml ir` compares with "
-        f"experiment): median spread {np.median(strong_c) if strong_c else float('nan'):.1f}"
-        f" cm⁻¹, largest {max(strong_c) if strong_c else float('nan'):.1f} cm⁻¹.\n\n"
-        "| region | seed 0 max. (cm⁻¹) | rel. int. per seed | maximum per seed | spread | "
+        f"trajectories of each run). "
+        + (
+            f"Median spread of bands with relative intensity ≥ 0.1: {np.median(strong):.1f} "
+            f"cm⁻¹, largest {max(strong):.1f} cm⁻¹. Band centroids (intensity-weighted mean "
+            f"over each band's half-prominence extent, what `rhoml ir` compares with "
+            f"experiment): median spread {np.median(strong_c):.1f} cm⁻¹, largest "
+            f"{max(strong_c):.1f} cm⁻¹.\n\n"
+            if strong and strong_c and len(per_seed) > 1
+            else "One seed: no spread across seeds.\n\n"
+        )
+        + "| region | seed 0 max. (cm⁻¹) | rel. int. per seed | maximum per seed | spread | "
         "± per seed | centroid per seed | centroid spread |\n"
         f"|---|---|---|---|---|---|---|---|\n{rows}\n\n" + _region_text(regions, args.previous)
     )
@@ -458,16 +462,6 @@ def _default_wall(cache, s) -> str:
         out += (f"**Default command wall time** ({d['workers']} worker processes, seed "
                 f"{d['seed']}): **{d['wall_s'] / 60:.0f} min** with the 1-min load "
                 f"{d['load_1min']} on the 2 cores ({d['command']}). ")  # fmt: skip
-    quiet = RESULTS / "densnet_md_speed.json"
-    if quiet.exists():
-        q = json.loads(quiet.read_text())
-        sps = q["variants"]["fast float64"]["steps_per_s"]
-        first = s.equilibration_steps if s.sampling == "langevin" else s.settle_steps
-        est = s.trajectories * (first + s.nve_steps) / (2 * sps)
-        out += (f"On 2 free cores, at the {sps:.0f} MD steps/s of one process on a quiet "
-                f"machine (densnet_md_speed.md, {q['machine']['date'][:10]}), the MD of the "
-                f"default protocol takes about {est / 60:.1f} min (chains and NVE on 2 "
-                "processes) plus about half a minute of start-up.")  # fmt: skip
     return out + "\n\n" if out else ""
 
 
