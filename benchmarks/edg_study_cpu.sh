@@ -8,6 +8,7 @@
 # has finished (saves the result files, writes benchmarks/results/edg_study_cpu.{json,md,png}):
 #   bash benchmarks/edg_study_cpu.sh publish [OUT]
 set -euo pipefail
+python -c "import rhoml" 2>/dev/null || { echo "$0: rhoml is not importable; run '. .venv/bin/activate' first" >&2; exit 2; }
 MODE=run
 if [ "${1:-}" = publish ]; then MODE=publish; shift; fi
 OUT=${1:-runs/edg_study_cpu}

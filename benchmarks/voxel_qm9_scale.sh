@@ -12,6 +12,7 @@
 # benchmarks/results/voxel_study_qm9_scale.{json,md,png}):
 #   bash benchmarks/voxel_qm9_scale.sh publish [OUT]
 set -euo pipefail
+python -c "import rhoml" 2>/dev/null || { echo "$0: rhoml is not importable; run '. .venv/bin/activate' first" >&2; exit 2; }
 MODE=run
 if [ "${1:-}" = publish ]; then MODE=publish; shift; fi
 OUT=${1:-runs/qm9_scale}
