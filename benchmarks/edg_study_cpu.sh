@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 13 item 7, CPU scale: the EDG study of configs/edg_study_cpu.toml (5 rMD17 molecules and
-# 4 QM9 targets × SchNet and PaiNN, plain vs EDG, λ swept on validation, 3 seeds: about 145 runs,
+# 4 QM9 targets × SchNet and PaiNN, plain vs EDG, λ swept on validation, 3 seeds: 180 runs,
 # ~35 CPU-hours on one core). Resumable: finished runs are skipped, an interrupted run resumes.
 #   bash benchmarks/edg_study_cpu.sh [OUT]          (default runs/edg_study_cpu)
 # Finished runs are kept in the repository (benchmarks/results/edg_study_cpu_runs/, their
