@@ -7,14 +7,10 @@
 # result.json files) and restored into OUT first, so a fresh checkout continues. Publish what
 # has finished (saves the result files, writes benchmarks/results/edg_study_cpu.{json,md,png}):
 #   bash benchmarks/edg_study_cpu.sh publish [OUT]
-set -euo pipefail
-python -c "import rhoml" 2>/dev/null || { echo "$0: rhoml is not importable; run '. .venv/bin/activate' first" >&2; exit 2; }
-MODE=run
-if [ "${1:-}" = publish ]; then MODE=publish; shift; fi
-OUT=${1:-runs/edg_study_cpu}
+. "$(dirname "$0")/_study_chain.sh"
+study_chain_args runs/edg_study_cpu "$@"
 SAVED=benchmarks/results/edg_study_cpu_runs
 CONFIG=configs/edg_study_cpu.toml
-export OMP_NUM_THREADS=1
 if [ "$MODE" = publish ]; then
   python benchmarks/study_results_sync.py save "$OUT" "$SAVED"
   python benchmarks/edg_study_results.py --config "$CONFIG" --study "$OUT" --name cpu \

@@ -11,13 +11,9 @@
 # session stopped. Publish what has finished (saves the result files, writes
 # benchmarks/results/voxel_study_qm9_scale.{json,md,png}):
 #   bash benchmarks/voxel_qm9_scale.sh publish [OUT]
-set -euo pipefail
-python -c "import rhoml" 2>/dev/null || { echo "$0: rhoml is not importable; run '. .venv/bin/activate' first" >&2; exit 2; }
-MODE=run
-if [ "${1:-}" = publish ]; then MODE=publish; shift; fi
-OUT=${1:-runs/qm9_scale}
+. "$(dirname "$0")/_study_chain.sh"
+study_chain_args runs/qm9_scale "$@"
 SAVED=benchmarks/results/voxel_study_qm9_scale_runs
-export OMP_NUM_THREADS=1
 ARGS=(--dataset qm9 --targets gap,U0,mu --n-val 500 --n-test 2000 --out "$OUT"
       --scheduler cosine --patience 0 --samples-per-run 100000000 --min-epochs 1
       --batch-size 32 --threads 1 --workers 2 --quiet)
