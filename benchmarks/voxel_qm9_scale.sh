@@ -8,7 +8,9 @@
 #   bash benchmarks/voxel_qm9_scale.sh [OUT]    (default runs/qm9_scale; one core, ~40 CPU-hours)
 # Finished runs are kept in the repository (benchmarks/results/voxel_study_qm9_scale_runs/, their
 # result.json files) and restored into OUT first, so a fresh checkout continues where the last
-# session stopped. Publish what has finished (saves the result files, writes
+# session stopped; the run under way is saved whole (its checkpoints, a few MB, in partial/) and
+# resumes from its last epoch, since runs at 16k-32k take longer than a session. Publish what has
+# finished (saves the result files and the unfinished run, writes
 # benchmarks/results/voxel_study_qm9_scale.{json,md,png}):
 #   bash benchmarks/voxel_qm9_scale.sh publish [OUT]
 . "$(dirname "$0")/_study_chain.sh"
@@ -19,7 +21,7 @@ ARGS=(--dataset qm9 --targets gap,U0,mu --n-val 500 --n-test 2000 --out "$OUT"
       --batch-size 32 --threads 1 --workers 2 --quiet)
 study() { python -m rhoml bench voxel-study "${ARGS[@]}" "$@"; }
 if [ "$MODE" = publish ]; then
-  python benchmarks/study_results_sync.py save "$OUT" "$SAVED"
+  python benchmarks/study_results_sync.py save --partial "$OUT" "$SAVED"
   study --sizes 1000,4000,16000,32000 --seeds 3 --max-epochs 200 --summary-only
   python benchmarks/voxel_study_results.py --study "$OUT" --name qm9_scale \
     --command "bash benchmarks/voxel_qm9_scale.sh: rhoml bench voxel-study ${ARGS[*]} --sizes S --seeds K --max-epochs E (S/E = 1000/200, 4000/100, 16000/50, 32000/30)" \
