@@ -89,8 +89,9 @@ def main() -> None:
         lines.append(f"| {r['band_cm-1']} ({r['region']}) | {r['fwhm_cm-1']} | {cells} |")
     lines += [
         "",
-        "Median standard deviation over the bands: " + ", ".join(f"{k} {v}" for k, v in
-                                                                  medians.items()) + " cm⁻¹.",  # fmt: skip
+        "Median standard deviation over the bands: "
+        + ", ".join(f"{k} {v}" for k, v in medians.items())
+        + " cm⁻¹.",
         "",
         "Reading: fitted centres move across seeds as much as centroids do; the seed-to-seed "
         "differences are in the spectra themselves (sampling noise of 8 × 4 ps), not in how a "

@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("src", help="save: the study folder; restore: the saved folder")
     ap.add_argument("dst", help="save: the saved folder; restore: the study folder")
     ap.add_argument("--partial", action="store_true",
-                    help="save: also save unfinished runs whole (checkpoints) for resuming")  # fmt: skip
+                    help="save: also save unfinished runs whole (checkpoints)")  # fmt: skip
     args = ap.parse_args()
     src, dst = Path(args.src), Path(args.dst)
     if args.mode == "save":
@@ -120,7 +120,7 @@ def main() -> None:
         msg = f"save: {n} result file(s) {src} -> {dst}"
         if args.partial:
             k, d = save_partial(src / "runs", dst)
-            msg += f"; {k} unfinished run(s) saved, {d} finished one(s) dropped from {dst / PARTIAL}"
+            msg += f"; {k} unfinished run(s) saved, {d} finished dropped ({dst / PARTIAL})"
         print(msg)
     else:
         n = copy_results(src, dst / "runs", overwrite=False) if src.is_dir() else 0
