@@ -260,3 +260,32 @@ def test_ir_harmonic_only_with_the_dft_reference_wired_in(tmp_path, capsys, monk
     np.testing.assert_allclose(dft[6:], model[6:], atol=2.0)  # same potential, fmax 5e-3 vs 1e-3
     assert not (out / "ir.csv").exists() and (out / "ir.png").exists()
     assert "DFT harmonic cm-1" in capsys.readouterr().out
+
+
+def test_ir_dft_reference_at_the_level_of_the_labels_or_the_one_asked(tmp_path, capsys,
+                                                                       monkeypatch):  # fmt: skip
+    """The DFT reference runs at the level the model's labels were computed at (the shipped
+    ethanol: PBE/def2-SVP, from its manifest) unless --dft-level names another; the level is in
+    harmonic.csv's header. A malformed level is refused with one line before any work."""
+    from rhoml import runs
+    from rhoml.md import reference
+
+    levels = []
+
+    def fake(settings=None):
+        levels.append(settings.level)
+        return runs.load("ethanol").potential()
+
+    monkeypatch.setattr(reference, "dft_potential", fake)
+    out = tmp_path / "h"
+    args = ["ir", "ethanol", "--no-md", "--dft-level", "B3LYP/def2-SVP", "--out", str(out),
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert levels == ["B3LYP/def2-SVP"]
+    assert "# DFT level: B3LYP/def2-SVP (PySCF)" in (out / "harmonic.csv").read_text()
+    capsys.readouterr()
+    assert main(["ir", "ethanol", "--no-md", "--dft-level", "B3LYP", "--out",
+                 str(tmp_path / "bad")]) == 2  # fmt: skip
+    assert "expected FUNCTIONAL/BASIS" in _err_line(capsys)
+    assert not (tmp_path / "bad").exists()
+    assert reference.run_level(runs.load("ethanol").manifest) == "PBE/def2-SVP"

@@ -40,7 +40,7 @@ def register(sub) -> None:
                    help="folder of MOLECULE.jdx gas-phase spectra "
                    "(default ../shared/data/ir_gas_phase)")  # fmt: skip
     p.add_argument("--no-dft-reference", action="store_true",
-                   help="skip the DFT harmonic reference (PySCF PBE/def2-SVP)")  # fmt: skip
+                   help="skip the DFT harmonic reference (PySCF, labels' level)")  # fmt: skip
     p.add_argument("--trajectories", type=options.positive_int, default=d.trajectories,
                    help=f"NVE trajectories of the protocol (default {d.trajectories})")  # fmt: skip
     p.add_argument("--md-steps", type=options.positive_int, default=d.nve_steps,

@@ -55,7 +55,8 @@ def register(sub) -> None:
         "(wavenumber decreasing to the right, normalised on the strongest 500-4000 cm-1 band) "
         "and the trajectories in OUT/trajectories/. --harmonic adds harmonic frequencies and "
         "intensities at the model minimum (OUT/harmonic.csv|json), --dft-reference the same with "
-        "PySCF PBE/def2-SVP (minutes), --experimental FILE.jdx overlays a JCAMP-DX spectrum and "
+        "PySCF at the level of the model's labels (minutes; --dft-level to choose), "
+        "--experimental FILE.jdx overlays a JCAMP-DX spectrum and "
         "writes the band assignment OUT/bands.csv|json. Default protocol: "
         f"{d.trajectories} x {d.nve_steps * d.dt_fs / 1000:g} ps NVE at {d.temperature:g} K "
         f"from normal-mode starts with conformers, {d.settle_steps} settling steps each "
@@ -145,8 +146,15 @@ def register(sub) -> None:
     ir.add_argument(
         "--dft-reference",
         action="store_true",
-        help="also the harmonic spectrum of the DFT reference (PySCF PBE/def2-SVP, "
+        help="also the harmonic spectrum of the DFT reference (PySCF at --dft-level, "
         "optimised from the model minimum; ethanol: tens of minutes)",
+    )
+    ir.add_argument(
+        "--dft-level",
+        default=None,
+        metavar="FUNCTIONAL/BASIS",
+        help="level of --dft-reference (default: the level of the DFT labels the model was "
+        "trained on, as its manifest records it, else PBE/def2-SVP)",
     )
     ir.add_argument(
         "--no-md", action="store_true", help="skip the MD protocol (harmonic analysis only)"
@@ -324,7 +332,9 @@ def cmd_md(args) -> int:
 def _check_ir_args(args) -> None:
     if args.no_md and args.trajectory:
         raise InputError("--no-md and --trajectory exclude each other")
-    if args.no_md and not (args.harmonic or args.dft_reference or args.experimental):
+    if args.no_md and not (
+        args.harmonic or args.dft_reference or args.dft_level or args.experimental
+    ):
         raise InputError("--no-md leaves nothing to do: add --harmonic or --dft-reference")
 
 
@@ -357,8 +367,9 @@ def cmd_ir(args) -> int:
     res = ir_spectrum(
         args.run, out, settings=_protocol_settings(args), geometry=args.geometry,
         charge=args.charge, md=not args.no_md, trajectory_files=args.trajectory,
-        harmonic=args.harmonic, dft_reference=args.dft_reference,
-        experimental=args.experimental, smoothing=args.smoothing, max_shift=args.max_shift,
+        harmonic=args.harmonic, dft_reference=args.dft_reference or bool(args.dft_level),
+        dft_level=args.dft_level, experimental=args.experimental, smoothing=args.smoothing,
+        max_shift=args.max_shift,
         harmonic_fwhm=args.harmonic_fwhm, workers=args.workers, threads=args.threads or 1,
         dtype=args.dtype, compile=args.compile,
         progress=not args.quiet, log=logging.getLogger("rhoml.ir").info,

@@ -52,6 +52,7 @@ class IRResult:
     experiment: str | None = None
     smoothing: float | None = None  # cm⁻¹ FWHM the experimental bands were picked with
     harmonic_fwhm: float | None = None  # cm⁻¹ FWHM the harmonic lines were broadened to
+    dft_level: str | None = None  # "FUNCTIONAL/BASIS" of the DFT harmonic reference
     files: list[str] = field(default_factory=list)
 
 
@@ -118,10 +119,10 @@ def _write_md(out: Path, ens, meta: dict, result, seed: int) -> list[Band]:
     return md_bands
 
 
-def _harmonic(potential, charge: int, starts: list[tuple[float, Molecule]], dft_reference: bool,
+def _harmonic(potential, charge: int, starts: list[tuple[float, Molecule]], dft_level: str | None,
               progress: bool, say) -> dict:  # fmt: skip
-    """Model (and with ``dft_reference`` DFT) harmonic IR at each start's own minimum
-    (``(weight, molecule)`` per conformer; the DFT minimum is reached from the model's),
+    """Model (and with a ``dft_level`` "FUNCTIONAL/BASIS", DFT) harmonic IR at each start's own
+    minimum (``(weight, molecule)`` per conformer; the DFT minimum is reached from the model's),
     conformers combined by weight (:func:`~rhoml.md.ir.combine_conformers`)."""
     from rhoml.ase import RhomlCalculator
     from rhoml.md.ir import combine_conformers, harmonic_at_minimum
@@ -132,14 +133,15 @@ def _harmonic(potential, charge: int, starts: list[tuple[float, Molecule]], dft_
     calc = RhomlCalculator(potential, charge)
     model = [(w, harmonic_at_minimum(calc, m)) for w, m in starts]
     harmonic = {"model harmonic": combine_conformers(model)}
-    if dft_reference:
+    if dft_level:
         from rhoml.md import reference
 
         n_grad = n * (6 * len(starts[0][1].numbers) + 1)
-        say(f"DFT reference (PySCF PBE/def2-SVP): optimisation from the model minimum{which}, "
+        say(f"DFT reference (PySCF {dft_level}): optimisation from the model minimum{which}, "
             f"then {n_grad} gradients for the Hessian; this takes a while")  # fmt: skip
+        level = reference.label_settings(dft_level)
         dft = [(w, reference.dft_harmonic(Molecule(m.numbers, h.positions, charge=charge),
-                                          progress=progress))
+                                          level, progress=progress))
                for (w, m), (_, h) in zip(starts, model, strict=True)]  # fmt: skip
         harmonic["DFT harmonic"] = combine_conformers(dft)
     return harmonic
@@ -171,6 +173,7 @@ def ir_spectrum(
     trajectory_files=None,
     harmonic: bool = False,
     dft_reference: bool = False,
+    dft_level: str | None = None,
     experimental=None,
     smoothing: float | None = None,
     max_shift: float = 150.0,
@@ -190,11 +193,13 @@ def ir_spectrum(
     ``geometry``: a start geometry file instead of the model's own; ``md``: run the protocol
     (False: harmonic analysis only); ``trajectory_files``: spectrum of these trajectory files
     instead of the protocol; ``harmonic``: model harmonic IR at its minimum (at each conformer
-    of the protocol, weighted like it); ``dft_reference``: also PySCF PBE/def2-SVP harmonic IR
-    (minutes per conformer); ``experimental``: a JCAMP-DX file, read
-    first (a bad file fails before any simulation), overlaid and assigned against, with its
-    bands picked after Gaussian smoothing of ``smoothing`` cm⁻¹ FWHM (default: the larger of
-    20 and the molecule's P–R branch separation at 298 K,
+    of the protocol, weighted like it); ``dft_reference``: also the PySCF harmonic IR at
+    ``dft_level`` ("FUNCTIONAL/BASIS"; default: the level of the DFT labels the model was
+    trained on, as its manifest records it, else PBE/def2-SVP; minutes per conformer);
+    ``experimental``: a JCAMP-DX file, read first (a bad file fails before any simulation),
+    overlaid and assigned against, with its bands picked after Gaussian smoothing of
+    ``smoothing`` cm⁻¹ FWHM (default: the larger of 20 and the molecule's P–R branch separation
+    at 298 K,
     :func:`~rhoml.md.bands.pr_branch_separation`) and assignments up to
     ``max_shift`` cm⁻¹, harmonic lines broadened to ``harmonic_fwhm`` cm⁻¹ before band
     picking (default: the median MD band width; :func:`assign_experiment`) (all imply
@@ -220,14 +225,22 @@ def ir_spectrum(
         raise InputError(f"{out}: is a file, expected a folder")
     want_harmonic = bool(harmonic or dft_reference or experimental)
 
+    if dft_level is not None:
+        from rhoml.md.reference import label_settings
+
+        dft_level = label_settings(dft_level).level  # a bad level fails before any simulation
     mol, potential, title, md_label = None, None, "IR", ""
     if not trajectory_files or want_harmonic:  # trajectory files alone need no model
         loaded = runs.load(run)
+        if dft_reference and dft_level is None:
+            from rhoml.md.reference import DEFAULT_LEVEL, run_level
+
+            dft_level = run_level(loaded.manifest) or DEFAULT_LEVEL
         potential = loaded.potential()
         mol = start_molecule(potential, geometry, charge)
         potential.check_molecule(mol)  # one-line refusal for a molecule it was not trained for
         title = f"IR of {mol.formula}: {loaded.family} model {run}"
-    res = IRResult(out=out, molecule=mol)
+    res = IRResult(out=out, molecule=mol, dft_level=dft_level if dft_reference else None)
     out.mkdir(parents=True, exist_ok=True)
     if trajectory_files:
         res.spectrum, res.metadata = _from_files(trajectory_files, s)
@@ -246,12 +259,15 @@ def ir_spectrum(
 
     if want_harmonic:
         starts = _harmonic_starts(res.protocol, mol)
-        res.harmonic = _harmonic(potential, charge, starts, dft_reference, progress, say)
-        R.write_rows(out / "harmonic", R.harmonic_rows(res.harmonic), {
+        res.harmonic = _harmonic(potential, charge, starts, res.dft_level, progress, say)
+        header = {
             "model run": str(run), "units": "cm^-1, km/mol",
             "method": "finite differences (±0.005 Å) of forces and dipoles, "
             "ase.vibrations.Infrared, at each method's own minimum",
-        })  # fmt: skip
+        }  # fmt: skip
+        if res.dft_level:
+            header["DFT level"] = f"{res.dft_level} (PySCF)"
+        R.write_rows(out / "harmonic", R.harmonic_rows(res.harmonic), header)
 
     exp_plot = None
     if experiment is not None:
@@ -340,7 +356,7 @@ def summary(res: IRResult) -> dict[str, Any]:
     out: dict[str, Any] = {"molecule": formula, "experiment": res.experiment,
                            "smoothing_cm-1": res.smoothing,
                            "harmonic_fwhm_cm-1": res.harmonic_fwhm,
-                           "files": res.files}  # fmt: skip
+                           "dft_level": res.dft_level, "files": res.files}  # fmt: skip
     if res.spectrum is not None:
         out["md_bands"] = [b.row() for b in res.md_bands]
         out["md_band_position"] = "centroid"  # what the assignment's MD column holds
