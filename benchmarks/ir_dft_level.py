@@ -39,6 +39,22 @@ def study_fwhm(name: str, default: float = 20.0) -> float:
     return default
 
 
+def study_harmonic(name: str) -> dict | None:
+    """The DFT harmonic lines of the committed ir-vs-experiment study for ``name`` (its level
+    is the model's label level, PBE/def2-SVP, at the model's minima), or None."""
+    p = RESULTS / "ir_vs_experiment" / "ir_vs_experiment.json"
+    if not p.is_file():
+        return None
+    mol = json.loads(p.read_text()).get("molecules", {}).get(name, {})
+    h = mol.get("harmonic", {}).get("DFT harmonic")
+    if not h:
+        return None
+    level = (mol.get("model") or {}).get("level", "PBE/def2-SVP")
+    return {"level": f"{level} (committed study)", "frequencies_cm-1": h["frequencies_cm-1"],
+            "intensities_km_mol": h["intensities_km_mol"], "positions_angstrom": None,
+            "numbers": None, "wall_s": None}  # fmt: skip
+
+
 def harmonic_at_level(name: str, level: str, out: Path) -> dict:
     """DFT harmonic frequencies/intensities of ``name`` at ``level`` (cached in ``out``)."""
     from rhoml.md.reference import dft_harmonic
@@ -72,6 +88,12 @@ def main() -> None:
     ap.add_argument("molecule", nargs="?", default="acetone")
     ap.add_argument("--levels", default="PBE/def2-SVP,B3LYP/def2-SVP,PBE0/def2-SVP")
     ap.add_argument("--out", default="runs/ir_dft_level")
+    ap.add_argument(
+        "--with-study",
+        action="store_true",
+        help="add the committed ir-vs-experiment study's DFT harmonic lines as a row "
+        "(no new calculation; checks that this script assigns as the study does)",
+    )
     ap.add_argument("--experimental-dir", default="../shared/data/ir_gas_phase")
     args = ap.parse_args()
 
@@ -84,12 +106,28 @@ def main() -> None:
     exp = read_jcamp_spectrum(Path(args.experimental_dir) / f"{name}.jdx")
     fwhm = study_fwhm(name)
     rows, table_rows = [], None
-    for level in args.levels.split(","):
+    levels = ["study"] if args.with_study else []
+    levels += args.levels.split(",")
+    for level in levels:
         print(f"{name} {level}: harmonic IR ...", flush=True)
-        r = harmonic_at_level(name, level, Path(args.out))
+        r = (
+            study_harmonic(name)
+            if level == "study"
+            else harmonic_at_level(name, level, Path(args.out))
+        )
+        if r is None:
+            print(f"{name}: no committed study result; row skipped", flush=True)
+            continue
+        level = r["level"]
+        if r["positions_angstrom"] is None:  # only for the P-R smoothing width
+            from rhoml.md.sampling import build_molecule
+            from rhoml.studies.ir_experiment import MOLECULES
+
+            mol = build_molecule(MOLECULES[name])
+        else:
+            mol = Molecule(np.array(r["numbers"]), np.array(r["positions_angstrom"]))
         h = HarmonicIR(np.array(r["frequencies_cm-1"]), np.array(r["intensities_km_mol"]),
-                       np.array(r["positions_angstrom"]))  # fmt: skip
-        mol = Molecule(np.array(r["numbers"]), np.array(r["positions_angstrom"]))
+                       mol.positions)  # fmt: skip
         assigned, shifts, smoothing, _ = assign_experiment(
             None, exp, f"{name}.jdx", harmonic={"DFT harmonic": h}, molecule=mol,
             harmonic_fwhm=fwhm,
@@ -140,9 +178,10 @@ def markdown(d: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in d["levels"]:
+        wall = "—" if r["wall_s"] is None else f"{r['wall_s']:.0f}"
         out.append(f"| {r['level']} | {r['assigned']}/{r['of']} | {_c(r['mean_abs_shift_cm-1'])} "
                    f"| {_c(r['max_abs_shift_cm-1'])} | {'yes' if r['within_40'] else 'no'} "
-                   f"| {'yes' if r['mean_below_25'] else 'no'} | {r['wall_s']:.0f} |")  # fmt: skip
+                   f"| {'yes' if r['mean_below_25'] else 'no'} | {wall} |")  # fmt: skip
     out += ["", "Band positions (cm⁻¹; shift from experiment in brackets):", "",
             "| experiment | " + " | ".join(levels) + " |",
             "|---|" + "---|" * len(levels)]  # fmt: skip
