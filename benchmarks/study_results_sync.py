@@ -28,9 +28,13 @@ PARTIAL = "partial"
 LAST = Path("checkpoints") / "last.pt"
 
 
+KEPT = ("manifest.json",)  # kept beside each result: what a study's summary reads of a run
+
+
 def copy_results(src: Path, dst: Path, *, overwrite: bool) -> int:
-    """Copy every ``result.json`` under ``src`` (outside ``src/partial``) to the same relative
-    path under ``dst``; returns how many were copied."""
+    """Copy every ``result.json`` under ``src`` (outside ``src/partial``), with the run's
+    :data:`KEPT` files where it has them, to the same relative path under ``dst``; returns how
+    many results were copied."""
     n = 0
     for f in sorted(src.rglob("result.json")):
         rel = f.relative_to(src)
@@ -41,6 +45,9 @@ def copy_results(src: Path, dst: Path, *, overwrite: bool) -> int:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, target)
+        for name in KEPT:
+            if (f.parent / name).is_file():
+                shutil.copyfile(f.parent / name, target.parent / name)
         n += 1
     return n
 

@@ -24,6 +24,7 @@ def _run(folder: Path, epochs: int, finished: bool = False) -> None:
     (folder / "config.toml").write_text("seed = 0\n")
     if finished:
         (folder / "result.json").write_text('{"mae": 1}')
+        (folder / "manifest.json").write_text('{"build": {}}')
 
 
 def test_save_and_restore_keep_results_and_unfinished_runs(tmp_path):
@@ -34,12 +35,15 @@ def test_save_and_restore_keep_results_and_unfinished_runs(tmp_path):
     mod.copy_results(study / "runs", saved, overwrite=True)
     assert mod.save_partial(study / "runs", saved) == (1, 0)
     assert (saved / "atoms" / "n1000" / "s0" / "result.json").is_file()
+    assert (saved / "atoms" / "n1000" / "s0" / "manifest.json").is_file()  # kept beside it
+    assert not (saved / "atoms" / "n1000" / "s0" / "config.toml").exists()
     part = saved / "partial" / "density" / "n1000" / "s0"
     assert (part / "checkpoints" / "last.pt").read_bytes() == b"state 7"
     assert not (saved / "partial" / "atoms").exists()  # finished runs are not saved whole
 
     # a fresh study folder gets the result and the unfinished run with its checkpoint
     assert mod.copy_results(saved, fresh / "runs", overwrite=False) == 1
+    assert (fresh / "runs" / "atoms" / "n1000" / "s0" / "manifest.json").is_file()
     assert mod.restore_partial(saved, fresh / "runs") == 1
     run = fresh / "runs" / "density" / "n1000" / "s0"
     assert mod.epochs_done(run) == 7 and (run / "config.toml").is_file()

@@ -14,6 +14,7 @@ import pytest
 from rhoml.cli import main
 from rhoml.datasets.qm9 import target_values
 from rhoml.datasets.splits import nested_subset, qm9_split
+from rhoml.errors import RhomlError
 from rhoml.represent.voxel_data import channel_indices
 from rhoml.runs import load_training_config
 
@@ -176,10 +177,15 @@ def test_summary_of_finished_runs_table_and_plot(tmp_path):
                 (d / "result.json").write_text(json.dumps({
                     "representation": rep, "size": size, "seed": seed,
                     "test": {"mae_gap": err, "mae_mu": err / 100}}))  # fmt: skip
+                if rep == "atoms" and size == 10:
+                    continue  # restored from its result.json alone: no description
                 (d / "model.json").write_text(json.dumps({
                     "dataset": "qm9", "targets": ["gap", "mu"], "units": ["meV", "debye"],
                     "all_channel_names": ["atoms:H", "density"]}))  # fmt: skip
     settings = StudySettings(representations=["atoms", "density"], sizes=[10, 30], seeds=2)
+    only_atoms_10 = StudySettings(representations=["atoms"], sizes=[10], seeds=2)
+    with pytest.raises(RhomlError, match="no finished run keeps its manifest.json"):
+        run_study(None, only_atoms_10, tmp_path, summary_only=True)
     summary = run_study(None, settings, tmp_path, summary_only=True)
     cells = {(e["representation"], e["size"]): e for e in summary["table"]}
     assert cells[("atoms", 10)]["seeds"] == 2 and cells[("atoms", 30)]["seeds"] == 1

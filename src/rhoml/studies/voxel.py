@@ -121,9 +121,12 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
                                                                      data.target_names)  # fmt: skip
     if data is not None:
         from rhoml.datasets import write_dropped
+        from rhoml.train.run_folder import json_safe
 
         # what the protocol left out and why (header only when nothing was dropped)
         write_dropped(out / "dropped.csv", list(data.info.get("dropped") or []))
+        # written now as well as at the end, so a summary of an unfinished study has it
+        (out / "data_info.json").write_text(json.dumps(json_safe(data.info), indent=1) + "\n")
     rows = []
     combos = [(r, s, k) for s in settings.sizes for r in settings.representations
               for k in range(settings.seeds)]  # fmt: skip
@@ -139,9 +142,7 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
     if not rows:
         raise RhomlError(f"{out}: no finished runs to summarise")
     if data is None:  # summary only: the description of the data comes from a finished run
-        r0 = rows[0]
-        first = out / "runs" / r0["representation"] / f"n{r0['size']}" / f"s{r0['seed']}"
-        meta = _run_description(first)
+        meta = _run_description(out, rows)
         data = StudyData(meta["dataset"], meta["targets"], meta["units"],
                          meta["all_channel_names"], {}, {}, _read_info(out))  # fmt: skip
     from rhoml.train.run_folder import json_safe
@@ -154,13 +155,20 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
     return summary
 
 
-def _run_description(folder: Path) -> dict:
-    """Data set, targets, units and channels of a finished study run (its manifest's build,
-    or ``model.json`` of runs written by older versions)."""
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        return json.loads(manifest.read_text())["build"]
-    return json.loads((folder / "model.json").read_text())
+def _run_description(out: Path, rows: list[dict]) -> dict:
+    """Data set, targets, units and channels from the first finished run of ``rows`` whose
+    folder under ``out/runs`` keeps its manifest (its build; ``model.json`` for runs written by
+    older versions). Runs restored from their ``result.json`` alone have neither."""
+    for r in rows:
+        folder = out / "runs" / r["representation"] / f"n{r['size']}" / f"s{r['seed']}"
+        if (folder / "manifest.json").is_file():
+            return json.loads((folder / "manifest.json").read_text())["build"]
+        if (folder / "model.json").is_file():
+            return json.loads((folder / "model.json").read_text())
+    raise RhomlError(
+        f"{out}: no finished run keeps its manifest.json, which the summary needs "
+        "for the data set description"
+    )
 
 
 def _read_info(out: Path) -> dict:
