@@ -29,47 +29,34 @@ from _common import RESULTS, machine  # noqa: E402
 GOAL_MAX, GOAL_MEAN = 40.0, 25.0  # cm⁻¹ (issue 14 item 7)
 
 
-def study_fwhm(name: str, default: float = 20.0) -> float:
-    """Harmonic broadening (cm⁻¹) of the committed ir-vs-experiment study for ``name``."""
+def committed_study(name: str) -> dict:
+    """The committed ir-vs-experiment study's entry for ``name`` ({} when there is none)."""
     p = RESULTS / "ir_vs_experiment" / "ir_vs_experiment.json"
-    if p.is_file():
-        mol = json.loads(p.read_text()).get("molecules", {}).get(name, {})
-        if mol.get("harmonic_fwhm_cm-1"):
-            return float(mol["harmonic_fwhm_cm-1"])
-    return default
+    return json.loads(p.read_text()).get("molecules", {}).get(name, {}) if p.is_file() else {}
 
 
-def study_harmonic(name: str) -> dict | None:
-    """The DFT harmonic lines of the committed ir-vs-experiment study for ``name`` (its level
-    is the model's label level, PBE/def2-SVP, at the model's minima), or None."""
-    p = RESULTS / "ir_vs_experiment" / "ir_vs_experiment.json"
-    if not p.is_file():
-        return None
-    mol = json.loads(p.read_text()).get("molecules", {}).get(name, {})
-    h = mol.get("harmonic", {}).get("DFT harmonic")
+def study_harmonic(study: dict) -> dict | None:
+    """The DFT harmonic lines of a committed study entry (its level is the model's label
+    level, PBE/def2-SVP, at the model's minima), or None."""
+    h = study.get("harmonic", {}).get("DFT harmonic")
     if not h:
         return None
-    level = (mol.get("model") or {}).get("level", "PBE/def2-SVP")
+    level = (study.get("model") or {}).get("level", "PBE/def2-SVP")
     return {"level": f"{level} (committed study)", "frequencies_cm-1": h["frequencies_cm-1"],
             "intensities_km_mol": h["intensities_km_mol"], "positions_angstrom": None,
             "numbers": None, "wall_s": None}  # fmt: skip
 
 
-def harmonic_at_level(name: str, level: str, out: Path) -> dict:
-    """DFT harmonic frequencies/intensities of ``name`` at ``level`` (cached in ``out``)."""
-    from rhoml.md.reference import dft_harmonic
-    from rhoml.md.sampling import build_molecule
-    from rhoml.store.labels import LabelSettings
-    from rhoml.studies.ir_experiment import MOLECULES
+def harmonic_at_level(name: str, start, level: str, out: Path) -> dict:
+    """DFT harmonic frequencies/intensities of ``name`` at ``level``, optimised from the
+    molecule ``start`` (cached in ``out``)."""
+    from rhoml.md.reference import dft_harmonic, label_settings
 
     path = out / name / (level.replace("/", "_") + ".json")
     if path.is_file():
         return json.loads(path.read_text())
-    functional, basis = level.split("/")
-    settings = LabelSettings(functional=functional, basis=basis)
-    start = build_molecule(MOLECULES[name])
     t0 = time.perf_counter()
-    h = dft_harmonic(start, settings, progress=True)
+    h = dft_harmonic(start, label_settings(level), progress=True)
     row = {
         "level": level,
         "frequencies_cm-1": [round(float(f), 2) for f in h.frequencies],
@@ -100,31 +87,30 @@ def main() -> None:
     from rhoml.io.jcamp import read_jcamp_spectrum
     from rhoml.md.ir import HarmonicIR
     from rhoml.md.ir_pipeline import assign_experiment
+    from rhoml.md.sampling import build_molecule
     from rhoml.molecule import Molecule
+    from rhoml.studies.ir_experiment import MOLECULES
 
     name = args.molecule
     exp = read_jcamp_spectrum(Path(args.experimental_dir) / f"{name}.jdx")
-    fwhm = study_fwhm(name)
+    study = committed_study(name)
+    fwhm = float(study.get("harmonic_fwhm_cm-1") or 20.0)  # the study's broadening, else 20
+    start = build_molecule(MOLECULES[name])  # RDKit start of every level
     rows, table_rows = [], None
     levels = ["study"] if args.with_study else []
     levels += args.levels.split(",")
     for level in levels:
         print(f"{name} {level}: harmonic IR ...", flush=True)
-        r = (
-            study_harmonic(name)
-            if level == "study"
-            else harmonic_at_level(name, level, Path(args.out))
-        )
+        if level == "study":
+            r = study_harmonic(study)
+        else:
+            r = harmonic_at_level(name, start, level, Path(args.out))
         if r is None:
             print(f"{name}: no committed study result; row skipped", flush=True)
             continue
         level = r["level"]
-        if r["positions_angstrom"] is None:  # only for the P-R smoothing width
-            from rhoml.md.sampling import build_molecule
-            from rhoml.studies.ir_experiment import MOLECULES
-
-            mol = build_molecule(MOLECULES[name])
-        else:
+        mol = start  # the committed study keeps no geometry; only the P-R smoothing uses it
+        if r["positions_angstrom"] is not None:
             mol = Molecule(np.array(r["numbers"]), np.array(r["positions_angstrom"]))
         h = HarmonicIR(np.array(r["frequencies_cm-1"]), np.array(r["intensities_km_mol"]),
                        mol.positions)  # fmt: skip

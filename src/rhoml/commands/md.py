@@ -367,9 +367,8 @@ def cmd_ir(args) -> int:
     res = ir_spectrum(
         args.run, out, settings=_protocol_settings(args), geometry=args.geometry,
         charge=args.charge, md=not args.no_md, trajectory_files=args.trajectory,
-        harmonic=args.harmonic, dft_reference=args.dft_reference or bool(args.dft_level),
-        dft_level=args.dft_level, experimental=args.experimental, smoothing=args.smoothing,
-        max_shift=args.max_shift,
+        harmonic=args.harmonic, dft_reference=args.dft_reference, dft_level=args.dft_level,
+        experimental=args.experimental, smoothing=args.smoothing, max_shift=args.max_shift,
         harmonic_fwhm=args.harmonic_fwhm, workers=args.workers, threads=args.threads or 1,
         dtype=args.dtype, compile=args.compile,
         progress=not args.quiet, log=logging.getLogger("rhoml.ir").info,

@@ -194,8 +194,9 @@ def ir_spectrum(
     (False: harmonic analysis only); ``trajectory_files``: spectrum of these trajectory files
     instead of the protocol; ``harmonic``: model harmonic IR at its minimum (at each conformer
     of the protocol, weighted like it); ``dft_reference``: also the PySCF harmonic IR at
-    ``dft_level`` ("FUNCTIONAL/BASIS"; default: the level of the DFT labels the model was
-    trained on, as its manifest records it, else PBE/def2-SVP; minutes per conformer);
+    ``dft_level`` ("FUNCTIONAL/BASIS", which implies ``dft_reference``; default: the level of
+    the DFT labels the model was trained on, as its manifest records it, else PBE/def2-SVP;
+    minutes per conformer);
     ``experimental``: a JCAMP-DX file, read first (a bad file fails before any simulation),
     overlaid and assigned against, with its bands picked after Gaussian smoothing of
     ``smoothing`` cm⁻¹ FWHM (default: the larger of 20 and the molecule's P–R branch separation
@@ -211,6 +212,10 @@ def ir_spectrum(
 
     s = settings or ProtocolSettings()
     say = log or (lambda msg: None)
+    if dft_level is not None:  # a level asks for the reference; a bad one fails before any work
+        from rhoml.md.reference import label_settings
+
+        dft_level, dft_reference = label_settings(dft_level).level, True
     if not md and trajectory_files:
         raise InputError("md=False and trajectory files exclude each other")
     if not md and not (harmonic or dft_reference or experimental):
@@ -224,11 +229,6 @@ def ir_spectrum(
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: is a file, expected a folder")
     want_harmonic = bool(harmonic or dft_reference or experimental)
-
-    if dft_level is not None:
-        from rhoml.md.reference import label_settings
-
-        dft_level = label_settings(dft_level).level  # a bad level fails before any simulation
     mol, potential, title, md_label = None, None, "IR", ""
     if not trajectory_files or want_harmonic:  # trajectory files alone need no model
         loaded = runs.load(run)

@@ -121,17 +121,16 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
                                                                      data.target_names)  # fmt: skip
     if data is not None:
         from rhoml.datasets import write_dropped
-        from rhoml.train.run_folder import json_safe
 
         # what the protocol left out and why (header only when nothing was dropped)
         write_dropped(out / "dropped.csv", list(data.info.get("dropped") or []))
-        # written now as well as at the end, so a summary of an unfinished study has it
-        (out / "data_info.json").write_text(json.dumps(json_safe(data.info), indent=1) + "\n")
+        _write_info(out, data.info)  # now as well as at the end: a summary of an unfinished study
+
     rows = []
     combos = [(r, s, k) for s in settings.sizes for r in settings.representations
               for k in range(settings.seeds)]  # fmt: skip
     for i, (rep, size, seed) in enumerate(combos, 1):
-        run_dir = out / "runs" / rep / f"n{size}" / f"s{seed}"
+        run_dir = _run_dir(out, rep, size, seed)
         if summary_only:
             if (run_dir / "result.json").is_file():
                 rows.append(json.loads((run_dir / "result.json").read_text()))
@@ -148,11 +147,22 @@ def run_study(data: StudyData | None, settings: StudySettings, out_dir, progress
     from rhoml.train.run_folder import json_safe
 
     summary = json_safe(summarise(data, settings, rows))
-    (out / "data_info.json").write_text(json.dumps(json_safe(data.info), indent=1) + "\n")
+    _write_info(out, data.info)
     (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "results.md").write_text(markdown(summary) + "\n")
     plot(summary, out / "learning_curve.png")
     return summary
+
+
+def _run_dir(out: Path, rep: str, size: int, seed: int) -> Path:
+    """Run folder of one (representation, size, seed) of the study in ``out``."""
+    return out / "runs" / rep / f"n{size}" / f"s{seed}"
+
+
+def _write_info(out: Path, info: dict) -> None:
+    from rhoml.train.run_folder import json_safe
+
+    (out / "data_info.json").write_text(json.dumps(json_safe(info), indent=1) + "\n")
 
 
 def _run_description(out: Path, rows: list[dict]) -> dict:
@@ -160,7 +170,7 @@ def _run_description(out: Path, rows: list[dict]) -> dict:
     folder under ``out/runs`` keeps its manifest (its build; ``model.json`` for runs written by
     older versions). Runs restored from their ``result.json`` alone have neither."""
     for r in rows:
-        folder = out / "runs" / r["representation"] / f"n{r['size']}" / f"s{r['seed']}"
+        folder = _run_dir(out, r["representation"], r["size"], r["seed"])
         if (folder / "manifest.json").is_file():
             return json.loads((folder / "manifest.json").read_text())["build"]
         if (folder / "model.json").is_file():
