@@ -59,7 +59,8 @@ def register(sub) -> None:
                    "edg_structure_views/NAME) instead of the preset's array; use one when "
                    "overriding settings")  # fmt: skip
     r.add_argument("--method", default=None,
-                   help="density record key (needed if the store has several)")  # fmt: skip
+                   help="density record key, or an engine name (xtb, dft, ...) when the "
+                   "store has one record key of that engine; needed if it has several")  # fmt: skip
     r.add_argument("--grids", default="fast", choices=["fast", "exact"],
                    help="fast (default): rho exact near the isosurface only, ESP from an "
                    "analytic density fit (its memory grows as the square of the fit basis: "
@@ -92,7 +93,8 @@ def register(sub) -> None:
     p.add_argument("--spacing", type=options.positive_float, default=0.2,
                    help="grid step in Å (default 0.2)")  # fmt: skip
     options.add_seed(p)
-    p.add_argument("--method", default=None, help="density record key (if several)")
+    p.add_argument("--method", default=None,
+                   help="density record key or engine name (if several)")  # fmt: skip
     options.add_workers(p)
     options.add_limit(p)
     options.add_quiet(p)
@@ -132,9 +134,21 @@ def _method(st, method: str | None) -> str:
                 f"(the store has {', '.join(methods) or 'none'})"
             )
         return methods[0]
-    if method not in methods:
-        raise RhomlError(f"{st.path}: no density records for method {method!r}")
-    return method
+    if method in methods:
+        return method
+    # an engine name (xtb, dft, ...) stands for the one record key of that engine
+    same_engine = sorted(m for m in methods if m.split(":", 1)[0] == method)
+    if len(same_engine) == 1:
+        return same_engine[0]
+    if same_engine:
+        raise RhomlError(
+            f"{st.path}: several {method} density records ({', '.join(same_engine)}); "
+            "choose one with --method KEY"
+        )
+    raise RhomlError(
+        f"{st.path}: no density records for method {method!r} "
+        f"(the store has {', '.join(sorted(methods))})"
+    )
 
 
 def _run_jobs(jobs, worker, workers, desc, progress, on_result):
@@ -240,7 +254,8 @@ def cmd_render(args) -> int:
         if method is not None:
             ok = st.finished(method, include_failed=False)
             if args.esp_method:
-                ok &= st.finished(_method(st, args.esp_method), include_failed=False)
+                args.esp_method = _method(st, args.esp_method)
+                ok &= st.finished(args.esp_method, include_failed=False)
             missing = [i for i in indices if i not in ok]
             indices = [i for i in indices if i in ok]
             if missing:
