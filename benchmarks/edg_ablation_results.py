@@ -114,6 +114,7 @@ def fmt(s: dict | None, digits=1) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/edg_abl", help="the ablation's folder")
+    ap.add_argument("--note", default="", help="a paragraph printed under the table")
     args = ap.parse_args()
     from rhoml import runs
     from rhoml.store.sqlite_store import Store
@@ -123,7 +124,10 @@ def main() -> None:
         indices = [i for i in st.indices() if all(st.has_array(i, n) for n in ARMS.values())]
         dft_method = next(m for m in st.methods() if m.startswith("dft"))
         diffs = image_differences(st, indices)
-        labels = {t: np.array([st.molecule(i).labels[t] for i in indices]) for t in PROBE_TARGETS}
+        mols = [st.molecule(i) for i in indices]
+        labels = {t: np.array([m.labels[t] for m in mols]) for t in PROBE_TARGETS}
+        # baseline features: the element counts (H, C, N, O, F) of each molecule
+        counts = np.array([[np.sum(m.numbers == z) for z in (1, 6, 7, 8, 9)] for m in mols], float)
         units = dict(st.molecule(indices[0]).label_units)
         feats = {}
         for arm in ARMS:
@@ -143,9 +147,11 @@ def main() -> None:
             "students": student_cells(out / f"study-{arm}"),
         }  # fmt: skip
     cka = linear_cka(feats["xtb"], feats["dft"])
+    composition_r2 = {t: nested_ridge_r2(counts, labels[t]) for t in PROBE_TARGETS}
     data = {"title": "EDG ablation: ImageED on xTB vs DFT density images (CPU scale)",
             "machine": machine(), "molecules": len(indices), "dft_level": dft_method,
             "image_differences": diffs, "feature_cka_xtb_vs_dft": cka, "label_units": units,
+            "probe_r2_element_counts": composition_r2,
             "arms": arms,
             "chain_command": "bash benchmarks/edg_ablation_cpu.sh"}  # fmt: skip
 
@@ -162,8 +168,11 @@ def main() -> None:
                   f"({a['imageed']['val_patch_mse_of_the_mean_image']:.3f})")  # fmt: skip
     row("ImageED val visible-patch loss", lambda a: f"{a['imageed']['val_recovery_loss']:.3f}")
     for t in PROBE_TARGETS:
-        row(f"ridge R² of {t} from ImageED features (nested 5-fold CV)",
-            lambda a, t=t: f"{a['probe_r2'][t]:.3f}")  # fmt: skip
+        row(
+            f"ridge R² of {t} from ImageED features, nested 5-fold CV (from element counts "
+            f"alone: {composition_r2[t]:.3f})",
+            lambda a, t=t: f"{a['probe_r2'][t]:.3f}",
+        )
     row(
         "teacher val L1 (predicting the mean)",
         lambda a: (
@@ -177,10 +186,10 @@ def main() -> None:
             return "—"
         m = c["metrics"][f"mae_{target}"]
         if which == "plain":
-            return fmt(m["plain"], 2 if target == "mu" else 1)
+            return fmt(m["plain"], 3 if target == "mu" else 1)
         lam = f"λ*={c['lambda']:g}: " if c.get("lambda") is not None else ""
         gain = f", {m['gain_percent']:+.1f} %, {m['verdict']}" if m.get("edg") else ""
-        return f"{lam}{fmt(m.get('edg'), 2 if target == 'mu' else 1)}{gain}"
+        return f"{lam}{fmt(m.get('edg'), 3 if target == 'mu' else 1)}{gain}"
 
     targets = sorted({t for a in arms.values() for t in a["students"]})
     for t in targets:
@@ -198,6 +207,9 @@ def main() -> None:
         f"{d['depth_mean_abs_levels']['median']:.1f} levels. Linear CKA between the two "
         f"ImageED feature sets of the same molecules: {cka:.3f}.\n\n" + "\n".join(rows)
     )
+    table += "\n\nChain: `bash benchmarks/edg_ablation_cpu.sh` (configs/edg_ablation/, seeds 0–2)."
+    if args.note:
+        table += f"\n\n{args.note}"
     write_results("edg_ablation_cpu", data, table)
 
 
