@@ -5,7 +5,9 @@
 # SchNet students on QM9 gap and μ distilled from each teacher (configs/edg_ablation/*.toml).
 # Resumable: every step skips or resumes what is done. ~2.5 CPU-hours (DFT ~1.3 h of it).
 #   bash benchmarks/edg_ablation_cpu.sh            (from the repository root)
-# then benchmarks/edg_ablation_results.py writes benchmarks/results/edg_ablation_cpu.{json,md}.
+# then benchmarks/edg_ablation_results.py writes benchmarks/results/edg_ablation_cpu.{json,md}
+# (NOTE="..." adds a paragraph under the table). Re-running a finished chain reproduces the
+# results file exactly (checked 2026-12-08).
 set -euo pipefail
 OUT=runs/edg_abl
 STORE=$OUT/qm9-200.rhoml
@@ -31,4 +33,4 @@ for plain in "$OUT"/study-xtb/runs/qm9/*/schnet/plain; do
   cp -rn "$plain" "$OUT/study-dft/runs/qm9/$target/schnet/"
 done
 rhoml bench edg-study "$CFG/study_dft.toml" --out "$OUT/study-dft" --quiet
-python benchmarks/edg_ablation_results.py --out "$OUT"
+python benchmarks/edg_ablation_results.py --out "$OUT" --note "${NOTE:-}"
