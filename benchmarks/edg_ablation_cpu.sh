@@ -3,7 +3,8 @@
 # QM9 molecules (seed 0) get GFN2-xTB and B3LYP/6-31G** densities, 112-px density images of each,
 # one ImageED per image set, one ED-aware teacher per ImageED (same structural images), then
 # SchNet students on QM9 gap and μ distilled from each teacher (configs/edg_ablation/*.toml).
-# Resumable: every step skips or resumes what is done. ~2.5 CPU-hours (DFT ~1.3 h of it).
+# Resumable: every step skips or resumes what is done. ~3.5 CPU-hours on 1 thread (DFT ~1.5 h,
+# the two ImageEDs 1 h, teachers 15 min, 26 students 40 min).
 #   bash benchmarks/edg_ablation_cpu.sh            (from the repository root)
 # then benchmarks/edg_ablation_results.py writes benchmarks/results/edg_ablation_cpu.{json,md}
 # (NOTE="..." adds a paragraph under the table). Re-running a finished chain reproduces the
