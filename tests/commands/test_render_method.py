@@ -4,10 +4,14 @@ import pytest
 
 from rhoml.commands.render import _method
 from rhoml.errors import RhomlError
+from rhoml.store.sqlite_store import Store
 
 
 class _Store:
+    """The record keys of a store, without a database; key resolution is the real one."""
+
     path = "s.rhoml"
+    resolve_method = Store.resolve_method
 
     def __init__(self, methods):
         self._methods = methods

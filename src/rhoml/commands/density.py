@@ -57,7 +57,8 @@ def register(sub) -> None:
                       help="grid step in Å (default 0.2)")  # fmt: skip
     cube.add_argument("--margin", type=options.positive_float, default=4.0,
                       help="box margin in Å (default 4)")  # fmt: skip
-    cube.add_argument("--method", default=None, help="record key (if the store has several)")
+    cube.add_argument("--method", default=None,
+                      help="record key or engine name (if the store has several)")  # fmt: skip
     cube.set_defaults(handler=cmd_export_cube)
 
 
@@ -147,7 +148,8 @@ def cmd_export_cube(args) -> int:
 
     with Store.open(args.store, readonly=True) as st:
         try:
-            density = st.density(args.index, args.method)
+            method = st.resolve_method(args.method) if args.method else None
+            density = st.density(args.index, method)
         except KeyError as exc:
             raise RhomlError(str(exc.args[0])) from None
     grid = Grid.around(density.molecule, spacing=args.spacing, margin=args.margin)

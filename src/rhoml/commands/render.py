@@ -134,21 +134,7 @@ def _method(st, method: str | None) -> str:
                 f"(the store has {', '.join(methods) or 'none'})"
             )
         return methods[0]
-    if method in methods:
-        return method
-    # an engine name (xtb, dft, ...) stands for the one record key of that engine
-    same_engine = sorted(m for m in methods if m.split(":", 1)[0] == method)
-    if len(same_engine) == 1:
-        return same_engine[0]
-    if same_engine:
-        raise RhomlError(
-            f"{st.path}: several {method} density records ({', '.join(same_engine)}); "
-            "choose one with --method KEY"
-        )
-    raise RhomlError(
-        f"{st.path}: no density records for method {method!r} "
-        f"(the store has {', '.join(sorted(methods))})"
-    )
+    return st.resolve_method(method)
 
 
 def _run_jobs(jobs, worker, workers, desc, progress, on_result):

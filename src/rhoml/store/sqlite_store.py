@@ -427,6 +427,27 @@ class Store:
         )
         return sorted(r[0] for r in rows)
 
+    def resolve_method(self, method: str) -> str:
+        """The record key ``method`` names: the key itself, or an engine name (``xtb``,
+        ``dft``, ...) standing for the store's one record key of that engine
+        (``dft:B3LYP/6-31G**:61ccf8``). One-line :class:`StoreError` listing the keys when it
+        names none or several."""
+        methods = self.methods()
+        if method in methods:
+            return method
+        same_engine = sorted(m for m in methods if m.split(":", 1)[0] == method)
+        if len(same_engine) == 1:
+            return same_engine[0]
+        if same_engine:
+            raise StoreError(
+                f"{self.path}: several {method} density records ({', '.join(same_engine)}); "
+                "choose one by its key"
+            )
+        raise StoreError(
+            f"{self.path}: no density records for method {method!r} "
+            f"(the store has {', '.join(sorted(methods)) or 'none'})"
+        )
+
     def failures(self, method: str | None = None) -> list[tuple[int, str, str]]:
         """(molecule index, method, reason) of every failed record."""
         q = "SELECT molecule, method, reason FROM records WHERE status='failed'"
